@@ -1,0 +1,77 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+
+/// A read-only memory mapping of a whole file, unmapped when the last reference goes away.
+///
+/// Readers hand out ``TensorBytes`` views into the mapping, which keep it alive, so tensor data is
+/// paged in lazily and never copied.
+public final class MappedFile: @unchecked Sendable {
+    /// The file that is mapped.
+    public let url: URL
+    /// The whole file's bytes (empty for an empty file).
+    public let bytes: UnsafeRawBufferPointer
+
+    /// Maps `url` read-only.
+    /// - Throws: ``FileAccessError`` when the file cannot be opened, is a directory or cannot be mapped.
+    public init(url: URL) throws {
+        self.url = url
+        let fd = open(url.path, O_RDONLY)
+        guard fd >= 0 else { throw FileAccessError.cannotOpen(url.path, String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw FileAccessError.cannotOpen(url.path, String(cString: strerror(errno))) }
+        guard (info.st_mode & S_IFMT) != S_IFDIR else { throw FileAccessError.isDirectory(url.path) }
+        let size = Int(info.st_size)
+        if size == 0 {
+            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            return
+        }
+        guard let address = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), address != MAP_FAILED else {
+            throw FileAccessError.cannotMap(url.path, String(cString: strerror(errno)))
+        }
+        bytes = UnsafeRawBufferPointer(start: address, count: size)
+    }
+
+    /// Tells the kernel the mapping will be read front to back (it then reads ahead more).
+    public func adviseSequential() {
+        guard let base = bytes.baseAddress else { return }
+        _ = madvise(UnsafeMutableRawPointer(mutating: base), bytes.count, MADV_SEQUENTIAL)
+    }
+
+    /// A view of `range`, which keeps this mapping alive.
+    /// - Precondition: `range` lies within the file.
+    public func slice(_ range: Range<Int>) -> TensorBytes {
+        precondition(range.lowerBound >= 0 && range.upperBound <= bytes.count)
+        return TensorBytes(
+            UnsafeRawBufferPointer(rebasing: bytes[range]), owner: self)
+    }
+
+    deinit {
+        if let base = bytes.baseAddress {
+            munmap(UnsafeMutableRawPointer(mutating: base), bytes.count)
+        }
+    }
+}
+
+/// Problems opening, mapping or writing files, independent of any format.
+public enum FileAccessError: Error, CustomStringConvertible, Sendable, Equatable {
+    case cannotOpen(String, String)
+    case isDirectory(String)
+    case cannotMap(String, String)
+    case cannotWrite(String, String)
+    case alreadyExists(String)
+
+    public var description: String {
+        switch self {
+        case let .cannotOpen(path, reason): "\(path): cannot open: \(reason)"
+        case let .isDirectory(path): "\(path): is a directory"
+        case let .cannotMap(path, reason): "\(path): cannot memory-map: \(reason)"
+        case let .cannotWrite(path, reason): "\(path): cannot write: \(reason)"
+        case let .alreadyExists(path): "\(path): already exists (use --force to overwrite)"
+        }
+    }
+}

@@ -1,0 +1,74 @@
+/// The description of one tensor: its name, element type and shape (row-major).
+public struct TensorInfo: Sendable, Hashable, Codable {
+    public var name: String
+    public var dtype: DType
+    public var shape: [Int]
+
+    public init(name: String, dtype: DType, shape: [Int]) {
+        self.name = name
+        self.dtype = dtype
+        self.shape = shape
+    }
+
+    /// The number of elements (1 for a scalar, 0 for an empty tensor).
+    public var elementCount: Int { shape.reduce(1, *) }
+
+    /// The size of the tensor's data in its own dtype.
+    public var byteCount: Int { dtype.byteCount(elementCount: elementCount) ?? 0 }
+
+    /// The tensor viewed as a matrix: the last axis is the columns, all leading axes are rows.
+    /// A scalar or vector is one row.
+    public var matrixShape: (rows: Int, columns: Int) {
+        guard let last = shape.last else { return (1, 1) }
+        return (shape.dropLast().reduce(1, *), last)
+    }
+}
+
+/// A read-only view of a tensor's bytes plus the object that keeps them alive
+/// (a ``MappedFile`` or an owned ``ByteBuffer``).
+public struct TensorBytes: @unchecked Sendable {
+    public let bytes: UnsafeRawBufferPointer
+    let owner: AnyObject?
+
+    public init(_ bytes: UnsafeRawBufferPointer, owner: AnyObject?) {
+        self.bytes = bytes
+        self.owner = owner
+    }
+
+    /// Bytes that own their storage.
+    public init(copying bytes: some Collection<UInt8>) {
+        let buffer = ByteBuffer(count: bytes.count)
+        buffer.mutableBytes.copyBytes(from: Array(bytes))
+        self.init(UnsafeRawBufferPointer(buffer.mutableBytes), owner: buffer)
+    }
+
+    /// Bytes that own `buffer`.
+    public init(_ buffer: ByteBuffer) {
+        self.init(UnsafeRawBufferPointer(buffer.mutableBytes), owner: buffer)
+    }
+
+    public var count: Int { bytes.count }
+
+    /// Runs `body` with the bytes while keeping their owner alive.
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withExtendedLifetime(owner) { try body(bytes) }
+    }
+}
+
+/// An owned, 64-byte aligned, heap buffer of bytes.
+public final class ByteBuffer: @unchecked Sendable {
+    public let mutableBytes: UnsafeMutableRawBufferPointer
+
+    public init(count: Int) {
+        let pointer = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 64)
+        mutableBytes = UnsafeMutableRawBufferPointer(start: pointer, count: count)
+    }
+
+    deinit { mutableBytes.baseAddress?.deallocate() }
+}
+
+/// How a tensor is stored: plain bytes in `TensorInfo.dtype`, or quantized codes (QPK).
+public enum TensorStorage: Sendable {
+    case dense(TensorBytes)
+    case quantized(QuantizedTensor)
+}

@@ -1,0 +1,2 @@
+@_exported import Formats
+@_exported import Quantize
