@@ -1,0 +1,113 @@
+/// Turns any stored tensor back into `Float` values: dense bytes through ``FloatCodec``, quantized
+/// tensors as `(q − z) · s` per group, with outliers written back at full precision.
+public enum Dequantizer {
+    public enum Failure: Error, CustomStringConvertible, Sendable {
+        case notConvertible(String, DType)
+        case inconsistent(String, String)
+
+        public var description: String {
+            switch self {
+            case let .notConvertible(name, dtype): "tensor '\(name)': dtype \(dtype.rawValue) has no float view"
+            case let .inconsistent(name, reason): "tensor '\(name)': inconsistent quantized data: \(reason)"
+            }
+        }
+    }
+
+    /// Decodes `storage` of `info` into `destination` (which must hold `info.elementCount` floats).
+    public static func decode(
+        _ storage: TensorStorage, info: TensorInfo, into destination: UnsafeMutableBufferPointer<Float>
+    ) throws {
+        switch storage {
+        case let .dense(bytes):
+            guard info.dtype.isConvertibleToFloat else { throw Failure.notConvertible(info.name, info.dtype) }
+            guard bytes.count >= info.byteCount else {
+                throw Failure.inconsistent(info.name, "\(bytes.count) bytes for \(info.byteCount)")
+            }
+            bytes.withUnsafeBytes {
+                FloatCodec.decode($0, dtype: info.dtype, count: info.elementCount, into: destination)
+            }
+        case let .quantized(tensor):
+            try dequantize(tensor, into: destination)
+        }
+    }
+
+    /// Decodes `storage` into a new array.
+    public static func floats(_ storage: TensorStorage, info: TensorInfo) throws -> [Float] {
+        try [Float](unsafeUninitializedCapacity: info.elementCount) { buffer, count in
+            try decode(storage, info: info, into: buffer)
+            count = info.elementCount
+        }
+    }
+
+    /// Reconstructs `x̂ = (q − z) · s` for every element, then restores the outliers.
+    public static func dequantize(_ tensor: QuantizedTensor, into destination: UnsafeMutableBufferPointer<Float>) throws {
+        let (rows, columns) = tensor.info.matrixShape
+        let layout = tensor.layout
+        let groups = layout.groupsPerRow(columns: columns)
+        let name = tensor.info.name
+        guard tensor.info.elementCount == rows * columns, destination.count >= rows * columns else {
+            throw Failure.inconsistent(name, "destination too small")
+        }
+        guard tensor.scales.count == rows * groups, tensor.zeros.count == rows * groups else {
+            throw Failure.inconsistent(name, "expected \(rows * groups) scales and zero-points, found \(tensor.scales.count) and \(tensor.zeros.count)")
+        }
+        guard tensor.codes.count >= layout.packedByteCount(elementCount: rows * columns) else {
+            throw Failure.inconsistent(name, "code stream too short")
+        }
+        var rowCodes = [UInt8](repeating: 0, count: columns)
+        tensor.codes.withUnsafeBufferPointer { packed in
+            rowCodes.withUnsafeMutableBufferPointer { codes in
+                for r in 0..<rows {
+                    BitPacking.unpack(packed, bits: layout.bits, first: r * columns, count: columns, into: codes)
+                    for g in 0..<groups {
+                        let scale = Float(tensor.scales[r * groups + g])
+                        let zero = Float(tensor.zeros[r * groups + g])
+                        let start = g * layout.groupSize
+                        let end = min(start + layout.groupSize, columns)
+                        for c in start..<end {
+                            destination[r * columns + c] = (Float(codes[c]) - zero) * scale
+                        }
+                    }
+                }
+            }
+        }
+        if let outliers = tensor.outliers {
+            try restore(outliers, rows: rows, columns: columns, name: name, into: destination)
+        }
+    }
+
+    /// Writes the full-precision outlier values over the dequantized ones.
+    static func restore(
+        _ outliers: OutlierSet, rows: Int, columns: Int, name: String,
+        into destination: UnsafeMutableBufferPointer<Float>
+    ) throws {
+        guard outliers.values.count == outliers.parameterCount(rows: rows, columns: columns) else {
+            throw Failure.inconsistent(name, "outlier values do not match their indices")
+        }
+        var v = 0
+        switch outliers.kind {
+        case .elements:
+            for index in outliers.indices {
+                guard index >= 0, index < rows * columns else { throw Failure.inconsistent(name, "outlier index \(index) out of range") }
+                destination[Int(index)] = outliers.values[v]
+                v += 1
+            }
+        case .rows:
+            for index in outliers.indices {
+                guard index >= 0, index < rows else { throw Failure.inconsistent(name, "outlier row \(index) out of range") }
+                for c in 0..<columns { destination[Int(index) * columns + c] = outliers.values[v + c] }
+                v += columns
+            }
+        case .columns:
+            guard outliers.indices.allSatisfy({ $0 >= 0 && $0 < columns }) else {
+                throw Failure.inconsistent(name, "outlier column out of range")
+            }
+            for r in 0..<rows {
+                for index in outliers.indices {
+                    destination[r * columns + Int(index)] = outliers.values[v]
+                    v += 1
+                }
+            }
+        }
+    }
+}
