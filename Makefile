@@ -1,0 +1,66 @@
+# qpk — the two commands of the README work on a fresh Debian machine:
+#   make demo   installs what it needs, builds, converts the bundled model, inspects and validates it
+#   make test   installs what it needs and runs every test (unit, CLI, interop, real-model checks)
+
+SWIFT     ?= swift
+PYTHON    ?= python3
+QPK       := $(CURDIR)/.build/release/qpk
+DEMO_DIR  := build/demo
+DEMO_SRC  := fixtures/models/fracast/model.safetensors
+APT_PKGS  := libhdf5-dev zlib1g-dev pkg-config
+SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all deps build release test unit-test interop-test demo bench clean fixtures
+
+all: build
+
+# System libraries (Debian) and the Python reference implementations used by the tests.
+deps: .build/.deps-ok
+.build/.deps-ok: requirements-dev.txt
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+	@$(PYTHON) -m pip --version >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-pip; }
+	@$(PYTHON) -m pip install -q -r requirements-dev.txt pytest 2>&1 | grep -v -i "warning: running pip as" || true
+	@mkdir -p .build && touch $@
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release --product qpk
+
+unit-test: deps release
+	QPK_BIN=$(QPK) $(SWIFT) test
+
+interop-test: deps release
+	QPK_BIN=$(QPK) $(PYTHON) -m pytest -q tests/interop
+
+test: unit-test interop-test
+
+demo: deps release
+	@mkdir -p $(DEMO_DIR)
+	@echo "\$$ qpk inspect $(DEMO_SRC) --stats"
+	@$(QPK) inspect $(DEMO_SRC) --stats
+	@echo; echo "\$$ qpk convert $(DEMO_SRC) $(DEMO_DIR)/fracast.qpk --bits 4 --group-size 64 --force"
+	@$(QPK) convert $(DEMO_SRC) $(DEMO_DIR)/fracast.qpk --bits 4 --group-size 64 --force
+	@echo; echo "\$$ qpk inspect $(DEMO_DIR)/fracast.qpk"
+	@$(QPK) inspect $(DEMO_DIR)/fracast.qpk
+	@echo; echo "\$$ qpk validate $(DEMO_SRC) $(DEMO_DIR)/fracast.qpk"
+	@$(QPK) validate $(DEMO_SRC) $(DEMO_DIR)/fracast.qpk
+	@echo; echo "\$$ qpk convert $(DEMO_DIR)/fracast.qpk $(DEMO_DIR)/restored.safetensors --dtype f32 --force"
+	@$(QPK) convert $(DEMO_DIR)/fracast.qpk $(DEMO_DIR)/restored.safetensors --dtype f32 --force
+	@echo; echo "\$$ qpk diff $(DEMO_SRC) $(DEMO_DIR)/restored.safetensors   # the quantization error, tensor by tensor"
+	@$(QPK) diff $(DEMO_SRC) $(DEMO_DIR)/restored.safetensors; test $$? -le 1
+
+fixtures: deps
+	$(PYTHON) fixtures/generate.py
+
+bench: deps release
+	QPK=$(QPK) $(PYTHON) bench/quality/run.py
+	QPK=$(QPK) $(PYTHON) bench/speed/run.py
+
+clean:
+	rm -rf .build build
