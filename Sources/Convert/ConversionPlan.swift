@@ -1,0 +1,141 @@
+import Foundation
+
+/// What the converter does with one source tensor.
+public enum TensorAction: Sendable, Equatable {
+    /// Copy the stored bytes unchanged.
+    case copy
+    /// Decode to float and re-encode in another dtype.
+    case cast(DType)
+    /// Quantize with the recipe (QPK output only).
+    case quantize(QuantizationRecipe)
+    /// Reconstruct a quantized tensor in the given dtype.
+    case dequantize(DType)
+    /// Emit a BOOL mask marking the outlier parameters of the named quantized tensor.
+    case outlierMask(of: String)
+
+    /// A short word for tables and JSON.
+    public var name: String {
+        switch self {
+        case .copy: "copy"
+        case .cast: "cast"
+        case .quantize: "quantize"
+        case .dequantize: "dequantize"
+        case .outlierMask: "outlier-mask"
+        }
+    }
+}
+
+/// One line of a conversion plan.
+public struct PlannedTensor: Sendable {
+    /// The tensor as the source stores it.
+    public var source: TensorInfo
+    /// The tensor as the output will describe it (QPK keeps the source dtype and shape).
+    public var output: TensorInfo
+    public var action: TensorAction
+    /// The bytes the output will spend on it (an estimate for quantized tensors, whose
+    /// outlier count is known only once they are quantized).
+    public var estimatedBytes: Int
+}
+
+/// The whole plan: every output tensor in output order, and what to do for each.
+public struct ConversionPlan: Sendable {
+    public var source: URL
+    public var sourceFormat: CheckpointFormat
+    public var destination: URL
+    public var target: OutputTarget
+    public var tensors: [PlannedTensor]
+
+    /// The estimated size of the payload in bytes (headers excluded).
+    public var estimatedBytes: Int { tensors.reduce(0) { $0 + $1.estimatedBytes } }
+
+    /// Parameters in the quantized tensors.
+    public var quantizedParameters: Int {
+        tensors.reduce(0) { total, entry in
+            if case .quantize = entry.action { return total + entry.source.elementCount }
+            return total
+        }
+    }
+}
+
+/// Where and how the output is written.
+public struct OutputTarget: Sendable, Equatable {
+    public var format: CheckpointFormat
+    /// Split safetensors output into shards of at most this many bytes (a directory is written).
+    public var maxShardSize: Int?
+    /// HDF5 only: gzip level for chunked, compressed datasets.
+    public var gzipLevel: Int?
+
+    public init(format: CheckpointFormat, maxShardSize: Int? = nil, gzipLevel: Int? = nil) {
+        self.format = format
+        self.maxShardSize = maxShardSize
+        self.gzipLevel = gzipLevel
+    }
+
+    /// The target for `url`: its extension names the format; a directory, a path ending in `/`,
+    /// a `*.index.json` or `maxShardSize` means sharded safetensors.
+    public static func forDestination(
+        _ url: URL, maxShardSize: Int?, gzipLevel: Int?
+    ) throws -> OutputTarget {
+        var isDirectory: ObjCBool = false
+        let exists = FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory)
+        if maxShardSize != nil || (exists && isDirectory.boolValue) || url.path.hasSuffix("/")
+            || url.lastPathComponent.hasSuffix(".index.json") {
+            return OutputTarget(format: .safetensors, maxShardSize: maxShardSize ?? Int.max)
+        }
+        guard let format = CheckpointFormat(pathExtension: url.pathExtension) else {
+            throw ConversionError.unknownOutputFormat(url.path)
+        }
+        return OutputTarget(format: format, gzipLevel: gzipLevel)
+    }
+}
+
+/// The user's choices for one conversion.
+public struct ConversionOptions: Sendable {
+    /// The quantization recipe, used only when writing QPK.
+    public var recipe: QuantizationRecipe
+    /// Floating tensors are cast to this dtype (the dequantized dtype for QPK sources).
+    public var dtype: DType?
+    public var include: [Glob]
+    public var exclude: [Glob]
+    /// Replace an existing output.
+    public var overwrite: Bool
+    /// Emit `<name>.outlier_mask` tensors when dequantizing a QPK file.
+    public var outlierMask: Bool
+    /// Worker threads (tensors processed at once).
+    public var workers: Int
+
+    public init(
+        recipe: QuantizationRecipe = .default, dtype: DType? = nil, include: [Glob] = [],
+        exclude: [Glob] = [], overwrite: Bool = false, outlierMask: Bool = false,
+        workers: Int = ProcessInfo.processInfo.activeProcessorCount
+    ) {
+        self.recipe = recipe
+        self.dtype = dtype
+        self.include = include
+        self.exclude = exclude
+        self.overwrite = overwrite
+        self.outlierMask = outlierMask
+        self.workers = max(1, workers)
+    }
+}
+
+/// Problems of a conversion that are not problems of one format.
+public enum ConversionError: Error, CustomStringConvertible, Sendable, Equatable {
+    case unknownOutputFormat(String)
+    case sameFile(String)
+    case notConvertible(String, DType, DType)
+    case quantizedOutputRequiresQPK(String)
+
+    public var description: String {
+        switch self {
+        case let .unknownOutputFormat(path):
+            "\(path): cannot tell the output format: use a .safetensors, .h5/.hdf5 or .qpk extension, or a directory for shards"
+        case let .sameFile(path):
+            "\(path): input and output are the same file"
+        case let .notConvertible(name, from, to):
+            "tensor '\(name)': cannot cast \(from.rawValue) to \(to.rawValue) (no float view); exclude it or keep its dtype"
+        case let .quantizedOutputRequiresQPK(name):
+            "tensor '\(name)': quantized tensors can only be stored in QPK; dequantization failed"
+        }
+    }
+}

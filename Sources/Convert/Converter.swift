@@ -1,0 +1,176 @@
+import Foundation
+
+/// Runs a ``ConversionPlan``: reads each tensor, transforms it and streams it to the writer.
+///
+/// Tensors are processed by `options.workers` threads at once (largest first, so the big ones
+/// overlap), and each worker holds one tensor's float view at a time, so peak memory is bounded
+/// by a few of the largest tensors, never by the model. The writer is fed under a lock; every
+/// writer accepts tensors in any order. If anything fails, the writer is dropped unfinished and
+/// its temporary output is deleted: a failed run leaves nothing behind.
+public struct Converter: Sendable {
+    /// Called after each tensor is written: (tensors done, tensors total, bytes done, bytes total).
+    public typealias Progress = @Sendable (Int, Int, Int, Int) -> Void
+
+    public var plan: ConversionPlan
+    public var options: ConversionOptions
+
+    public init(plan: ConversionPlan, options: ConversionOptions) {
+        self.plan = plan
+        self.options = options
+    }
+
+    /// Converts, writes the output atomically and reports what was done.
+    public func run(reader: any CheckpointReader, progress: Progress? = nil) throws -> ConversionSummary {
+        let started = Date()
+        let writer = try WriterFactory.makeWriter(plan: plan, reader: reader, options: options)
+        let results = try process(reader: reader, writer: writer, progress: progress)
+        try writer.finish()
+        let outputBytes = Self.sizeOnDisk(plan.destination)
+        return ConversionSummary(
+            plan: plan, results: results, outputBytes: outputBytes,
+            seconds: Date().timeIntervalSince(started), recipe: plan.target.format == .qpk ? options.recipe : nil)
+    }
+
+    private func process(
+        reader: any CheckpointReader, writer: any CheckpointWriter, progress: Progress?
+    ) throws -> [TensorResult] {
+        let entries = plan.tensors
+        let order = entries.indices.sorted { entries[$0].source.byteCount > entries[$1].source.byteCount }
+        let shared = SharedState(writer: writer, count: entries.count)
+        let totalBytes = entries.reduce(0) { $0 + $1.source.byteCount }
+        let workers = min(options.workers, max(entries.count, 1))
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            while let position = shared.nextIndex(limit: order.count) {
+                let index = order[position]
+                let entry = entries[index]
+                do {
+                    let (storage, result) = try Self.transform(entry, reader: reader)
+                    try shared.write(entry.output, storage: storage, result: result, at: index) { done, bytes in
+                        progress?(done, entries.count, bytes, totalBytes)
+                    }
+                } catch {
+                    shared.fail(error)
+                }
+            }
+        }
+        if let error = shared.firstError { throw error }
+        return shared.results.map { $0! }
+    }
+
+    /// Produces the output storage of one planned tensor.
+    static func transform(_ entry: PlannedTensor, reader: any CheckpointReader) throws -> (TensorStorage, TensorResult) {
+        let source = entry.source
+        let stored = try reader.storage(of: source)
+        var result = TensorResult(name: entry.output.name, action: entry.action.name, dtype: entry.output.dtype,
+                                  shape: entry.output.shape, bytes: entry.estimatedBytes)
+        switch entry.action {
+        case .copy:
+            if case let .quantized(q) = stored {
+                result.bytes = q.storedByteCount
+                result.bits = q.layout.bits
+                result.sqnrDB = q.error?.sqnrDB
+            }
+            return (stored, result)
+        case let .cast(dtype), let .dequantize(dtype):
+            let floats = try Dequantizer.floats(stored, info: source)
+            let buffer = ByteBuffer(count: entry.output.byteCount)
+            floats.withUnsafeBufferPointer { FloatCodec.encode($0, as: dtype, into: buffer.mutableBytes) }
+            return (.dense(TensorBytes(buffer)), result)
+        case let .quantize(recipe):
+            let floats = try Dequantizer.floats(stored, info: source)
+            let quantized = floats.withUnsafeBufferPointer {
+                TensorQuantizer.quantize($0, info: source, recipe: recipe)
+            }
+            result.bytes = quantized.storedByteCount
+            result.bits = quantized.layout.bits
+            result.groupSize = quantized.layout.groupSize
+            result.outliers = quantized.outliers.map { $0.parameterCount(rows: source.matrixShape.rows, columns: source.matrixShape.columns) } ?? 0
+            result.sqnrDB = quantized.error?.sqnrDB
+            result.signalEnergy = floats.reduce(0.0) { $0 + Double($1) * Double($1) }
+            return (.quantized(quantized), result)
+        case .outlierMask:
+            let buffer = ByteBuffer(count: entry.output.byteCount)
+            buffer.mutableBytes.initializeMemory(as: UInt8.self, repeating: 0)
+            if case let .quantized(q) = stored, let outliers = q.outliers {
+                markOutliers(outliers, shape: source.matrixShape, into: buffer.mutableBytes)
+                result.outliers = outliers.parameterCount(rows: source.matrixShape.rows, columns: source.matrixShape.columns)
+            }
+            return (.dense(TensorBytes(buffer)), result)
+        }
+    }
+
+    /// Sets the mask byte of every parameter covered by `outliers` to 1.
+    static func markOutliers(
+        _ outliers: OutlierSet, shape: (rows: Int, columns: Int), into mask: UnsafeMutableRawBufferPointer
+    ) {
+        let (rows, columns) = shape
+        let count = rows * columns
+        switch outliers.kind {
+        case .elements:
+            for index in outliers.indices where index >= 0 && Int(index) < count { mask[Int(index)] = 1 }
+        case .rows:
+            for row in outliers.indices where row >= 0 && Int(row) < rows {
+                for c in 0..<columns { mask[Int(row) * columns + c] = 1 }
+            }
+        case .columns:
+            for column in outliers.indices where column >= 0 && Int(column) < columns {
+                for r in 0..<rows { mask[r * columns + Int(column)] = 1 }
+            }
+        }
+    }
+
+    static func sizeOnDisk(_ url: URL) -> Int {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else { return 0 }
+        if !isDirectory.boolValue {
+            return (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
+        }
+        let files = (try? FileManager.default.contentsOfDirectory(at: url, includingPropertiesForKeys: [.fileSizeKey])) ?? []
+        return files.reduce(0) { $0 + ((try? $1.resourceValues(forKeys: [.fileSizeKey]).fileSize) ?? 0) }
+    }
+}
+
+/// The mutable state the workers share: the next tensor to take, the writer, results and the
+/// first error (after which the workers stop taking tensors).
+private final class SharedState: @unchecked Sendable {
+    private let lock = NSLock()
+    private let writer: any CheckpointWriter
+    private var next = 0
+    private var done = 0
+    private var bytesDone = 0
+    private(set) var results: [TensorResult?]
+    private(set) var firstError: Error?
+
+    init(writer: any CheckpointWriter, count: Int) {
+        self.writer = writer
+        results = Array(repeating: nil, count: count)
+    }
+
+    func nextIndex(limit: Int) -> Int? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard firstError == nil, next < limit else { return nil }
+        next += 1
+        return next - 1
+    }
+
+    func write(
+        _ info: TensorInfo, storage: TensorStorage, result: TensorResult, at index: Int,
+        progress: (Int, Int) -> Void
+    ) throws {
+        lock.lock()
+        defer { lock.unlock() }
+        guard firstError == nil else { return }
+        try writer.write(info, storage: storage)
+        results[index] = result
+        done += 1
+        bytesDone += info.byteCount
+        progress(done, bytesDone)
+    }
+
+    func fail(_ error: Error) {
+        lock.lock()
+        defer { lock.unlock() }
+        if firstError == nil { firstError = error }
+    }
+}
