@@ -3,19 +3,19 @@ import Foundation
 
 /// The one door to libhdf5.
 ///
-/// Debian's `libhdf5-serial` is not thread-safe, so every call into the library happens inside
-/// ``locked(_:)``, which holds one process-wide recursive lock. The first entry also turns off the
-/// library's automatic error-stack printing, so no HDF5 stack dump ever reaches the terminal: failed
-/// calls are turned into ``HDF5Error`` values by ``HDF5Call`` instead.
+/// libhdf5 builds differ: some are not thread-safe at all, and the thread-safe ones (Debian 12's
+/// `libhdf5-serial` is one) still keep the error-printing setting per thread. So every call into the
+/// library happens inside ``locked(_:)``, which holds one process-wide recursive lock and turns off
+/// automatic error-stack printing for the calling thread before running the body. No HDF5 stack dump
+/// ever reaches the terminal: failed calls become ``HDF5Error`` values through ``HDF5Call`` instead.
 enum HDF5Library {
     private static let lock = NSRecursiveLock()
-    private static let silenced: Bool = { qpk_silence_errors() >= 0 }()
 
-    /// Runs `body` while holding the library lock.
+    /// Runs `body` while holding the library lock, with error printing silenced on this thread.
     static func locked<T>(_ body: () throws -> T) rethrows -> T {
         lock.lock()
         defer { lock.unlock() }
-        _ = silenced
+        _ = qpk_silence_errors()
         return try body()
     }
 

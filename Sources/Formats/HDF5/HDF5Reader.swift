@@ -67,8 +67,13 @@ public final class HDF5Reader: CheckpointReader {
         unsupportedDatasets = tree.unsupportedDatasets
         attributes = tree.attributes
         do {
+            var carried = tree.attributes
+            for (object, names) in tree.consumed {
+                for name in names { carried[object]?[name] = nil }
+                if carried[object]?.isEmpty == true { carried[object] = nil }
+            }
             metadata = try HDF5Metadata.encode(
-                attributes: tree.attributes, groups: tree.groups, tensorNames: tree.plans.map(\.info.name))
+                attributes: carried, groups: tree.groups, tensorNames: tree.plans.map(\.info.name))
         } catch {
             HDF5Library.locked { _ = H5Fclose(file) }
             throw HDF5Error.invalidMetadata(file: path, key: HDF5Metadata.attributesKey, reason: "cannot encode attributes")

@@ -53,6 +53,9 @@ struct HDF5Tree {
     var groups: [String] = []
     /// Object path → attribute name → value, for every readable attribute.
     var attributes: [String: [String: HDF5Attribute]] = [:]
+    /// Object path → attributes the dtype mapping consumed (an opaque dataset's `dtype`, `shape`),
+    /// which the writer recreates by itself and metadata therefore leaves out.
+    var consumed: [String: Set<String>] = [:]
 
     /// Walks the tree below the root of `file`. Call with the lock held.
     static func walk(file: hid_t, call: HDF5Call) throws -> HDF5Tree {
@@ -78,8 +81,8 @@ struct HDF5Tree {
     private mutating func collectAttributes(
         of object: hid_t, path: String, call: HDF5Call, consumed: Set<String>
     ) throws {
+        if !consumed.isEmpty { self.consumed[path] = consumed }
         for (name, outcome) in try HDF5AttributeIO.readAll(of: object, path: path, call: call) {
-            guard !consumed.contains(name) else { continue }
             switch outcome {
             case let .value(attribute): attributes[path, default: [:]][name] = attribute
             case let .unsupported(reason): skipped.append((path: "\(path)@\(name)", reason: "attribute not carried over: \(reason)"))
