@@ -24,6 +24,9 @@ struct HDF5WriterTests {
         let out = directory.appendingPathComponent(file)
         try HDF5Fixtures.copy(source, to: out)
         try expectIdentical(source, HDF5Reader(url: out))
+        if let export = ProcessInfo.processInfo.environment["QPK_HDF5_EXPORT"] {
+            try? FileManager.default.copyItem(at: out, to: URL(fileURLWithPath: export).appendingPathComponent(file))
+        }
         // And again with gzip: compression changes nothing a reader sees.
         let compressed = directory.appendingPathComponent("gz-" + file)
         try HDF5Fixtures.copy(source, to: compressed, compression: .gzip(level: 4))
@@ -141,6 +144,10 @@ struct HDF5WriterTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let out = directory.appendingPathComponent("fer.h5")
         try HDF5Fixtures.copy(source, to: out)
+        // QPK_HDF5_EXPORT=<dir> keeps a copy for tests/interop/check_hdf5_roundtrip.py.
+        if let export = ProcessInfo.processInfo.environment["QPK_HDF5_EXPORT"] {
+            try? FileManager.default.copyItem(at: out, to: URL(fileURLWithPath: export).appendingPathComponent("fer.h5"))
+        }
         try expectIdentical(source, HDF5Reader(url: out))
     }
 }
