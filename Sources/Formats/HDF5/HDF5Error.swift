@@ -1,0 +1,94 @@
+/// Everything that can go wrong reading or writing an HDF5 checkpoint.
+///
+/// Each description is one line naming the file, the dataset when there is one, what failed and a
+/// hint the user can act on. The library's own error stack is never printed; its innermost message
+/// is folded into ``operationFailed(file:object:operation:detail:hint:)`` instead.
+public enum HDF5Error: Error, CustomStringConvertible, Equatable, Sendable {
+    /// The file does not start with the HDF5 signature (at offset 0, 512, 1024, …).
+    case notHDF5(file: String)
+    /// libhdf5 refused to open the file.
+    case cannotOpen(file: String, detail: String)
+    /// A libhdf5 call on `object` (a group, dataset or attribute path) returned an error.
+    case operationFailed(file: String, object: String, operation: String, detail: String, hint: String)
+    /// The dataset is not a numeric tensor qpk can read (it is listed in `HDF5Reader.skipped`).
+    case notATensor(file: String, dataset: String, reason: String)
+    /// The dataset declares more data than this machine could hold.
+    case datasetTooLarge(file: String, dataset: String, bytes: String)
+    /// A tensor name that has no reversible HDF5 path (see spec/hdf5-mapping.md).
+    case invalidName(file: String, name: String, reason: String)
+    /// A tensor name is both a dataset and a group (`a` and `a/b`).
+    case nameConflict(file: String, name: String)
+    /// ``HDF5Writer/write(_:storage:)`` got a tensor the initializer did not announce, or got it twice.
+    case unexpectedTensor(file: String, name: String, reason: String)
+    /// ``HDF5Writer/finish()`` was called before every announced tensor was written.
+    case missingTensors(file: String, names: [String])
+    /// The bytes handed to the writer do not match the tensor's dtype and shape.
+    case sizeMismatch(file: String, name: String, expected: Int, actual: Int)
+    /// Quantized storage handed to the HDF5 writer, which stores dense tensors only.
+    case quantizedTensor(file: String, name: String)
+    /// The `hdf5.*` metadata handed to the writer is malformed.
+    case invalidMetadata(file: String, key: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .notHDF5(file):
+            "\(file): not an HDF5 file (no \\x89HDF signature at offset 0, 512, 1024, …); check the path"
+        case let .cannotOpen(file, detail):
+            "\(file): cannot open as HDF5 (\(detail)); the file is probably truncated or corrupt, re-download it"
+        case let .operationFailed(file, object, operation, detail, hint):
+            "\(file): '\(object)': \(operation) failed\(detail.isEmpty ? "" : " (\(detail))"); \(hint)"
+        case let .notATensor(file, dataset, reason):
+            "\(file): dataset '\(dataset)' is not a numeric tensor: \(reason); it is skipped"
+        case let .datasetTooLarge(file, dataset, bytes):
+            "\(file): dataset '\(dataset)' declares \(bytes) bytes, more than this machine's memory; the file is probably corrupt"
+        case let .invalidName(file, name, reason):
+            "\(file): tensor name '\(name)' cannot be an HDF5 path: \(reason); rename it (see spec/hdf5-mapping.md)"
+        case let .nameConflict(file, name):
+            "\(file): tensor name '\(name)' is both a dataset and a group prefix of another tensor; rename one of them"
+        case let .unexpectedTensor(file, name, reason):
+            "\(file): tensor '\(name)': \(reason); announce every tensor exactly once to the writer"
+        case let .missingTensors(file, names):
+            "\(file): \(names.count) announced tensor(s) never written (first: '\(names.first ?? "")'); write them before finish()"
+        case let .sizeMismatch(file, name, expected, actual):
+            "\(file): tensor '\(name)': got \(actual) bytes, dtype and shape need \(expected); check the source tensor"
+        case let .quantizedTensor(file, name):
+            "\(file): tensor '\(name)': is quantized and HDF5 stores dense tensors; dequantize it first"
+        case let .invalidMetadata(file, key, reason):
+            "\(file): metadata '\(key)': \(reason); it must be the JSON written by HDF5Reader (spec/hdf5-mapping.md)"
+        }
+    }
+}
+
+/// One finding of ``HDF5Reader/validate(url:)``.
+public struct HDF5Problem: Sendable, Equatable, CustomStringConvertible {
+    /// The rule a file broke.
+    public enum Rule: String, Sendable, Equatable {
+        /// No HDF5 signature at offset 0 or any power-of-two userblock offset ≥ 512.
+        case signature
+        /// libhdf5 cannot open the file or walk its tree.
+        case open
+        /// A dataset (or its attributes) cannot be read to the end.
+        case unreadable
+        /// A dataset's element type has no qpk dtype (strings, compound, references, …).
+        case unsupportedDType
+    }
+
+    public var file: String
+    public var dataset: String?
+    public var rule: Rule
+    public var message: String
+    public var hint: String
+
+    public init(file: String, dataset: String?, rule: Rule, message: String, hint: String) {
+        self.file = file
+        self.dataset = dataset
+        self.rule = rule
+        self.message = message
+        self.hint = hint
+    }
+
+    public var description: String {
+        let subject = dataset.map { "\(file): dataset '\($0)'" } ?? file
+        return "\(subject): [\(rule.rawValue)] \(message); \(hint)"
+    }
+}
