@@ -1,0 +1,143 @@
+import Foundation
+
+/// The JSON header as it is written (`spec/qpk-format.md` §4). Enumerated fields are strings
+/// here so that an unknown value becomes a named validation problem, not a decoding failure.
+struct QPKHeaderDocument: Codable {
+    struct Blob: Codable {
+        var offset: Int
+        var length: Int
+        var crc32: UInt32
+    }
+
+    struct Quantization: Codable {
+        var scheme: String
+        var bits: Int
+        var groupSize: Int
+        var axis: Int
+        var method: String
+
+        enum CodingKeys: String, CodingKey {
+            case scheme, bits, axis, method
+            case groupSize = "group_size"
+        }
+    }
+
+    struct ErrorStats: Codable {
+        var sqnrDB: Double
+        var maxAbsError: Double
+
+        enum CodingKeys: String, CodingKey {
+            case sqnrDB = "sqnr_db"
+            case maxAbsError = "max_abs_error"
+        }
+    }
+
+    struct Outliers: Codable {
+        var kind: String
+        var count: Int
+        var statistic: String
+        var threshold: Double
+    }
+
+    struct Tensor: Codable {
+        var name: String
+        var dtype: String
+        var shape: [Int]
+        var encoding: String
+        var blobs: [String: Blob]
+        var quantization: Quantization?
+        var error: ErrorStats?
+        var outliers: Outliers?
+
+        enum CodingKeys: String, CodingKey {
+            case name, dtype, shape, encoding, blobs, quantization, error, outliers
+        }
+
+        /// Writes `error` and `outliers` as explicit `null` for affine tensors (§4.2).
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(name, forKey: .name)
+            try container.encode(dtype, forKey: .dtype)
+            try container.encode(shape, forKey: .shape)
+            try container.encode(encoding, forKey: .encoding)
+            try container.encode(blobs, forKey: .blobs)
+            if let quantization {
+                try container.encode(quantization, forKey: .quantization)
+                try container.encode(error, forKey: .error)
+                try container.encode(outliers, forKey: .outliers)
+            }
+        }
+    }
+
+    struct OutlierTotals: Codable {
+        var parameters: Int
+        var quantizedParameters: Int
+
+        enum CodingKeys: String, CodingKey {
+            case parameters
+            case quantizedParameters = "quantized_parameters"
+        }
+    }
+
+    var format: String
+    var version: Int
+    var tensors: [Tensor]
+    var metadata: [String: String]
+    var recipe: [String: QPKJSONValue]
+    var outliers: OutlierTotals
+    var provenance: QPKProvenance
+
+    static func encoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return encoder
+    }
+
+    static func decoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return decoder
+    }
+}
+
+extension QPKHeaderDocument.Tensor {
+    /// The header entry of a record.
+    init(_ record: QPKTensorRecord) {
+        name = record.info.name
+        dtype = record.info.dtype.rawValue
+        shape = record.info.shape
+        encoding = record.encoding.rawValue
+        blobs = Dictionary(uniqueKeysWithValues: record.blobs.map {
+            ($0.key.rawValue, QPKHeaderDocument.Blob(offset: $0.value.offset, length: $0.value.length, crc32: $0.value.crc32))
+        })
+        if let layout = record.layout {
+            quantization = .init(
+                scheme: layout.scheme.rawValue, bits: layout.bits, groupSize: layout.groupSize, axis: -1,
+                method: record.method ?? "")
+            error = record.error.map { .init(sqnrDB: $0.sqnrDB, maxAbsError: $0.maxAbsError) }
+            outliers = record.outliers.map {
+                .init(kind: $0.kind.rawValue, count: $0.count, statistic: $0.statistic, threshold: $0.threshold)
+            }
+        }
+    }
+}
+
+/// A decoding error as one line: the JSON path and what was wrong.
+func describeDecodingError(_ error: any Error) -> String {
+    func path(_ keys: [any CodingKey]) -> String {
+        keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+    }
+    switch error as? DecodingError {
+    case let .keyNotFound(key, context)?:
+        return "missing key '\(key.stringValue)' at \(path(context.codingPath).isEmpty ? "top level" : path(context.codingPath))"
+    case let .typeMismatch(_, context)?, let .valueNotFound(_, context)?:
+        return "wrong type at \(path(context.codingPath)): \(context.debugDescription)"
+    case let .dataCorrupted(context)?:
+        return context.codingPath.isEmpty ? "not valid JSON" : "bad value at \(path(context.codingPath))"
+    default:
+        return "not valid JSON"
+    }
+}

@@ -1,0 +1,96 @@
+/// The fixed byte layout of a QPK v1 file (`spec/qpk-format.md` §2–§3).
+public enum QPKLayout {
+    /// `89 51 50 4B 0D 0A 1A 0A`: `\x89QPK\r\n\x1a\n`, in the PNG style (§2).
+    public static let magic: [UInt8] = [0x89, 0x51, 0x50, 0x4B, 0x0D, 0x0A, 0x1A, 0x0A]
+    public static let version: UInt32 = 1
+    public static let preambleSize = 64
+    /// Every blob and the header start at a multiple of this.
+    public static let alignment = 64
+    /// The largest JSON header a reader accepts (256 MiB).
+    public static let maxHeaderLength: UInt64 = 1 << 28
+    /// The largest index an outlier blob can hold (indices are u32).
+    public static let maxOutlierIndex: Int64 = Int64(UInt32.max)
+}
+
+/// The 64-byte preamble (`spec/qpk-format.md` §2).
+struct QPKPreamble: Equatable {
+    var version: UInt32 = QPKLayout.version
+    var flags: UInt32 = 0
+    var headerOffset: UInt64
+    var headerLength: UInt64
+    var headerCRC: UInt32
+    var reservedIsZero = true
+    var storedCRC: UInt32 = 0
+
+    /// The 64 bytes, with the preamble CRC over bytes 0–59 at 60.
+    func encoded() -> [UInt8] {
+        var bytes = QPKLayout.magic
+        bytes.appendLittleEndian(version)
+        bytes.appendLittleEndian(flags)
+        bytes.appendLittleEndian(headerOffset)
+        bytes.appendLittleEndian(headerLength)
+        bytes.appendLittleEndian(headerCRC)
+        bytes.append(contentsOf: [UInt8](repeating: 0, count: 24))
+        bytes.appendLittleEndian(CRC32.checksum(bytes))
+        return bytes
+    }
+
+    /// Reads the fields of a 64-byte preamble (the magic is checked by the caller).
+    init(decoding bytes: UnsafeRawBufferPointer) {
+        precondition(bytes.count >= QPKLayout.preambleSize)
+        version = bytes.loadLittleEndian(UInt32.self, at: 8)
+        flags = bytes.loadLittleEndian(UInt32.self, at: 12)
+        headerOffset = bytes.loadLittleEndian(UInt64.self, at: 16)
+        headerLength = bytes.loadLittleEndian(UInt64.self, at: 24)
+        headerCRC = bytes.loadLittleEndian(UInt32.self, at: 32)
+        reservedIsZero = bytes[36..<60].allSatisfy { $0 == 0 }
+        storedCRC = bytes.loadLittleEndian(UInt32.self, at: 60)
+    }
+
+    init(headerOffset: UInt64, headerLength: UInt64, headerCRC: UInt32) {
+        self.headerOffset = headerOffset
+        self.headerLength = headerLength
+        self.headerCRC = headerCRC
+    }
+}
+
+/// The blobs a tensor can have (`spec/qpk-format.md` §3.1).
+public enum QPKBlobKind: String, Sendable, CaseIterable, Codable, Comparable {
+    case data
+    case codes
+    case scales
+    case zeros
+    case outlierIndices = "outlier_indices"
+    case outlierValues = "outlier_values"
+
+    public static func < (lhs: QPKBlobKind, rhs: QPKBlobKind) -> Bool {
+        allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
+    }
+}
+
+/// Where one blob lives: absolute offset, length and CRC-32.
+public struct QPKBlobReference: Sendable, Equatable, Codable {
+    public var offset: Int
+    public var length: Int
+    public var crc32: UInt32
+
+    public init(offset: Int, length: Int, crc32: UInt32) {
+        self.offset = offset
+        self.length = length
+        self.crc32 = crc32
+    }
+}
+
+extension [UInt8] {
+    mutating func appendLittleEndian<T: FixedWidthInteger>(_ value: T) {
+        var little = value.littleEndian
+        Swift.withUnsafeBytes(of: &little) { append(contentsOf: $0) }
+    }
+}
+
+extension UnsafeRawBufferPointer {
+    /// The little-endian integer at `offset` (any alignment). The caller checks the bounds.
+    func loadLittleEndian<T: FixedWidthInteger>(_ type: T.Type, at offset: Int) -> T {
+        T(littleEndian: loadUnaligned(fromByteOffset: offset, as: T.self))
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+
+/// Where a QPK file came from (`spec/qpk-format.md` §4.7): the source files, identified by name,
+/// size and the SHA-256 of their header bytes, plus the qpk version and the command that wrote it.
+public struct QPKProvenance: Codable, Sendable, Equatable {
+    /// One source checkpoint file.
+    public struct Source: Codable, Sendable, Equatable {
+        /// The file's last path component.
+        public var name: String
+        /// The file's size in bytes.
+        public var size: Int
+        /// Lower-case hex SHA-256 of the file's header bytes (see ``QPKProvenance/sha256Hex(ofHeaderOf:)``).
+        public var headerSHA256: String
+
+        public init(name: String, size: Int, headerSHA256: String) {
+            self.name = name
+            self.size = size
+            self.headerSHA256 = headerSHA256
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case name, size
+            case headerSHA256 = "header_sha256"
+        }
+    }
+
+    public var sources: [Source]
+    /// The version of qpk that wrote the file.
+    public var qpkVersion: String
+    /// Free text, e.g. the command line.
+    public var createdBy: String
+
+    public init(sources: [Source], qpkVersion: String, createdBy: String) {
+        self.sources = sources
+        self.qpkVersion = qpkVersion
+        self.createdBy = createdBy
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case sources
+        case qpkVersion = "qpk_version"
+        case createdBy = "created_by"
+    }
+
+    /// The bytes of a file that identify it without hashing its weights: for a safetensors file
+    /// the 8-byte length prefix and the JSON header (`8 + N` bytes); for anything else the first
+    /// `min(size, 1 MiB)` bytes (`spec/qpk-format.md` §4.7).
+    public static func headerByteCount(of prefix: UnsafeRawBufferPointer, fileSize: Int) -> Int {
+        if prefix.count >= 9, fileSize >= 9 {
+            let n = prefix.loadLittleEndian(UInt64.self, at: 0)
+            if n <= 100_000_000, Int(n) + 8 <= fileSize, prefix[8] == UInt8(ascii: "{") {
+                return Int(n) + 8
+            }
+        }
+        return min(fileSize, 1 << 20)
+    }
+
+    /// The lower-case hex SHA-256 of the header bytes of the file at `url` (see
+    /// ``headerByteCount(of:fileSize:)``).
+    /// - Throws: ``FileAccessError`` when the file cannot be read.
+    public static func sha256Hex(ofHeaderOf url: URL) throws -> String {
+        let file = try MappedFile(url: url)
+        let count = headerByteCount(of: file.bytes, fileSize: file.bytes.count)
+        return SHA256.hex(SHA256.hash(UnsafeRawBufferPointer(rebasing: file.bytes[0..<count])))
+    }
+
+    /// The provenance entry for the file at `url`: its name, size and header hash.
+    public static func source(describing url: URL) throws -> Source {
+        let file = try MappedFile(url: url)
+        let count = headerByteCount(of: file.bytes, fileSize: file.bytes.count)
+        let digest = SHA256.hash(UnsafeRawBufferPointer(rebasing: file.bytes[0..<count]))
+        return Source(name: url.lastPathComponent, size: file.bytes.count, headerSHA256: SHA256.hex(digest))
+    }
+}
