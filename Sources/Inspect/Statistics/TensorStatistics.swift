@@ -68,6 +68,30 @@ public struct TensorStatistics: Sendable, Codable, Equatable {
         case beyond6Sigma = "beyond_6sigma"
     }
 
+    /// Writes every key, with `null` for absent values (the schema never drops keys).
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(count, forKey: .count)
+        try c.encode(min, forKey: .min)
+        try c.encode(max, forKey: .max)
+        try c.encode(mean, forKey: .mean)
+        try c.encode(std, forKey: .std)
+        try c.encode(absmax, forKey: .absmax)
+        try c.encode(l2Norm, forKey: .l2Norm)
+        try c.encode(kurtosis, forKey: .kurtosis)
+        try c.encode(p1, forKey: .p1)
+        try c.encode(p50, forKey: .p50)
+        try c.encode(p99, forKey: .p99)
+        try c.encode(nanCount, forKey: .nanCount)
+        try c.encode(positiveInfinityCount, forKey: .positiveInfinityCount)
+        try c.encode(negativeInfinityCount, forKey: .negativeInfinityCount)
+        try c.encode(zeroCount, forKey: .zeroCount)
+        try c.encode(subnormalCount, forKey: .subnormalCount)
+        try c.encode(beyond3Sigma, forKey: .beyond3Sigma)
+        try c.encode(beyond6Sigma, forKey: .beyond6Sigma)
+        try c.encode(histogram, forKey: .histogram)
+    }
+
     /// The number of finite values.
     public var finiteCount: Int { count - nanCount - positiveInfinityCount - negativeInfinityCount }
 
