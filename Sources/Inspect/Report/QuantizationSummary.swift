@@ -1,0 +1,83 @@
+import Formats
+
+/// How one tensor of a quantized checkpoint is stored, and how much error that cost.
+public struct QuantizationSummary: Sendable, Codable, Equatable {
+    /// Bits per code (2, 3, 4, 8).
+    public var bits: Int
+    /// Columns per group (the row length for per-row quantization).
+    public var groupSize: Int
+    public var scheme: QuantizationScheme
+    /// How scales and zero-points were chosen (`minmax`, `mse`, …).
+    public var method: String
+    /// `rows`, `columns` or `elements`; `nil` when the tensor has no outliers.
+    public var outlierKind: OutlierSet.Kind?
+    /// Parameters kept at full precision.
+    public var outlierCount: Int
+    /// Everything stored (codes + scales + zero-points + outliers), in bits, over the parameters.
+    public var bitsPerWeight: Double
+    /// The SQNR recorded at write time, in dB (`+inf` when exact), if recorded.
+    public var sqnrDB: Double?
+    /// The largest |x − x̂| recorded at write time, if recorded.
+    public var maxAbsError: Double?
+    /// Bytes stored for the tensor.
+    public var storedBytes: Int
+
+    public init(
+        bits: Int, groupSize: Int, scheme: QuantizationScheme, method: String,
+        outlierKind: OutlierSet.Kind?, outlierCount: Int, bitsPerWeight: Double,
+        sqnrDB: Double?, maxAbsError: Double?, storedBytes: Int
+    ) {
+        self.bits = bits
+        self.groupSize = groupSize
+        self.scheme = scheme
+        self.method = method
+        self.outlierKind = outlierKind
+        self.outlierCount = outlierCount
+        self.bitsPerWeight = bitsPerWeight
+        self.sqnrDB = sqnrDB
+        self.maxAbsError = maxAbsError
+        self.storedBytes = storedBytes
+    }
+
+    /// The summary of a decoded quantized tensor.
+    public init(_ tensor: QuantizedTensor) {
+        let (rows, columns) = tensor.info.matrixShape
+        self.init(
+            bits: tensor.layout.bits, groupSize: tensor.layout.groupSize, scheme: tensor.layout.scheme,
+            method: tensor.method, outlierKind: tensor.outliers?.kind,
+            outlierCount: tensor.outliers?.parameterCount(rows: rows, columns: columns) ?? 0,
+            bitsPerWeight: tensor.bitsPerWeight, sqnrDB: tensor.error?.sqnrDB,
+            maxAbsError: tensor.error?.maxAbsError, storedBytes: tensor.storedByteCount)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case bits, scheme, method
+        case groupSize = "group_size"
+        case outlierKind = "outlier_kind"
+        case outlierCount = "outliers"
+        case bitsPerWeight = "bits_per_weight"
+        case sqnrDB = "sqnr_db"
+        case maxAbsError = "max_abs_error"
+        case storedBytes = "stored_bytes"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(bits, forKey: .bits)
+        try c.encode(groupSize, forKey: .groupSize)
+        try c.encode(scheme, forKey: .scheme)
+        try c.encode(method, forKey: .method)
+        try c.encode(outlierKind, forKey: .outlierKind)
+        try c.encode(outlierCount, forKey: .outlierCount)
+        try c.encode(bitsPerWeight, forKey: .bitsPerWeight)
+        try c.encode(sqnrDB, forKey: .sqnrDB)
+        try c.encode(maxAbsError, forKey: .maxAbsError)
+        try c.encode(storedBytes, forKey: .storedBytes)
+    }
+}
+
+/// A reader that knows how its tensors are quantized without decoding them (the QPK reader).
+public protocol QuantizationInfoProviding: Sendable {
+    /// The quantization of tensor `name`, or `nil` if it is stored unquantized.
+    func quantizationSummary(for name: String) -> QuantizationSummary?
+}

@@ -1,0 +1,28 @@
+import Foundation
+
+/// The JSON conventions of every qpk report (`spec/json-schemas.md`): pretty-printed, keys sorted,
+/// absent values written as `null` (keys never disappear), and non-finite numbers written as the
+/// strings `"inf"`, `"-inf"` and `"nan"` (which Python's `float()` parses).
+public enum ReportJSON {
+    public static func encoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return encoder
+    }
+
+    public static func decoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return decoder
+    }
+
+    /// `value` as UTF-8 JSON text followed by a newline.
+    public static func data<T: Encodable>(_ value: T) throws -> Data {
+        var data = try encoder().encode(value)
+        data.append(0x0A)
+        return data
+    }
+}

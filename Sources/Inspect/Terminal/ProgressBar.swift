@@ -1,0 +1,57 @@
+import Foundation
+
+/// A one-line progress bar on stderr, redrawn in place with `\r` at most ten times a second and
+/// erased by ``finish()``. It draws nothing unless stderr is a terminal. Safe to call from any thread.
+public final class ProgressBar: @unchecked Sendable {
+    private let lock = NSLock()
+    private let total: Int
+    private let label: String
+    private let enabled: Bool
+    private let write: @Sendable (String) -> Void
+    private var done = 0
+    private var lastDraw = 0.0
+    private var drawn = false
+    private let width = 30
+
+    /// - Parameters:
+    ///   - total: units of work (e.g. bytes or tensors).
+    ///   - enabled: defaults to "stderr is a terminal".
+    ///   - write: where the frames go; defaults to stderr (injectable for tests).
+    public init(
+        total: Int, label: String, enabled: Bool = isatty(STDERR_FILENO) == 1,
+        write: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data($0.utf8)) }
+    ) {
+        self.total = max(total, 1)
+        self.label = label
+        self.enabled = enabled
+        self.write = write
+    }
+
+    /// Records `units` more units of work done and redraws if 0.1 s passed since the last frame.
+    public func advance(by units: Int = 1, detail: String = "") {
+        lock.lock()
+        defer { lock.unlock() }
+        done = min(done + units, total)
+        guard enabled else { return }
+        let now = ProcessInfo.processInfo.systemUptime
+        guard now - lastDraw >= 0.1 || done == total else { return }
+        lastDraw = now
+        let fraction = Double(done) / Double(total)
+        let filled = Int(fraction * Double(width))
+        let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
+        let percent = Int((fraction * 100).rounded(.down))
+        var line = "\(label) \(bar) \(percent)%"
+        if !detail.isEmpty { line += " \(detail)" }
+        if line.count > 100 { line = String(line.prefix(100)) }
+        write("\r\u{1B}[2K" + line)
+        drawn = true
+    }
+
+    /// Erases the bar (the terminal line is left empty for the next output).
+    public func finish() {
+        lock.lock()
+        defer { lock.unlock() }
+        if enabled && drawn { write("\r\u{1B}[2K") }
+        drawn = false
+    }
+}
