@@ -93,7 +93,10 @@ class BertEncoder:
         return names
 
     def _linear(self, x: np.ndarray, name: str) -> np.ndarray:
-        return x @ self.w[name + ".weight"].T + self.w[name + ".bias"]
+        # One 2-D GEMM over all tokens: batched 3-D matmul issues a small GEMM per sentence,
+        # which is far slower with a threaded BLAS on a busy machine.
+        flat = x.reshape(-1, x.shape[-1]) @ self.w[name + ".weight"].T + self.w[name + ".bias"]
+        return flat.reshape(*x.shape[:-1], flat.shape[-1])
 
     def hidden_states(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Last-layer hidden states ``[batch, T, hidden]`` for padded ``ids`` and its 0/1 ``mask``."""
@@ -119,11 +122,11 @@ class BertEncoder:
             q = split(self._linear(h, p + "attention.self.query"))
             k = split(self._linear(h, p + "attention.self.key"))
             v = split(self._linear(h, p + "attention.self.value"))
-            scores = q @ k.transpose(0, 1, 3, 2) / math.sqrt(d_head) + key_bias
+            scores = np.einsum("bhqd,bhkd->bhqk", q, k) / math.sqrt(d_head) + key_bias
             scores -= scores.max(axis=-1, keepdims=True)
             probs = np.exp(scores)
             probs /= probs.sum(axis=-1, keepdims=True)
-            ctx = (probs @ v).transpose(0, 2, 1, 3).reshape(batch, length, cfg.hidden_size)
+            ctx = np.einsum("bhqk,bhkd->bqhd", probs, v).reshape(batch, length, cfg.hidden_size)
             attn = self._linear(ctx, p + "attention.output.dense")
             h = layer_norm(h + attn, w[p + "attention.output.LayerNorm.weight"],
                            w[p + "attention.output.LayerNorm.bias"], cfg.layer_norm_eps)
