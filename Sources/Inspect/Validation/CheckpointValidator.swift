@@ -1,0 +1,60 @@
+import Foundation
+import Formats
+
+/// Checks one file (or sharded checkpoint) against its format's rules and collects every problem.
+///
+/// - safetensors: the reference validator's ten rules (DESIGN §2), first failure wins, as in the
+///   reference; sharded checkpoints also check the index against the shards.
+/// - QPK: every rule of spec/qpk-format.md §8, including each blob's CRC-32, reported per tensor.
+/// - HDF5: signature, open, every dataset readable, no unsupported element type.
+public enum CheckpointValidator {
+    /// A file that could not be checked at all (missing, unreadable): `qpk validate` exits 2.
+    public struct Trouble: Error, CustomStringConvertible, Sendable {
+        public var description: String
+    }
+
+    public static func validate(_ url: URL) throws -> ValidationReport.FileResult {
+        let path = url.path
+        let detected: (format: CheckpointFormat, sharded: Bool)
+        do {
+            detected = try CheckpointFormat.detect(url)
+        } catch let error as FileAccessError {
+            throw Trouble(description: error.description)
+        } catch {
+            return ValidationReport.FileResult(file: path, format: nil, problems: [
+                .init(rule: "UnknownFormat", message: String(describing: error),
+                      hint: "expected safetensors, HDF5 or QPK magic bytes"),
+            ])
+        }
+        switch detected.format {
+        case .safetensors:
+            do {
+                let reader: any CheckpointReader = detected.sharded
+                    ? try ShardedSafetensorsReader(url: url) : try SafetensorsReader(url: url)
+                return .init(file: path, format: "safetensors", tensors: reader.tensors.count)
+            } catch let error as SafetensorsError {
+                return .init(file: path, format: "safetensors", problems: [
+                    .init(tensor: error.tensor, rule: error.ruleName, message: error.description),
+                ])
+            } catch let error as ShardedSafetensorsError {
+                return .init(file: path, format: "safetensors", problems: [
+                    .init(rule: "ShardedCheckpoint", message: error.description),
+                ])
+            } catch let error as FileAccessError {
+                throw Trouble(description: error.description)
+            }
+        case .qpk:
+            let problems = QPKReader.validate(url: url)
+            let count = (try? QPKReader(url: url))?.tensors.count
+            return .init(file: path, format: "qpk", tensors: count, problems: problems.map {
+                .init(tensor: $0.tensor, rule: $0.rule, message: $0.message)
+            })
+        case .hdf5:
+            let problems = HDF5Reader.validate(url: url)
+            let count = problems.isEmpty ? (try? HDF5Reader(url: url))?.tensors.count : nil
+            return .init(file: path, format: "hdf5", tensors: count, problems: problems.map {
+                .init(tensor: $0.dataset, rule: $0.rule.rawValue, message: $0.message, hint: $0.hint)
+            })
+        }
+    }
+}

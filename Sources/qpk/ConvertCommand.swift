@@ -1,0 +1,122 @@
+import ArgumentParser
+import Convert
+import Foundation
+
+struct ConvertCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "convert",
+        abstract: "Convert a checkpoint between safetensors, HDF5 and QPK, quantizing or dequantizing on the way.",
+        discussion: """
+            Writing .qpk quantizes the selected weights task-agnostically (default recipe: PreQuant, \
+            4 bits) and records the outlier parameters kept at full precision. Writing .safetensors \
+            or .h5 from a .qpk dequantizes. The output is written to a temporary file and renamed, \
+            and an existing output is never replaced without --force.
+
+            Examples:
+              qpk convert model.safetensors model.qpk --bits 4 --group-size 64
+              qpk convert model.qpk restored.safetensors --dtype f32
+              qpk convert shards-dir/ merged.safetensors
+              qpk convert model.safetensors out-dir/ --max-shard-size 2GB
+              qpk convert model.h5 model.safetensors
+            """)
+
+    @Argument(help: "The source checkpoint: a file, a shard directory or a *.safetensors.index.json.")
+    var input: String
+
+    @Argument(help: "The output: *.safetensors, *.h5/*.hdf5, *.qpk, or a directory for shards.")
+    var output: String
+
+    @OptionGroup var quantization: QuantizationOptions
+
+    @Option(help: "Cast floating tensors to this dtype (f32, f16, bf16, …); for a .qpk source, the dequantized dtype.")
+    var dtype: String?
+
+    @Option(name: .customLong("include"), help: "Quantize the tensors matching this glob (repeatable).")
+    var include: [String] = []
+
+    @Option(name: .customLong("exclude"), help: "Never quantize the tensors matching this glob (repeatable).")
+    var exclude: [String] = []
+
+    @Option(help: "Write safetensors shards of at most this size (e.g. 5GB, 500MB) into the output directory.")
+    var maxShardSize: String?
+
+    @Option(help: "HDF5 output: chunked datasets compressed with gzip[:level] (level 1-9, default 4).")
+    var compression: String?
+
+    @Flag(help: "Dequantizing: also write a BOOL <name>.outlier_mask tensor per quantized weight.")
+    var outlierMask = false
+
+    @Flag(help: "Print the plan (action, bits, bytes per tensor) and the final size; write nothing.")
+    var dryRun = false
+
+    @Flag(help: "Replace an existing output.")
+    var force = false
+
+    @Flag(help: "Print a JSON summary on stdout.")
+    var json = false
+
+    @Option(help: "Worker threads (default: all cores).")
+    var threads: Int?
+
+    func run() throws {
+        let inputURL = URL(fileURLWithPath: input)
+        let outputURL = URL(fileURLWithPath: output)
+        let reader = try Checkpoint.open(inputURL)
+        let target = try OutputTarget.forDestination(
+            outputURL, maxShardSize: try parsedShardSize(), gzipLevel: try parsedGzipLevel())
+        if inputURL.standardizedFileURL.path == outputURL.standardizedFileURL.path {
+            throw ConversionError.sameFile(outputURL.path)
+        }
+        var options = ConversionOptions(
+            recipe: try quantization.recipe(),
+            dtype: try parsedDType(),
+            include: include.map(Glob.init), exclude: exclude.map(Glob.init),
+            overwrite: force, outlierMask: outlierMask)
+        if let threads { options.workers = max(1, threads) }
+        let plan = try ConversionPlanner.plan(reader: reader, destination: outputURL, target: target, options: options)
+
+        if dryRun {
+            try DryRunPrinter.print(plan, json: json)
+            return
+        }
+        let bar = ProgressBar(label: "converting", enabled: Terminal.stderrIsTTY && !json)
+        let summary = try Converter(plan: plan, options: options).run(reader: reader) { done, total, bytes, totalBytes in
+            bar.update(done: bytes, total: totalBytes, detail: "\(done)/\(total) tensors")
+        }
+        bar.finish()
+        if json {
+            try Terminal.printJSON(summary)
+        } else {
+            ConvertSummaryPrinter.print(summary)
+        }
+    }
+
+    private func parsedDType() throws -> DType? {
+        guard let dtype else { return nil }
+        guard let parsed = DType(userName: dtype), parsed.isConvertibleToFloat else {
+            throw ValidationError("unknown --dtype '\(dtype)': use f32, f16, bf16, f64, f8_e4m3, f8_e5m2 or an integer type")
+        }
+        return parsed
+    }
+
+    private func parsedShardSize() throws -> Int? {
+        guard let maxShardSize else { return nil }
+        guard let size = ByteSize.parse(maxShardSize) else {
+            throw ValidationError("invalid --max-shard-size '\(maxShardSize)': use a size such as 5GB, 500MB or 100KiB")
+        }
+        return size
+    }
+
+    private func parsedGzipLevel() throws -> Int? {
+        guard let compression else { return nil }
+        let parts = compression.split(separator: ":", maxSplits: 1)
+        guard parts.first == "gzip" else {
+            throw ValidationError("unknown --compression '\(compression)': use gzip or gzip:LEVEL")
+        }
+        guard parts.count == 2 else { return 4 }
+        guard let level = Int(parts[1]), (1...9).contains(level) else {
+            throw ValidationError("invalid gzip level in '\(compression)': use 1 to 9")
+        }
+        return level
+    }
+}
