@@ -1,0 +1,64 @@
+import ArgumentParser
+import Foundation
+import Inspect
+
+struct DiffCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "diff",
+        abstract: "Compare two checkpoints tensor by tensor, across formats.",
+        discussion: """
+            Exit status: 0 when equal within tolerance (numpy.allclose: |a−b| ≤ atol + rtol·|b|), \
+            1 when different, 2 on trouble. QPK tensors are dequantized on the fly, so diffing a \
+            model with its .qpk shows the quantization error (SQNR, max abs, cosine) per tensor.
+
+            Examples:
+              qpk diff base.safetensors finetuned.safetensors
+              qpk diff model.safetensors model.qpk
+              qpk diff a.h5 b.safetensors --atol 1e-6 --rtol 1e-5
+              qpk diff a.safetensors b.safetensors --map 'model.:'
+            """)
+
+    @Argument(help: "The first checkpoint (A).")
+    var a: String
+
+    @Argument(help: "The second checkpoint (B, the reference of the tolerance rule).")
+    var b: String
+
+    @Option(help: "Absolute tolerance.")
+    var atol: Double = 1e-8
+
+    @Option(help: "Relative tolerance (times |b|).")
+    var rtol: Double = 1e-5
+
+    @Flag(help: "Treat NaN as equal to NaN.")
+    var equalNan = false
+
+    @Option(name: .customLong("map"), help: "Rename a leading FROM to TO in both checkpoints' names: 'FROM:TO' (repeatable).")
+    var maps: [String] = []
+
+    @Option(name: .customLong("tensor"), help: "Compare only tensors matching this glob (repeatable).")
+    var tensors: [String] = []
+
+    @Flag(help: "Print the comparison as JSON (schema: spec/json-schemas.md).")
+    var json = false
+
+    func run() throws {
+        let readerA = try Checkpoint.open(URL(fileURLWithPath: a))
+        let readerB = try Checkpoint.open(URL(fileURLWithPath: b))
+        let rules = try maps.map { try NameMap.Rule(parsing: $0) }
+        let bar = ProgressBar(total: max(readerA.tensors.count, 1), label: "comparing", enabled: Terminal.stderrIsTTY && !json)
+        let options = DiffOptions(
+            tolerance: Tolerance(relative: rtol, absolute: atol, equalNaN: equalNan),
+            nameMap: NameMap(rules), tensorFilters: tensors.map(Glob.init),
+            progress: { _, _, name in bar.advance(detail: name) })
+        let diff = try CheckpointDiff.compare(readerA, readerB, options: options)
+        bar.finish()
+        if json {
+            FileHandle.standardOutput.write(try diff.jsonData())
+            FileHandle.standardOutput.write(Data("\n".utf8))
+        } else {
+            print(diff.renderText(colors: Colors(enabled: Terminal.useColor)), terminator: "")
+        }
+        if !diff.summary.checkpointsEqual { throw ExitCode(1) }
+    }
+}

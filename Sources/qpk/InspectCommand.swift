@@ -1,0 +1,52 @@
+import ArgumentParser
+import Foundation
+import Inspect
+
+struct InspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "Show the tensors of a checkpoint, with statistics and quantization details.",
+        discussion: """
+            Examples:
+              qpk inspect model.safetensors --stats
+              qpk inspect model.qpk --tensor 'encoder.layer.0.*'
+              qpk inspect model.safetensors --stats --histogram --tensor '*.attention.*'
+              qpk inspect model.h5 --json
+            """)
+
+    @Argument(help: "A safetensors file or shard directory, an HDF5 file or a QPK file.")
+    var file: String
+
+    @Flag(help: "Compute per-tensor statistics in one streaming pass (reads every selected tensor).")
+    var stats = false
+
+    @Flag(help: "Add a histogram per tensor (implies --stats).")
+    var histogram = false
+
+    @Option(help: "Histogram bins.")
+    var bins = 24
+
+    @Option(name: .customLong("tensor"), help: "Show only tensors matching this glob (repeatable).")
+    var tensors: [String] = []
+
+    @Flag(help: "Print the report as JSON (schema: spec/json-schemas.md).")
+    var json = false
+
+    func run() throws {
+        let reader = try Checkpoint.open(URL(fileURLWithPath: file))
+        let wantsStats = stats || histogram
+        let bar = ProgressBar(total: reader.tensors.count, label: "inspecting", enabled: Terminal.stderrIsTTY && wantsStats)
+        let options = InspectOptions(
+            statistics: wantsStats, histogramBins: histogram ? max(bins, 1) : 0,
+            tensorFilters: tensors.map(Glob.init),
+            progress: { _, _, name in bar.advance(detail: name) })
+        let report = try InspectReport.build(reader: reader, options: options)
+        bar.finish()
+        if json {
+            FileHandle.standardOutput.write(try report.jsonData())
+            FileHandle.standardOutput.write(Data("\n".utf8))
+        } else {
+            print(report.renderText(colors: Colors(enabled: Terminal.useColor)), terminator: "")
+        }
+    }
+}
