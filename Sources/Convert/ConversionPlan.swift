@@ -103,6 +103,11 @@ public struct ConversionOptions: Sendable {
     public var outlierMask: Bool
     /// Worker threads (tensors processed at once).
     public var workers: Int
+    /// Recorded in QPK provenance as `created_by` (e.g. the command line).
+    public var createdBy: String = "qpk"
+
+    /// The version of qpk recorded in the files it writes.
+    public static let toolVersion = "0.1.0"
 
     public init(
         recipe: QuantizationRecipe = .default, dtype: DType? = nil, include: [Glob] = [],

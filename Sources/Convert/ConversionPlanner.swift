@@ -25,7 +25,7 @@ public enum ConversionPlanner {
             switch target.format {
             case .qpk:
                 if quantizedSource {
-                    let bytes = (reader as? QPKReader)?.record(for: info.name)?.storedBytes ?? info.byteCount
+                    let bytes = (reader as? QPKReader)?.record(for: info.name)?.storedByteCount ?? info.byteCount
                     entries.append(PlannedTensor(source: info, output: info, action: .copy, estimatedBytes: bytes))
                 } else if TensorSelection.shouldQuantize(info, include: options.include, exclude: options.exclude) {
                     entries.append(PlannedTensor(
@@ -58,7 +58,7 @@ public enum ConversionPlanner {
 
     static func isQuantized(_ info: TensorInfo, in reader: any CheckpointReader) -> Bool {
         guard let qpk = reader as? QPKReader else { return false }
-        return qpk.record(for: info.name)?.isQuantized ?? false
+        return qpk.record(for: info.name)?.encoding == .affine
     }
 
     static func keepOrCast(_ info: TensorInfo, dtype: DType?) throws -> PlannedTensor {

@@ -8,8 +8,8 @@ import Foundation
 /// writer accepts tensors in any order. If anything fails, the writer is dropped unfinished and
 /// its temporary output is deleted: a failed run leaves nothing behind.
 public struct Converter: Sendable {
-    /// Called after each tensor is written: (tensors done, tensors total, bytes done, bytes total).
-    public typealias Progress = @Sendable (Int, Int, Int, Int) -> Void
+    /// Called after each tensor is written, with its name (from any thread).
+    public typealias Progress = @Sendable (String) -> Void
 
     public var plan: ConversionPlan
     public var options: ConversionOptions
@@ -37,7 +37,6 @@ public struct Converter: Sendable {
         let entries = plan.tensors
         let order = entries.indices.sorted { entries[$0].source.byteCount > entries[$1].source.byteCount }
         let shared = SharedState(writer: writer, count: entries.count)
-        let totalBytes = entries.reduce(0) { $0 + $1.source.byteCount }
         let workers = min(options.workers, max(entries.count, 1))
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
             while let position = shared.nextIndex(limit: order.count) {
@@ -45,9 +44,8 @@ public struct Converter: Sendable {
                 let entry = entries[index]
                 do {
                     let (storage, result) = try Self.transform(entry, reader: reader)
-                    try shared.write(entry.output, storage: storage, result: result, at: index) { done, bytes in
-                        progress?(done, entries.count, bytes, totalBytes)
-                    }
+                    try shared.write(entry.output, storage: storage, result: result, at: index)
+                    progress?(entry.output.name)
                 } catch {
                     shared.fail(error)
                 }
@@ -136,8 +134,6 @@ private final class SharedState: @unchecked Sendable {
     private let lock = NSLock()
     private let writer: any CheckpointWriter
     private var next = 0
-    private var done = 0
-    private var bytesDone = 0
     private(set) var results: [TensorResult?]
     private(set) var firstError: Error?
 
@@ -154,18 +150,12 @@ private final class SharedState: @unchecked Sendable {
         return next - 1
     }
 
-    func write(
-        _ info: TensorInfo, storage: TensorStorage, result: TensorResult, at index: Int,
-        progress: (Int, Int) -> Void
-    ) throws {
+    func write(_ info: TensorInfo, storage: TensorStorage, result: TensorResult, at index: Int) throws {
         lock.lock()
         defer { lock.unlock() }
         guard firstError == nil else { return }
         try writer.write(info, storage: storage)
         results[index] = result
-        done += 1
-        bytesDone += info.byteCount
-        progress(done, bytesDone)
     }
 
     func fail(_ error: Error) {

@@ -20,10 +20,28 @@ enum WriterFactory {
                 url: url, tensors: tensors, metadata: reader.metadata, overwrite: options.overwrite,
                 compression: plan.target.gzipLevel.map { .gzip(level: $0) })
         case .qpk:
-            let provenance = try QPKProvenance.describing(sources: Checkpoint.sourceFiles(of: reader))
+            let provenance = QPKProvenance(
+                sources: try Checkpoint.sourceFiles(of: reader).map(QPKProvenance.source(describing:)),
+                qpkVersion: ConversionOptions.toolVersion, createdBy: options.createdBy)
             return try QPKWriter(
                 url: url, tensors: tensors, metadata: reader.metadata,
-                recipe: options.recipe.dictionary, provenance: provenance, overwrite: options.overwrite)
+                recipe: options.recipe.qpkHeaderValue, provenance: provenance, overwrite: options.overwrite)
         }
+    }
+}
+
+extension QuantizationRecipe {
+    /// The recipe as the QPK header's `recipe` object (spec/qpk-format.md §4.5): numbers as
+    /// numbers, so `outlier_budget` is the file-wide budget.
+    var qpkHeaderValue: [String: QPKJSONValue] {
+        [
+            "method": .string(method.rawValue),
+            "scheme": .string(scheme.rawValue),
+            "bits": .integer(Int64(bits)),
+            "group_size": groupSize.map { .integer(Int64($0)) } ?? .string("row"),
+            "scale_search": .string(scaleSearch.rawValue),
+            "outlier_budget": .number(effectiveOutlierBudget),
+            "outlier_kind": .string(outlierKind.resolved.rawValue),
+        ]
     }
 }

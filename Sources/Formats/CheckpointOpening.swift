@@ -54,7 +54,7 @@ public enum Checkpoint {
 
     /// The files that make up the checkpoint at `url` (the shards of a sharded checkpoint).
     public static func sourceFiles(of reader: any CheckpointReader) -> [URL] {
-        if let sharded = reader as? ShardedSafetensorsReader { return sharded.shardURLs }
+        if let sharded = reader as? ShardedSafetensorsReader { return sharded.shards.map(\.url) }
         return [reader.url]
     }
 }

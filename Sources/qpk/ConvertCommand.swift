@@ -1,6 +1,7 @@
 import ArgumentParser
 import Convert
 import Foundation
+import Inspect
 
 struct ConvertCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -73,15 +74,16 @@ struct ConvertCommand: ParsableCommand {
             include: include.map(Glob.init), exclude: exclude.map(Glob.init),
             overwrite: force, outlierMask: outlierMask)
         if let threads { options.workers = max(1, threads) }
+        options.createdBy = (["qpk"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
         let plan = try ConversionPlanner.plan(reader: reader, destination: outputURL, target: target, options: options)
 
         if dryRun {
             try DryRunPrinter.print(plan, json: json)
             return
         }
-        let bar = ProgressBar(label: "converting", enabled: Terminal.stderrIsTTY && !json)
-        let summary = try Converter(plan: plan, options: options).run(reader: reader) { done, total, bytes, totalBytes in
-            bar.update(done: bytes, total: totalBytes, detail: "\(done)/\(total) tensors")
+        let bar = ProgressBar(total: plan.tensors.count, label: "converting", enabled: Terminal.stderrIsTTY && !json)
+        let summary = try Converter(plan: plan, options: options).run(reader: reader) { name in
+            bar.advance(detail: name)
         }
         bar.finish()
         if json {

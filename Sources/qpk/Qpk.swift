@@ -43,7 +43,6 @@ struct Qpk: ParsableCommand {
     }
 
     private static func isParserError(_ error: Error) -> Bool {
-        !(error is CustomStringConvertible) || error is ValidationError
-            || String(reflecting: type(of: error)).hasPrefix("ArgumentParser.")
+        error is ValidationError || String(reflecting: type(of: error)).hasPrefix("ArgumentParser.")
     }
 }

@@ -21,7 +21,7 @@ struct CLITests {
         #expect(result.stdout.contains("core.in_proj.weight"))
         #expect(result.stdout.contains("64×7") || result.stdout.contains("64x7") || result.stdout.contains("[64, 7]"))
         #expect(result.stdout.lowercased().contains("total"))
-        #expect(result.stdout.contains("48 tensors"))
+        #expect(result.stdout.contains("47 tensors"))
     }
 
     @Test("convert to QPK, inspect the quantization, dequantize back")
