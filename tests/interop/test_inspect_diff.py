@@ -18,8 +18,8 @@ def numpy_stats(x):
     kurt = np.mean(centered ** 4) / m2 ** 2 - 3 if m2 > 0 else 0.0
     return {
         "min": finite.min(), "max": finite.max(), "mean": mean, "std": std,
-        "absmax": np.abs(finite).max(), "l2": np.sqrt(np.sum(finite ** 2)), "kurtosis": kurt,
-        "nan": int(np.isnan(x).sum()), "inf": int(np.isinf(x).sum()), "zeros": int((x == 0).sum()),
+        "absmax": np.abs(finite).max(), "l2_norm": np.sqrt(np.sum(finite ** 2)), "kurtosis": kurt,
+        "nan": int(np.isnan(x).sum()), "pos_inf": int((x == np.inf).sum()), "neg_inf": int((x == -np.inf).sum()), "zeros": int((x == 0).sum()),
         "beyond_3sigma": int((np.abs(centered) > 3 * std).sum()),
         "beyond_6sigma": int((np.abs(centered) > 6 * std).sum()),
     }
@@ -37,9 +37,9 @@ def check_stats(path, glob=None):
     for t in report["tensors"]:
         want = numpy_stats(arrays[t["name"]])
         got = t["stats"]
-        for key in ("min", "max", "mean", "std", "absmax", "l2", "kurtosis"):
+        for key in ("min", "max", "mean", "std", "absmax", "l2_norm", "kurtosis"):
             assert close(got[key], want[key]), (t["name"], key, got[key], want[key])
-        for key in ("nan", "inf", "zeros", "beyond_3sigma", "beyond_6sigma"):
+        for key in ("nan", "pos_inf", "neg_inf", "zeros", "beyond_3sigma", "beyond_6sigma"):
             assert got[key] == want[key], (t["name"], key, got[key], want[key])
 
 
@@ -57,7 +57,7 @@ def test_stats_of_special_values(tmp_path):
     save_file({"x": x, "scalar": np.array(2.5, np.float32), "empty": np.zeros((0,), np.float32)}, str(src))
     report = run_json("inspect", src, "--stats")
     stats = {t["name"]: t["stats"] for t in report["tensors"]}
-    assert stats["x"]["nan"] == 1 and stats["x"]["inf"] == 2 and stats["x"]["zeros"] == 2
+    assert stats["x"]["nan"] == 1 and stats["x"]["pos_inf"] == 1 and stats["x"]["neg_inf"] == 1 and stats["x"]["zeros"] == 2
     assert close(stats["x"]["mean"], np.mean([1, -2, 0, 0, 3]))
     assert stats["scalar"]["mean"] == 2.5
     assert stats["empty"].get("count", 0) == 0

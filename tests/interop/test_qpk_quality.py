@@ -20,14 +20,22 @@ def sqnr_db(a, b):
 
 
 def test_spec_reader_matches_qpk_dequantization(tmp_path):
+    """tests/interop/qpk_read.py reads QPK from the spec alone: its dequantization must equal
+    qpk's, and the error it measures against the source must equal the recorded error."""
     q = tmp_path / "m.qpk"
     run_qpk("convert", FRACAST, q, "--bits", "4", "--group-size", "64")
     restored = tmp_path / "r.safetensors"
     run_qpk("convert", q, restored, "--dtype", "f32")
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "interop" / "qpk_read.py"), str(q), "--check-against", str(restored)],
-        capture_output=True, text=True)
+    npz = tmp_path / "spec.npz"
+    reader = ROOT / "tests" / "interop" / "qpk_read.py"
+    proc = subprocess.run([sys.executable, str(reader), str(q), "--check-against", str(FRACAST), "--npz", str(npz)],
+                          capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    ours = load_file(str(restored))
+    theirs = np.load(npz)
+    assert set(theirs.files) == set(ours)
+    for name in ours:
+        np.testing.assert_allclose(theirs[name].astype(np.float32), ours[name], rtol=1e-6, atol=1e-7, err_msg=name)
 
 
 @pytest.mark.parametrize("bits", [2, 3, 4, 8])
