@@ -72,7 +72,8 @@ struct SafetensorsHeader: Sendable {
             }
             expectedBegin = tensor.end
             // Element and bit counts are computed in `Int`, left to right like the reference's
-            // `try_fold(checked_mul)`; products past Int.max count as overflow too.
+            // `try_fold(checked_mul)` in `usize`; products between Int.max and UInt64.max, which
+            // the reference would accept only to fail rule 9 or 10 later, count as overflow here.
             var shape: [Int] = []
             shape.reserveCapacity(tensor.shape.count)
             var elements = 1
@@ -117,7 +118,8 @@ struct HeaderShapeError: Error {
 /// The header JSON mapped onto safetensors' schema, as serde does in the reference
 /// (`HashMetadata`): an object whose `__metadata__` member is null or a string → string object and
 /// whose other members are `{dtype, shape, data_offsets}` objects. Unknown fields inside a tensor
-/// entry are ignored, as serde does; duplicate keys anywhere are rejected by the parser.
+/// entry are ignored, as serde does; duplicate keys anywhere are rejected by the parser (see
+/// ``StrictJSONParser`` for the one place this is stricter than the reference).
 struct DecodedHeader {
     struct Tensor {
         var name: String
