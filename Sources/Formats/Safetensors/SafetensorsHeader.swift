@@ -72,8 +72,9 @@ struct SafetensorsHeader: Sendable {
             }
             expectedBegin = tensor.end
             // Element and bit counts are computed in `Int`, left to right like the reference's
-            // `try_fold(checked_mul)` in `usize`; products between Int.max and UInt64.max, which
-            // the reference would accept only to fail rule 9 or 10 later, count as overflow here.
+            // `try_fold(checked_mul)` in `usize`. Dimensions or partial products between Int.max
+            // and UInt64.max count as overflow here (`TensorInfo` shapes are `Int`); the reference
+            // rejects those too unless a zero dimension later makes the tensor empty.
             var shape: [Int] = []
             shape.reserveCapacity(tensor.shape.count)
             var elements = 1
