@@ -117,6 +117,9 @@ struct QPKRoundTripTests {
         for (i, value) in restored.enumerated() where restored[i] != values[i] {
             #expect(abs(value - values[i]) <= Float(q.error!.maxAbsError) + 1e-6)
         }
+        #expect(reader.outlierParameterCount == covered)
+        #expect(reader.quantizedParameterCount == 650)
+        #expect(reader.outlierBudget == 0.005)
         let header = try QPKFixture.header(url)
         let totals = header["outliers"] as! [String: Any]
         #expect((totals["parameters"] as! NSNumber).intValue == covered)
