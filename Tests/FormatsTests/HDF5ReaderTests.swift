@@ -216,3 +216,21 @@ struct HDF5ReaderTests {
         }
     }
 }
+
+@Suite("HDF5Reader: hostile input")
+struct HDF5HostileInputTests {
+    @Test("corrupting any of many bytes gives problems or a valid read, never a crash")
+    func corruptedBytes() throws {
+        let original = try Data(contentsOf: HDF5Fixtures.url("keras2_model.h5"))
+        let directory = try HDF5Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for (index, offset) in stride(from: 8, to: original.count, by: 397).enumerated() {
+            var bytes = original
+            bytes[offset] ^= 0xA5
+            let url = directory.appendingPathComponent("c\(index).h5")
+            try bytes.write(to: url)
+            let problems = HDF5Reader.validate(url: url)
+            for problem in problems { #expect(!problem.description.contains("\n")) }
+        }
+    }
+}

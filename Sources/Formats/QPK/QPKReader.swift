@@ -51,6 +51,25 @@ public final class QPKReader: CheckpointReader {
         return zip(prefix.prefix(needed), QPKLayout.magic).allSatisfy { $0 == $1 }
     }
 
+    /// The parameters kept at full precision, over all quantized tensors (`spec` §4.6).
+    public var outlierParameterCount: Int {
+        records.reduce(0) { $0 + ($1.encoding == .affine ? $1.outlierParameterCount : 0) }
+    }
+
+    /// The parameters of all quantized (`affine`) tensors.
+    public var quantizedParameterCount: Int {
+        records.reduce(0) { $0 + ($1.encoding == .affine ? $1.info.elementCount : 0) }
+    }
+
+    /// The recipe's `outlier_budget` (a fraction of each tensor's parameters), when recorded.
+    public var outlierBudget: Double? {
+        switch recipe["outlier_budget"] {
+        case let .number(value)?: value
+        case let .integer(value)?: Double(value)
+        default: nil
+        }
+    }
+
     /// The header record of the tensor called `name`: encoding, bits, group size, outliers, error
     /// and stored bytes, without loading any blob.
     public func record(for name: String) -> QPKTensorRecord? {
@@ -81,7 +100,12 @@ public final class QPKReader: CheckpointReader {
             let checksums = checksumProblems(record)
             problems += checksums
             guard checksums.isEmpty, record.encoding == .affine else { continue }
-            do { _ = try quantized(record) } catch let error as QPKError { problems.append(error) } catch {}
+            if let outliers = record.outliers {
+                let indices = withExtendedLifetime(file) { Self.u32s(bytes(of: record.blobs[.outlierIndices]!)) }
+                do { try checkOutlierIndices(indices, record: record, kind: outliers.kind) } catch let error as QPKError {
+                    problems.append(error)
+                } catch {}
+            }
             problems += symmetricZeroProblems(record)
         }
         problems += paddingProblems()

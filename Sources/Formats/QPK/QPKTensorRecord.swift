@@ -66,6 +66,12 @@ public struct QPKTensorRecord: Sendable, Equatable {
     /// Bytes stored for the tensor (all its blobs, padding excluded).
     public var storedByteCount: Int { blobs.values.reduce(0) { $0 + $1.length } }
 
+    /// Same as ``storedByteCount``.
+    public var storedBytes: Int { storedByteCount }
+
+    /// Whether the tensor is stored quantized (`affine`) rather than `raw`.
+    public var isQuantized: Bool { encoding == .affine }
+
     /// Stored bytes of one blob kind (0 when absent).
     public func storedByteCount(of kind: QPKBlobKind) -> Int { blobs[kind]?.length ?? 0 }
 

@@ -11,6 +11,7 @@ import Foundation
 public final class QPKWriter: CheckpointWriter {
     public let url: URL
     private let announced: [TensorInfo]
+    private let announcedByName: [String: TensorInfo]
     private let metadata: [String: String]
     private let recipe: [String: QPKJSONValue]
     private let provenance: QPKProvenance
@@ -35,6 +36,7 @@ public final class QPKWriter: CheckpointWriter {
         }
         self.url = url
         announced = tensors
+        announcedByName = Dictionary(uniqueKeysWithValues: tensors.map { ($0.name, $0) })
         self.metadata = metadata
         self.recipe = recipe
         self.provenance = provenance
@@ -51,7 +53,7 @@ public final class QPKWriter: CheckpointWriter {
         defer { lock.unlock() }
         let path = url.path
         guard !finished else { throw QPKError.writerFinished(path: path) }
-        guard announced.contains(info) else { throw QPKError.tensorNotAnnounced(path: path, tensor: info.name) }
+        guard announcedByName[info.name] == info else { throw QPKError.tensorNotAnnounced(path: path, tensor: info.name) }
         guard written[info.name] == nil else { throw QPKError.tensorWrittenTwice(path: path, tensor: info.name) }
         switch storage {
         case let .dense(bytes):

@@ -119,6 +119,24 @@ public enum SafetensorsWriterError: Error, CustomStringConvertible, Equatable, S
     /// `write` or `finish` was called after `finish`.
     case alreadyFinished(path: String)
 
+    /// The same error reported against `path` (a sharded writer reports its directory rather than
+    /// the temporary shard file).
+    func reported(at path: String) -> SafetensorsWriterError {
+        switch self {
+        case let .duplicateTensor(_, name): .duplicateTensor(path: path, tensor: name)
+        case let .invalidShape(_, name): .invalidShape(path: path, tensor: name)
+        case let .unannouncedTensor(_, name): .unannouncedTensor(path: path, tensor: name)
+        case let .tensorWrittenTwice(_, name): .tensorWrittenTwice(path: path, tensor: name)
+        case let .quantizedStorage(_, name): .quantizedStorage(path: path, tensor: name)
+        case let .wrongByteCount(_, name, expected, actual):
+            .wrongByteCount(path: path, tensor: name, expected: expected, actual: actual)
+        case let .missingTensors(_, names): .missingTensors(path: path, tensors: names)
+        case let .reservedName(_, name): .reservedName(path: path, name: name)
+        case let .invalidShardSize(_, size): .invalidShardSize(path: path, size: size)
+        case .alreadyFinished: .alreadyFinished(path: path)
+        }
+    }
+
     public var description: String {
         switch self {
         case let .duplicateTensor(path, name):

@@ -72,7 +72,9 @@ struct SafetensorsHeader: Sendable {
             }
             expectedBegin = tensor.end
             // Element and bit counts are computed in `Int`, left to right like the reference's
-            // `try_fold(checked_mul)`; products past Int.max count as overflow too.
+            // `try_fold(checked_mul)` in `usize`. Dimensions or partial products between Int.max
+            // and UInt64.max count as overflow here (`TensorInfo` shapes are `Int`); the reference
+            // rejects those too unless a zero dimension later makes the tensor empty.
             var shape: [Int] = []
             shape.reserveCapacity(tensor.shape.count)
             var elements = 1
@@ -117,7 +119,8 @@ struct HeaderShapeError: Error {
 /// The header JSON mapped onto safetensors' schema, as serde does in the reference
 /// (`HashMetadata`): an object whose `__metadata__` member is null or a string → string object and
 /// whose other members are `{dtype, shape, data_offsets}` objects. Unknown fields inside a tensor
-/// entry are ignored, as serde does; duplicate keys anywhere are rejected by the parser.
+/// entry are ignored, as serde does; duplicate keys anywhere are rejected by the parser (see
+/// ``StrictJSONParser`` for the one place this is stricter than the reference).
 struct DecodedHeader {
     struct Tensor {
         var name: String

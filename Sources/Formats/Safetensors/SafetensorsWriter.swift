@@ -72,6 +72,13 @@ public final class SafetensorsWriter: CheckpointWriter {
         written[index] = true
     }
 
+    /// The announced tensors not written yet, in layout order.
+    var unwrittenTensors: [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        return layout.placements.indices.filter { !written[$0] }.map { layout.placements[$0].info.name }
+    }
+
     /// Checks that every tensor was written, then moves the file into place.
     /// - Throws: ``SafetensorsWriterError/missingTensors(path:tensors:)`` naming the unwritten
     ///   tensors (the temporary file is then removed), or a ``FileAccessError``.

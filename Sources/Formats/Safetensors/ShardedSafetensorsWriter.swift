@@ -96,6 +96,7 @@ public final class ShardedSafetensorsWriter: CheckpointWriter {
         } catch {
             writers = []
             try? FileManager.default.removeItem(at: temporaryDirectory)
+            if let error = error as? SafetensorsWriterError { throw error.reported(at: url.path) }
             throw error
         }
     }
@@ -110,7 +111,11 @@ public final class ShardedSafetensorsWriter: CheckpointWriter {
         guard let shard = shardOfTensor[info.name] else {
             throw SafetensorsWriterError.unannouncedTensor(path: url.path, tensor: info.name)
         }
-        try writers[shard].write(info, storage: storage)
+        do {
+            try writers[shard].write(info, storage: storage)
+        } catch let error as SafetensorsWriterError {
+            throw error.reported(at: url.path)
+        }
     }
 
     /// Completes every shard, writes the index and moves the directory into place.
@@ -122,11 +127,9 @@ public final class ShardedSafetensorsWriter: CheckpointWriter {
         guard !finished else { throw SafetensorsWriterError.alreadyFinished(path: url.path) }
         finished = true
         defer { try? FileManager.default.removeItem(at: temporaryDirectory) }
-        do {
-            for writer in writers { try writer.finish() }
-        } catch let SafetensorsWriterError.missingTensors(_, names) {
-            throw SafetensorsWriterError.missingTensors(path: url.path, tensors: names)
-        }
+        let missing = writers.flatMap(\.unwrittenTensors)
+        guard missing.isEmpty else { throw SafetensorsWriterError.missingTensors(path: url.path, tensors: missing) }
+        for writer in writers { try writer.finish() }
         let index = try AtomicOutput(
             destination: temporaryDirectory.appendingPathComponent(Self.indexFileName), overwrite: false)
         try index.append(Array(indexJSON().utf8))

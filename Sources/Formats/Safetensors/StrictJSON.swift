@@ -46,10 +46,15 @@ struct JSONSyntaxError: Error, Equatable, Sendable {
     var description: String { "\(message) at byte \(offset)" }
 }
 
-/// A strict RFC 8259 parser that rejects everything serde_json rejects when safetensors reads a
-/// header: duplicate keys in any object, trailing commas, leading zeros, control characters in
-/// strings, lone surrogates, trailing non-whitespace (NUL padding included), and nesting deeper
-/// than serde_json's recursion limit of 128. Only space, tab, CR and LF count as whitespace.
+/// A strict RFC 8259 parser that rejects what serde_json rejects when safetensors reads a header:
+/// trailing commas, leading zeros, control characters in strings, lone surrogates, trailing
+/// non-whitespace (NUL padding included), and nesting deeper than serde_json's recursion limit of
+/// 128. Only space, tab, CR and LF count as whitespace.
+///
+/// Duplicate keys are rejected in every object. serde rejects them for struct fields (`dtype`,
+/// `shape`, `data_offsets`, `__metadata__`); for duplicate *tensor names* the reference silently
+/// keeps the last entry, which qpk deliberately treats as an error too, since the dropped entry's
+/// bytes would go unaccounted for.
 ///
 /// Foundation's `JSONSerialization`/`JSONDecoder` are more lenient (they keep one of duplicate keys
 /// and accept `1.0` as an integer), which is why safetensors validation cannot use them.
