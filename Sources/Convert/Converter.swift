@@ -36,23 +36,16 @@ public struct Converter: Sendable {
     ) throws -> [TensorResult] {
         let entries = plan.tensors
         let order = entries.indices.sorted { entries[$0].source.byteCount > entries[$1].source.byteCount }
-        let shared = SharedState(writer: writer, count: entries.count)
-        let workers = min(options.workers, max(entries.count, 1))
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            while let position = shared.nextIndex(limit: order.count) {
-                let index = order[position]
-                let entry = entries[index]
-                do {
-                    let (storage, result) = try Self.transform(entry, reader: reader)
-                    try shared.write(entry.output, storage: storage, result: result, at: index)
-                    progress?(entry.output.name)
-                } catch {
-                    shared.fail(error)
-                }
-            }
+        let results = ResultSlots<TensorResult>(count: entries.count)
+        let output = LockedWriter(writer)
+        try ParallelWork.run(order, workers: options.workers) { index in
+            let entry = entries[index]
+            let (storage, result) = try Self.transform(entry, reader: reader)
+            try output.write(entry.output, storage: storage)
+            results.store(result, at: index)
+            progress?(entry.output.name)
         }
-        if let error = shared.firstError { throw error }
-        return shared.results.map { $0! }
+        return results.values
     }
 
     /// Produces the output storage of one planned tensor.
@@ -128,39 +121,16 @@ public struct Converter: Sendable {
     }
 }
 
-/// The mutable state the workers share: the next tensor to take, the writer, results and the
-/// first error (after which the workers stop taking tensors).
-private final class SharedState: @unchecked Sendable {
+/// Serializes writes: writers accept tensors in any order, one call at a time.
+private final class LockedWriter: @unchecked Sendable {
     private let lock = NSLock()
     private let writer: any CheckpointWriter
-    private var next = 0
-    private(set) var results: [TensorResult?]
-    private(set) var firstError: Error?
 
-    init(writer: any CheckpointWriter, count: Int) {
-        self.writer = writer
-        results = Array(repeating: nil, count: count)
-    }
+    init(_ writer: any CheckpointWriter) { self.writer = writer }
 
-    func nextIndex(limit: Int) -> Int? {
+    func write(_ info: TensorInfo, storage: TensorStorage) throws {
         lock.lock()
         defer { lock.unlock() }
-        guard firstError == nil, next < limit else { return nil }
-        next += 1
-        return next - 1
-    }
-
-    func write(_ info: TensorInfo, storage: TensorStorage, result: TensorResult, at index: Int) throws {
-        lock.lock()
-        defer { lock.unlock() }
-        guard firstError == nil else { return }
         try writer.write(info, storage: storage)
-        results[index] = result
-    }
-
-    func fail(_ error: Error) {
-        lock.lock()
-        defer { lock.unlock() }
-        if firstError == nil { firstError = error }
     }
 }

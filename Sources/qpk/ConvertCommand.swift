@@ -75,7 +75,10 @@ struct ConvertCommand: ParsableCommand {
             overwrite: force, outlierMask: outlierMask)
         if let threads { options.workers = max(1, threads) }
         options.createdBy = (["qpk"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
-        let plan = try ConversionPlanner.plan(reader: reader, destination: outputURL, target: target, options: options)
+        var plan = try ConversionPlanner.plan(reader: reader, destination: outputURL, target: target, options: options)
+        if quantization.allocate, target.format == .qpk {
+            plan = try MixedPrecision.allocate(plan, reader: reader, workers: options.workers)
+        }
 
         if dryRun {
             try DryRunPrinter.print(plan, json: json)
