@@ -39,13 +39,26 @@ enum OrderStatistics {
             gathered += histogram[b]
         }
         if !gatherable.isEmpty {
-            let gatherSet = gatherable
-            let sets = try gather(values) { v in
-                guard let b = grid.bin(of: v), gatherSet.contains(b) else { return nil }
-                return b
+            // A bin → slot table (−1: not wanted), so the hot loop does one array load per value.
+            let bins = gatherable.sorted()
+            var slots = [Int32](repeating: -1, count: histogram.count)
+            for (slot, b) in bins.enumerated() { slots[b] = Int32(slot) }
+            let table = slots
+            let partials = try ParallelChunks.map(count: values.count) { range in
+                values.withChunk(range) { chunk in
+                    var sets = [[Float]](repeating: [], count: bins.count)
+                    table.withUnsafeBufferPointer { table in
+                        for x in chunk where x.isFinite {
+                            guard let b = grid.bin(of: Double(x)) else { continue }
+                            let slot = table[b]
+                            if slot >= 0 { sets[Int(slot)].append(x) }
+                        }
+                    }
+                    return sets
+                }
             }
-            for (b, members) in sets {
-                let sorted = members.sorted()
+            for (slot, b) in bins.enumerated() {
+                let sorted = partials.flatMap { $0[slot] }.sorted()
                 for r in wanted[b] ?? [] { answers[r] = Double(sorted[min(r - starts[b], sorted.count - 1)]) }
             }
         }
