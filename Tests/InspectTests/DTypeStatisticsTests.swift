@@ -58,18 +58,29 @@ struct DTypeStatisticsTests {
         #expect(isClose(s.mean, 205.45, relative: 1e-12) && isClose(s.std, 409.27559174717464, relative: 1e-12))
     }
 
+    @Test("A huge histogram request is clamped, a degenerate range never traps")
+    func degenerate() throws {
+        let s = try TensorStatistics.compute([1e30, 1e30], histogramBins: 1 << 30)
+        #expect(s.histogram?.counts.count == TensorStatistics.maxHistogramBins)
+        #expect(s.histogram?.counts.reduce(0, +) == 2 && s.p50 == Double(Float(1e30)))
+        let extremes = try TensorStatistics.compute([-.greatestFiniteMagnitude, .greatestFiniteMagnitude, 0], histogramBins: 3)
+        #expect(extremes.histogram?.counts == [1, 1, 1] && extremes.p50 == 0)
+    }
+
     @Test("Dtypes without a float view are refused with a named error")
     func notConvertible() {
         let reader = MemoryReader()
         reader.add("c", bytes: [UInt8](repeating: 0, count: 16), dtype: .c64, shape: [2])
-        #expect(throws: Dequantizer.Failure.self) { try TensorStatistics.compute(reader: reader, tensor: reader.tensors[0]) }
+        #expect(throws: InspectError.self) { try TensorStatistics.compute(reader: reader, tensor: reader.tensors[0]) }
     }
 
     @Test("Too few stored bytes are refused, never read past the end")
     func truncated() {
         let reader = MemoryReader()
         reader.add("t", bytes: [0, 0, 0], dtype: .f32, shape: [1])
-        #expect(throws: Dequantizer.Failure.self) { try TensorStatistics.compute(reader: reader, tensor: reader.tensors[0]) }
+        #expect(throws: InspectError.unreadableTensor("/tmp/memory.safetensors", "t", "3 bytes stored for 4 expected")) {
+            try TensorStatistics.compute(reader: reader, tensor: reader.tensors[0])
+        }
     }
 
     @Test("A quantized tensor is dequantized, outliers included")

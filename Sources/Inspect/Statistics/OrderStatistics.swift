@@ -59,7 +59,8 @@ enum OrderStatistics {
             }
             for (slot, b) in bins.enumerated() {
                 let sorted = partials.flatMap { $0[slot] }.sorted()
-                for r in wanted[b] ?? [] { answers[r] = Double(sorted[min(r - starts[b], sorted.count - 1)]) }
+                guard !sorted.isEmpty else { continue }  // only if the data changed between passes
+                for r in wanted[b] ?? [] { answers[r] = Double(sorted[max(0, min(r - starts[b], sorted.count - 1))]) }
             }
         }
         for (b, ranksInBin) in wanted where !gatherable.contains(b) {
@@ -78,7 +79,7 @@ enum OrderStatistics {
         if count <= gatherLimit || path.count > 64 {
             let sets = try gather(values) { isMember($0) ? 0 : nil }
             let sorted = (sets[0] ?? []).sorted()
-            return sorted.isEmpty ? .nan : Double(sorted[min(within, sorted.count - 1)])
+            return sorted.isEmpty ? .nan : Double(sorted[max(0, min(within, sorted.count - 1))])
         }
         let ranges = try ParallelChunks.map(count: values.count) { range in
             values.withChunk(range) { chunk in
