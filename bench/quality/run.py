@@ -17,8 +17,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,6 +27,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from bert_numpy import SentenceEmbedder  # noqa: E402
+from machine import machine_info  # noqa: E402
 from metrics import cosines, pooled_sqnr_db, similarity_spearman  # noqa: E402
 from model_fetch import CACHE_DIR, fetch_minilm  # noqa: E402
 from peers import PEERS, QPK_INCLUDE_GLOBS, QUICK_PEERS, run_peer, select_quantized  # noqa: E402
@@ -69,36 +68,6 @@ def evaluate(label: str, embedder: SentenceEmbedder, reference_emb: np.ndarray, 
         "min_cosine": float(cos.min()),
         "spearman": similarity_spearman(reference_emb, emb),
     }
-
-
-def machine_info() -> dict:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = ""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-    except OSError:
-        pass
-    versions = {"python": platform.python_version(), "numpy": np.__version__}
-    for mod in ("gguf", "safetensors", "scipy"):
-        try:
-            from importlib.metadata import version
-
-            versions[mod] = version(mod)
-        except Exception:
-            versions[mod] = "not installed"
-    commit = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"],
-                            capture_output=True, text=True).stdout.strip()
-    return {"platform": platform.platform(), "cpu": cpu, "cores": os.cpu_count(), "memory": mem,
-            "versions": versions, "git_commit": commit}
 
 
 def run_qpk_recipe(qpk: Path, label: str, recipe: list[str], model_path: Path, weights: dict,

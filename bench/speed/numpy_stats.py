@@ -23,30 +23,33 @@ from safetensors import safe_open
 
 def tensor_stats(raw: np.ndarray) -> dict:
     x = raw.astype(np.float64, copy=False).ravel()
-    nan = int(np.isnan(x).sum())
-    inf = int(np.isinf(x).sum())
-    finite = x[np.isfinite(x)] if (nan or inf) else x
+    finite_mask = np.isfinite(x)
+    all_finite = bool(finite_mask.all())
+    nan = 0 if all_finite else int(np.isnan(x).sum())
+    inf = 0 if all_finite else int(np.isinf(x).sum())
+    finite = x if all_finite else x[finite_mask]
     out = {"dtype": str(raw.dtype), "shape": list(raw.shape), "count": int(x.size), "nan": nan, "inf": inf,
-           "zero": int((x == 0).sum())}
+           "zero": int(np.count_nonzero(x == 0))}
+    absval = np.abs(finite)
     if np.issubdtype(raw.dtype, np.floating):
         tiny = np.finfo(raw.dtype).tiny
-        out["subnormal"] = int(((finite != 0) & (np.abs(finite) < tiny)).sum())
+        out["subnormal"] = int(np.count_nonzero((absval < tiny) & (absval > 0)))
     else:
         out["subnormal"] = 0
     if finite.size == 0:
         return out
     mean = finite.mean()
     centred = finite - mean
-    m2 = np.dot(centred, centred) / finite.size
+    sq = centred * centred
+    m2 = sq.sum() / finite.size
+    m4 = float(np.dot(sq, sq)) / finite.size
     std = float(np.sqrt(m2))
-    m4 = float(np.mean(centred ** 4))
-    absdev = np.abs(centred)
     p1, p50, p99 = np.percentile(finite, [1, 50, 99])
     out.update(
         min=float(finite.min()), max=float(finite.max()), mean=float(mean), std=std,
-        absmax=float(np.abs(finite).max()), l2=float(np.sqrt(np.dot(finite, finite))),
-        kurtosis=(m4 / (m2 * m2)) if m2 > 0 else None,
-        beyond_3sigma=int((absdev > 3 * std).sum()), beyond_6sigma=int((absdev > 6 * std).sum()),
+        absmax=float(absval.max()), l2=float(np.sqrt(np.dot(finite, finite))),
+        kurtosis=float(m4 / (m2 * m2)) if m2 > 0 else None,
+        beyond_3sigma=int(np.count_nonzero(sq > 9 * m2)), beyond_6sigma=int(np.count_nonzero(sq > 36 * m2)),
         p1=float(p1), p50=float(p50), p99=float(p99),
     )
     return out

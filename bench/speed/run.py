@@ -4,7 +4,8 @@
     python3 bench/speed/run.py [--repeats 5] [--scale 1] [--file X.safetensors]
 
 Jobs (each side is a separate process, timed from start to exit, best and median of N after one
-untimed warm-up run, so the page cache is warm for both):
+untimed warm-up run, so the page cache is warm for both; the sides' runs alternate, so a swing in
+machine load hits both alike):
   (a) stats:   `qpk inspect FILE --stats --json`  vs  bench/speed/numpy_stats.py FILE
   (b) diff:    `qpk diff A B --json`              vs  bench/speed/numpy_diff.py A B   (allclose + metrics)
   (c) convert: `qpk convert A x.qpk` (default recipe, and rtn 4-bit g64) on the bench tensor selection
@@ -25,24 +26,34 @@ import json
 import os
 import re
 import resource
+import shlex
 import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 QUALITY = HERE.parent / "quality"
 sys.path.insert(0, str(QUALITY))
 
+from agreement import compare as compare_with_numpy  # noqa: E402
 from model_fetch import CACHE_DIR, fetch_minilm  # noqa: E402
 from peers import QPK_INCLUDE_GLOBS, gguf_quantizer, select_quantized  # noqa: E402
 from qpk_cli import REPO_ROOT, find_qpk, include_args  # noqa: E402
-from run import machine_info, rel  # noqa: E402  (bench/quality/run.py helpers)
+from machine import machine_info  # noqa: E402
 
 WORK = CACHE_DIR / "speed"
 NUMPY_ENV_DROP = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 TIME_BIN = Path("/usr/bin/time")
+
+
+def rel(path: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
 
 
 def numpy_env() -> tuple[dict, list[str]]:
@@ -74,25 +85,44 @@ def run_once(argv: list[str], env: dict | None, ok_codes: tuple[int, ...]) -> tu
     return wall, rss, float(c.group(1)) if c else None
 
 
-def measure(label: str, tool: str, argv: list[str], repeats: int, nbytes: int, env: dict | None = None,
-            ok_codes: tuple[int, ...] = (0,), env_note: str = "") -> dict:
-    run_once(argv, env, ok_codes)  # warm-up: page cache, interpreter caches
-    walls, rsss, computes = [], [], []
+@dataclass
+class Side:
+    """One tool doing a job: its command, environment and accepted exit codes."""
+    tool: str
+    argv: list[str]
+    env: dict | None = None
+    ok_codes: tuple[int, ...] = (0,)
+    env_note: str = "unchanged"
+
+
+def measure_job(job: str, sides: list[Side], repeats: int, nbytes: int) -> list[dict]:
+    """Best/median wall time per side, the sides' runs interleaved so load swings hit them alike."""
+    for side in sides:
+        run_once(side.argv, side.env, side.ok_codes)  # warm-up: page cache, interpreter caches
+    samples = {side.tool: ([], [], []) for side in sides}
     for _ in range(repeats):
-        wall, rss, compute = run_once(argv, env, ok_codes)
-        walls.append(wall)
-        if rss:
-            rsss.append(rss)
-        if compute is not None:
-            computes.append(compute)
-    best = min(walls)
-    row = {"job": label, "tool": tool, "command": " ".join(argv).replace(str(REPO_ROOT) + "/", ""),
-           "best_s": best, "median_s": statistics.median(walls), "runs": walls,
-           "gb_per_s": nbytes / best / 1e9, "peak_rss_mib": max(rsss) / 1024 if rsss else None,
-           "compute_best_s": min(computes) if computes else None, "env": env_note}
-    print(f"{label:8s} {tool:34s} best {best:7.3f}s  median {row['median_s']:7.3f}s  "
-          f"{row['gb_per_s']:6.3f} GB/s  RSS {row['peak_rss_mib'] or 0:7.1f} MiB")
-    return row
+        for side in sides:
+            wall, rss, compute = run_once(side.argv, side.env, side.ok_codes)
+            walls, rsss, computes = samples[side.tool]
+            walls.append(wall)
+            if rss:
+                rsss.append(rss)
+            if compute is not None:
+                computes.append(compute)
+    rows = []
+    for side in sides:
+        walls, rsss, computes = samples[side.tool]
+        best = min(walls)
+        shown = ["python3" if a == sys.executable else a for a in side.argv]
+        row = {"job": job, "tool": side.tool, "command": shlex.join(shown).replace(str(REPO_ROOT) + "/", ""),
+               "best_s": best, "median_s": statistics.median(walls), "runs": walls,
+               "gb_per_s": nbytes / best / 1e9, "peak_rss_mib": max(rsss) / 1024 if rsss else None,
+               "compute_best_s": min(computes) if computes and side.tool.startswith("numpy") else None,
+               "env": side.env_note}
+        print(f"{job:8s} {side.tool:34s} best {best:7.3f}s  median {row['median_s']:7.3f}s  "
+              f"{row['gb_per_s']:6.3f} GB/s  RSS {row['peak_rss_mib'] or 0:7.1f} MiB")
+        rows.append(row)
+    return rows
 
 
 def make_inputs(model: Path, scale: int) -> tuple[Path, Path]:
@@ -123,13 +153,33 @@ def make_inputs(model: Path, scale: int) -> tuple[Path, Path]:
     return a_path, b_path
 
 
+def check_agreement(qpk: Path, a_path: Path, b_path: Path, stats_only: bool) -> dict:
+    """qpk's inspect/diff JSON against the numpy JSON written during the timed runs."""
+    out = {}
+    jobs = [("inspect --stats", [str(qpk), "inspect", str(a_path), "--stats", "--json"], WORK / "numpy_stats.json")]
+    if not stats_only:
+        jobs.append(("diff", [str(qpk), "diff", str(a_path), str(b_path), "--json"], WORK / "numpy_diff.json"))
+    for label, argv, numpy_json in jobs:
+        proc = subprocess.run(argv, capture_output=True, text=True)
+        try:
+            report = json.loads(proc.stdout)
+        except json.JSONDecodeError as exc:
+            out[label] = {"error": f"qpk output is not JSON ({exc})"}
+            continue
+        reference = json.loads(numpy_json.read_text())
+        if label == "diff":
+            reference = reference["tensors"]
+        out[label] = compare_with_numpy(report, reference)
+    return out
+
+
 def write_results(rows: list[dict], pending: list[str], info: dict, qpk_note: str, a_path: Path,
-                  b_path: Path, dropped: list[str], repeats: int) -> None:
+                  b_path: Path, dropped: list[str], repeats: int, agreement: dict) -> None:
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     (HERE / "results.json").write_text(json.dumps(
         {"date": now, "machine": info, "qpk": qpk_note, "file_a": rel(a_path), "file_b": rel(b_path),
          "file_a_bytes": a_path.stat().st_size, "numpy_env_removed": dropped, "repeats": repeats,
-         "rows": rows, "pending": pending}, indent=2) + "\n")
+         "rows": rows, "pending": pending, "agreement": agreement}, indent=2) + "\n")
     by_job: dict[str, dict[str, dict]] = {}
     for r in rows:
         by_job.setdefault(r["job"], {})[r["tool"]] = r
@@ -142,6 +192,10 @@ def write_results(rows: list[dict], pending: list[str], info: dict, qpk_note: st
         + ", ".join(f"{k} {v}" for k, v in info["versions"].items()) + ".",
         "",
         f"qpk: {qpk_note}",
+        "",
+        f"Load average (1/5/15 min) before {info['load_average_before']}, after {info['load_average_after']}: "
+        "absolute times on a shared 2-core machine move with the load; the two sides of each job ran "
+        "interleaved in the same session, so their ratio is the figure to read.",
         "",
         f"File A: `{rel(a_path)}` ({a_path.stat().st_size / 1e6:.1f} MB, fp32). File B: `{rel(b_path)}` "
         "(A with the 36 encoder weights through a Q8_0 round trip).",
@@ -163,6 +217,18 @@ def write_results(rows: list[dict], pending: list[str], info: dict, qpk_note: st
                          f"{'—' if r['compute_best_s'] is None else format(r['compute_best_s'], '.3f')} | {speedup} |")
     for p in pending:
         lines.append(f"| {p} | pending | pending | pending | pending | — | pending |")
+    if agreement:
+        lines += ["", "## Agreement with numpy (same files)", "",
+                  "Worst deviation over all tensors per statistic found in both JSON outputs (relative; "
+                  "counts and SQNR absolute). numpy's kurtosis is Pearson's (normal = 3); excess kurtosis is "
+                  "matched as `excesskurtosis`. qpk percentiles are approximate by design.", "",
+                  "| Command | statistic | tensors | worst deviation | worst tensor |", "|---|---|---:|---:|---|"]
+        for label, stats in agreement.items():
+            if "error" in stats:
+                lines.append(f"| {label} | — | — | {stats['error']} | — |")
+                continue
+            for key, v in sorted(stats.items()):
+                lines.append(f"| {label} | {key} | {v['tensors']} | {v['worst']:.3g} | {v['worst_tensor'] or '—'} |")
     lines += ["", "Commands:", "", "```"] + [f"{r['command']}" for r in rows] + ["```", "",
               "Target (issue 5): `inspect --stats` at least 5× faster than the numpy script.", ""]
     (HERE / "RESULTS.md").write_text("\n".join(lines))
@@ -185,39 +251,38 @@ def main() -> int:
     rows: list[dict] = []
     pending: list[str] = []
     qpk = find_qpk()
+    load_before = [round(x, 2) for x in os.getloadavg()]
 
-    rows.append(measure("stats", "numpy (safetensors.numpy)",
-                        [py, str(HERE / "numpy_stats.py"), str(a_path), "--json", str(WORK / "numpy_stats.json")],
-                        args.repeats, nbytes, env, env_note=env_note))
-    if qpk:
-        rows.append(measure("stats", "qpk inspect --stats --json",
-                            [str(qpk), "inspect", str(a_path), "--stats", "--json"], args.repeats, nbytes))
-    else:
-        pending.append("stats | qpk inspect --stats --json")
+    inc = include_args(QPK_INCLUDE_GLOBS)
+    jobs: list[tuple[str, Side, list[Side]]] = [
+        ("stats", Side("numpy (safetensors.numpy)", [py, str(HERE / "numpy_stats.py"), str(a_path), "--json",
+                                                    str(WORK / "numpy_stats.json")], env, env_note=env_note),
+         [Side("qpk inspect --stats --json", [str(qpk), "inspect", str(a_path), "--stats", "--json"])]),
+    ]
     if not args.file:
-        rows.append(measure("diff", "numpy allclose + metrics",
-                            [py, str(HERE / "numpy_diff.py"), str(a_path), str(b_path), "--json",
-                             str(WORK / "numpy_diff.json")], args.repeats, nbytes, env, ok_codes=(0, 1),
-                            env_note=env_note))
+        jobs += [
+            ("diff", Side("numpy allclose + metrics", [py, str(HERE / "numpy_diff.py"), str(a_path), str(b_path),
+                                                      "--json", str(WORK / "numpy_diff.json")], env, (0, 1),
+                          env_note),
+             [Side("qpk diff --json", [str(qpk), "diff", str(a_path), str(b_path), "--json"], ok_codes=(0, 1))]),
+            ("convert", Side("numpy gguf-py Q4_0", [py, str(HERE / "numpy_q4_0.py"), str(a_path),
+                                                    str(WORK / "q4_0.safetensors")], env, env_note=env_note),
+             [Side("qpk convert (default recipe)",
+                   [str(qpk), "convert", str(a_path), str(WORK / "default.qpk"), *inc, "--force"]),
+              Side("qpk convert --method rtn g64",
+                   [str(qpk), "convert", str(a_path), str(WORK / "rtn.qpk"), "--method", "rtn", "--bits", "4",
+                    "--group-size", "64", *inc, "--force"])]),
+        ]
+    for job, numpy_side, qpk_sides in jobs:
         if qpk:
-            rows.append(measure("diff", "qpk diff --json", [str(qpk), "diff", str(a_path), str(b_path), "--json"],
-                                args.repeats, nbytes, ok_codes=(0, 1)))
+            rows += measure_job(job, [numpy_side, *qpk_sides], args.repeats, nbytes)
         else:
-            pending.append("diff | qpk diff --json")
-        rows.append(measure("convert", "numpy gguf-py Q4_0",
-                            [py, str(HERE / "numpy_q4_0.py"), str(a_path), str(WORK / "q4_0.safetensors")],
-                            args.repeats, nbytes, env, env_note=env_note))
-        if qpk:
-            inc = include_args(QPK_INCLUDE_GLOBS)
-            rows.append(measure("convert", "qpk convert (default recipe)",
-                                [str(qpk), "convert", str(a_path), str(WORK / "default.qpk"), *inc, "--force"],
-                                args.repeats, nbytes))
-            rows.append(measure("convert", "qpk convert --method rtn g64",
-                                [str(qpk), "convert", str(a_path), str(WORK / "rtn.qpk"), "--method", "rtn",
-                                 "--bits", "4", "--group-size", "64", *inc, "--force"], args.repeats, nbytes))
-        else:
-            pending += ["convert | qpk convert (default recipe)", "convert | qpk convert --method rtn g64"]
+            rows += measure_job(job, [numpy_side], args.repeats, nbytes)
+            pending += [f"{job} | {side.tool}" for side in qpk_sides]
 
+    agreement = {}
+    if qpk:
+        agreement = check_agreement(qpk, a_path, b_path, bool(args.file))
     if qpk:
         version = subprocess.run([str(qpk), "--version"], capture_output=True, text=True).stdout.strip()
         qpk_note = f"{rel(qpk)} {version}".strip()
@@ -225,7 +290,10 @@ def main() -> int:
         qpk_note = (f"binary not found (QPK={os.environ.get('QPK', '.build/release/qpk')}); "
                     "qpk rows are PENDING, only the numpy side ran.")
         print("qpk binary not found: numpy side only; qpk rows pending")
-    write_results(rows, pending, machine_info(), qpk_note, a_path, b_path, dropped, args.repeats)
+    info = machine_info()
+    info["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    info["load_average_before"] = load_before
+    write_results(rows, pending, info, qpk_note, a_path, b_path, dropped, args.repeats, agreement)
     print(f"wrote {rel(HERE / 'RESULTS.md')}")
     return 0
 

@@ -70,7 +70,7 @@ extension CheckpointDiff {
             table.append([
                 status, t.name, dtype, shapeText(t.shape), HumanUnits.number(t.maxAbs, digits: 3),
                 HumanUnits.number(t.meanAbs, digits: 3), HumanUnits.number(t.relativeL2, digits: 3),
-                t.cosine.map { fixed($0, 6) } ?? "-", t.sqnrDB.map { fixed($0, 2) } ?? "-",
+                t.cosine.map { fixed($0, 8) } ?? "-", t.sqnrDB.map { fixed($0, 2) } ?? "-",
                 "\(t.outOfTolerance)" + (t.nonFiniteMismatches > 0 ? " (\(t.nonFiniteMismatches) nan/inf)" : ""),
                 worst + (t.note.map { " " + $0 } ?? ""),
             ])

@@ -227,8 +227,8 @@ public struct CheckpointDiff: Sendable, Codable, Equatable {
             result.note = "not compared: \(infoA.dtype.rawValue) vs \(infoB.dtype.rawValue) have no common float view"
             return result
         }
-        let valuesA = try FloatValues(storage: storageA, info: infoA)
-        let valuesB = try FloatValues(storage: storageB, info: infoB)
+        let valuesA = try InspectError.naming(readerA.url.path, infoA.name) { try FloatValues(storage: storageA, info: infoA) }
+        let valuesB = try InspectError.naming(readerB.url.path, infoB.name) { try FloatValues(storage: storageB, info: infoB) }
         let partials = try ParallelChunks.map(count: valuesA.count) { range in
             valuesA.withChunk(range) { a in
                 valuesB.withChunk(range) { b in

@@ -160,9 +160,11 @@ public struct InspectReport: Sendable, Codable, Equatable {
                     quantization = QuantizationSummary(tensor)
                 }
                 if wantsStats {
-                    stats = try TensorStatistics.compute(
-                        FloatValues(storage: storage, info: info), dtype: info.dtype,
-                        histogramBins: options.histogramBins)
+                    stats = try InspectError.naming(reader.url.path, info.name) {
+                        try TensorStatistics.compute(
+                            FloatValues(storage: storage, info: info), dtype: info.dtype,
+                            histogramBins: options.histogramBins)
+                    }
                 }
             }
             let bytes = quantization?.storedBytes ?? info.byteCount

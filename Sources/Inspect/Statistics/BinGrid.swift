@@ -20,8 +20,10 @@ struct BinGrid: Sendable, Equatable {
     @inline(__always)
     func bin(of x: Double) -> Int? {
         guard x >= lower, x <= upper else { return nil }
-        let i = Int((x - lower) * scale)
-        return min(i, bins - 1)
+        let t = (x - lower) * scale
+        // `t` is NaN or huge only for degenerate ranges (width 0 or overflowing): last bin.
+        guard t < Double(bins) else { return bins - 1 }
+        return Int(t)
     }
 
     /// The lower edge of `bin`.

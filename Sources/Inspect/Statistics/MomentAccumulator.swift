@@ -68,10 +68,10 @@ struct MomentAccumulator: Sendable {
         let one = SIMD8<Int32>(repeating: 1)
         for i in 0..<vectors {
             let v = raw.loadUnaligned(fromByteOffset: i &* 32, as: SIMD8<Float>.self)
-            let magnitude = pointwiseMax(v, -v)
+            let magnitude = v.replacing(with: -v, where: v .< 0)
             bad .|= .!(magnitude .<= greatest)
-            vmin = pointwiseMin(vmin, v)
-            vmax = pointwiseMax(vmax, v)
+            vmin.replace(with: v, where: v .< vmin)
+            vmax.replace(with: v, where: v .> vmax)
             vsum += v
             vzero &+= SIMD8<Int32>().replacing(with: one, where: v .== 0)
             vtiny &+= SIMD8<Int32>().replacing(with: one, where: magnitude .< tiny)

@@ -39,14 +39,28 @@ enum OrderStatistics {
             gathered += histogram[b]
         }
         if !gatherable.isEmpty {
-            let gatherSet = gatherable
-            let sets = try gather(values) { v in
-                guard let b = grid.bin(of: v), gatherSet.contains(b) else { return nil }
-                return b
+            // A bin → slot table (−1: not wanted), so the hot loop does one array load per value.
+            let bins = gatherable.sorted()
+            var slots = [Int32](repeating: -1, count: histogram.count)
+            for (slot, b) in bins.enumerated() { slots[b] = Int32(slot) }
+            let table = slots
+            let partials = try ParallelChunks.map(count: values.count) { range in
+                values.withChunk(range) { chunk in
+                    var sets = [[Float]](repeating: [], count: bins.count)
+                    table.withUnsafeBufferPointer { table in
+                        for x in chunk where x.isFinite {
+                            guard let b = grid.bin(of: Double(x)) else { continue }
+                            let slot = table[b]
+                            if slot >= 0 { sets[Int(slot)].append(x) }
+                        }
+                    }
+                    return sets
+                }
             }
-            for (b, members) in sets {
-                let sorted = members.sorted()
-                for r in wanted[b] ?? [] { answers[r] = Double(sorted[min(r - starts[b], sorted.count - 1)]) }
+            for (slot, b) in bins.enumerated() {
+                let sorted = partials.flatMap { $0[slot] }.sorted()
+                guard !sorted.isEmpty else { continue }  // only if the data changed between passes
+                for r in wanted[b] ?? [] { answers[r] = Double(sorted[max(0, min(r - starts[b], sorted.count - 1))]) }
             }
         }
         for (b, ranksInBin) in wanted where !gatherable.contains(b) {
@@ -65,7 +79,7 @@ enum OrderStatistics {
         if count <= gatherLimit || path.count > 64 {
             let sets = try gather(values) { isMember($0) ? 0 : nil }
             let sorted = (sets[0] ?? []).sorted()
-            return sorted.isEmpty ? .nan : Double(sorted[min(within, sorted.count - 1)])
+            return sorted.isEmpty ? .nan : Double(sorted[max(0, min(within, sorted.count - 1))])
         }
         let ranges = try ParallelChunks.map(count: values.count) { range in
             values.withChunk(range) { chunk in

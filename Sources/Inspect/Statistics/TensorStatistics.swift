@@ -95,14 +95,18 @@ public struct TensorStatistics: Sendable, Codable, Equatable {
     /// The number of finite values.
     public var finiteCount: Int { count - nanCount - positiveInfinityCount - negativeInfinityCount }
 
+    /// The largest histogram the statistics will build (larger requests are clamped).
+    public static let maxHistogramBins = 1 << 16
+
     /// Bins of the fine histogram that locates percentiles.
     static let fineBins = 4096
 
     /// Computes the statistics of `values`.
     /// - Parameters:
     ///   - dtype: the dtype the values came from; it sets the subnormal threshold.
-    ///   - histogramBins: bins of the histogram to return, 0 for none.
+    ///   - histogramBins: bins of the histogram to return, 0 for none (at most ``maxHistogramBins``).
     public static func compute(_ values: FloatValues, dtype: DType = .f32, histogramBins: Int = 0) throws -> TensorStatistics {
+        let histogramBins = Swift.min(Swift.max(histogramBins, 0), maxHistogramBins)
         let threshold = dtype.smallestNormalMagnitude
         let partials = try ParallelChunks.map(count: values.count) { range in
             values.withChunk(range) { chunk in
@@ -181,8 +185,10 @@ public struct TensorStatistics: Sendable, Codable, Equatable {
     /// Computes the statistics of one tensor of `reader`, decoding it chunk by chunk (dense) or
     /// dequantizing it once (quantized).
     public static func compute(reader: any CheckpointReader, tensor: TensorInfo, histogramBins: Int = 0) throws -> TensorStatistics {
-        let values = try FloatValues(storage: reader.storage(of: tensor), info: tensor)
-        return try compute(values, dtype: tensor.dtype, histogramBins: histogramBins)
+        let storage = try reader.storage(of: tensor)
+        return try InspectError.naming(reader.url.path, tensor.name) {
+            try compute(FloatValues(storage: storage, info: tensor), dtype: tensor.dtype, histogramBins: histogramBins)
+        }
     }
 
     init(

@@ -28,7 +28,7 @@ public enum BarChart {
             let close = i == bins - 1 ? "]" : ")"
             rows.append(["[\(HumanUnits.number(lo)), \(HumanUnits.number(hi))\(close)", "\(count)", bar])
         }
-        var table = TableRenderer(columns: [.init("bin"), .init("count", .right), .init("")])
+        var table = TableRenderer(columns: [.init(""), .init("", .right), .init("")])
         table.rows = rows
         return table.render().split(separator: "\n", omittingEmptySubsequences: false).dropFirst().map(String.init)
     }

@@ -1,0 +1,129 @@
+/// One tensor's quantization options for ``BitAllocation``: what each bit width costs and how much
+/// error it leaves.
+public struct TensorCandidate: Sendable, Hashable {
+    public struct Option: Sendable, Hashable {
+        public var bits: Int
+        /// Effective bits per weight of this option (codes, scales, zeros and outliers).
+        public var bitsPerWeight: Double
+        /// The error this option leaves, in any additive unit (see ``BitAllocation``).
+        public var error: Double
+
+        public init(bits: Int, bitsPerWeight: Double, error: Double) {
+            self.bits = bits
+            self.bitsPerWeight = bitsPerWeight
+            self.error = error
+        }
+
+        /// An option measured by quantizing: its error is the relative noise energy
+        /// `10^(−SQNR/10)` times the parameter count, so every parameter counts equally and each
+        /// tensor's error is relative to its own scale.
+        public init(_ tensor: QuantizedTensor) {
+            let sqnr = tensor.error?.sqnrDB ?? 0
+            let relative = sqnr.isFinite ? pow10(-sqnr / 10) : (sqnr > 0 ? 0 : 1)
+            self.init(
+                bits: tensor.layout.bits, bitsPerWeight: tensor.bitsPerWeight,
+                error: relative * Double(tensor.info.elementCount))
+        }
+    }
+
+    public var name: String
+    public var parameters: Int
+    public var options: [Option]
+
+    public init(name: String, parameters: Int, options: [Option]) {
+        self.name = name
+        self.parameters = parameters
+        self.options = options
+    }
+}
+
+/// Mixed precision: chooses a bit width per tensor to minimize the total error under an average
+/// bits-per-weight budget (spec/quantization.md §6).
+///
+/// This is a multiple-choice knapsack, solved by the classic greedy on convex hulls (the
+/// Lagrangian relaxation of the problem): every tensor starts at its cheapest option; each tensor's
+/// options are reduced to the lower convex hull of (bits, error); then the upgrade with the largest
+/// error reduction per extra bit that still fits the budget is applied, until none fits. On the
+/// hull, marginal gains decrease, so greedy order equals Lagrangian order.
+public enum BitAllocation {
+    /// Bits per tensor name. If even the cheapest options exceed the budget, those are returned.
+    public static func allocate(candidates: [TensorCandidate], budgetBitsPerWeight: Double) -> [String: Int] {
+        let hulls = candidates.map { hull($0.options) }
+        var level = [Int](repeating: 0, count: candidates.count)
+        let totalParameters = candidates.reduce(0.0) { $0 + Double($1.parameters) }
+        let budgetBits = budgetBitsPerWeight * totalParameters
+        var spent = 0.0
+        for (i, c) in candidates.enumerated() where !hulls[i].isEmpty {
+            spent += hulls[i][0].bitsPerWeight * Double(c.parameters)
+        }
+        while true {
+            var bestIndex = -1
+            var bestRatio = 0.0
+            var bestCost = 0.0
+            for (i, c) in candidates.enumerated() where level[i] + 1 < hulls[i].count {
+                let now = hulls[i][level[i]], next = hulls[i][level[i] + 1]
+                let cost = (next.bitsPerWeight - now.bitsPerWeight) * Double(c.parameters)
+                let gain = now.error - next.error
+                guard cost > 0, gain > 0, spent + cost <= budgetBits * (1 + 1e-12) else { continue }
+                let ratio = gain / cost
+                if ratio > bestRatio {
+                    bestRatio = ratio
+                    bestIndex = i
+                    bestCost = cost
+                }
+            }
+            guard bestIndex >= 0 else { break }
+            level[bestIndex] += 1
+            spent += bestCost
+        }
+        var result: [String: Int] = [:]
+        for (i, c) in candidates.enumerated() where !hulls[i].isEmpty {
+            result[c.name] = hulls[i][level[i]].bits
+        }
+        return result
+    }
+
+    /// The average bits per weight of an allocation (for reports and tests).
+    public static func bitsPerWeight(of allocation: [String: Int], candidates: [TensorCandidate]) -> Double {
+        var bits = 0.0, parameters = 0.0
+        for c in candidates {
+            guard let b = allocation[c.name], let option = c.options.first(where: { $0.bits == b }) else { continue }
+            bits += option.bitsPerWeight * Double(c.parameters)
+            parameters += Double(c.parameters)
+        }
+        return parameters == 0 ? 0 : bits / parameters
+    }
+
+    /// The lower convex hull of options by (bitsPerWeight, error), cheapest first; options that are
+    /// dearer and no better are dropped.
+    static func hull(_ options: [TensorCandidate.Option]) -> [TensorCandidate.Option] {
+        let sorted = options.filter { $0.bitsPerWeight.isFinite && $0.error.isFinite }
+            .sorted { $0.bitsPerWeight != $1.bitsPerWeight ? $0.bitsPerWeight < $1.bitsPerWeight : $0.error < $1.error }
+        var frontier: [TensorCandidate.Option] = []
+        for option in sorted {
+            if let last = frontier.last, option.error >= last.error { continue }
+            if let last = frontier.last, last.bitsPerWeight == option.bitsPerWeight { frontier.removeLast() }
+            frontier.append(option)
+        }
+        var hull: [TensorCandidate.Option] = []
+        for option in frontier {
+            while hull.count >= 2 {
+                let a = hull[hull.count - 2], b = hull[hull.count - 1]
+                // b is above the segment a→option: its slope is not steeper, drop it.
+                let slopeAB = (a.error - b.error) / (b.bitsPerWeight - a.bitsPerWeight)
+                let slopeBO = (b.error - option.error) / (option.bitsPerWeight - b.bitsPerWeight)
+                if slopeBO >= slopeAB { hull.removeLast() } else { break }
+            }
+            hull.append(option)
+        }
+        return hull
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+@inline(__always) func pow10(_ x: Double) -> Double { Glibc.pow(10, x) }
+#elseif canImport(Darwin)
+import Darwin
+@inline(__always) func pow10(_ x: Double) -> Double { Darwin.pow(10, x) }
+#endif

@@ -1,0 +1,195 @@
+/// The scale and zero-point of one group, already rounded to the fp16 values QPK stores.
+///
+/// Every candidate is judged with the rounded values, so the error a search reports is the error
+/// the file will have.
+public struct GroupParameters: Sendable, Equatable {
+    public var scale: Float16
+    public var zero: Float16
+
+    public init(scale: Float16, zero: Float16) {
+        self.scale = scale
+        self.zero = zero
+    }
+}
+
+/// Fits the scale and zero-point of one group of values (spec/quantization.md §2–§4).
+///
+/// All functions take the group's *kept* values (outliers already removed) as a contiguous buffer.
+/// Codes are `q = clamp(round(x · (1/s) + z), 0, 2^b − 1)` with round-half-to-even, and the
+/// reconstruction is `(q − z) · s`; ``TensorQuantizer`` uses exactly the same arithmetic.
+public enum GroupFit {
+    /// Rounds to fp16, clamping to the finite range (a scale of ±∞ would poison every element).
+    @inline(__always)
+    static func half(_ x: Float) -> Float16 {
+        guard x.isFinite else { return x.isNaN ? 0 : (x > 0 ? .greatestFiniteMagnitude : -.greatestFiniteMagnitude) }
+        return Float16(max(-65504, min(65504, x)))
+    }
+
+    /// Min-max affine parameters for the range `[lo, hi]`: `lo` maps to code 0, `hi` to `2^b − 1`.
+    /// A constant group widens its range to include 0, so a constant `c` is exact.
+    public static func affine(lo: Float, hi: Float, bits: Int) -> GroupParameters {
+        let levels = Float((1 << bits) - 1)
+        var lo = lo, hi = hi
+        if !(hi > lo) {
+            lo = min(lo, 0)
+            hi = max(hi, 0)
+        }
+        guard hi > lo, lo.isFinite, hi.isFinite else { return GroupParameters(scale: 0, zero: 0) }
+        var scale = half((hi - lo) / levels)
+        if scale == 0 { scale = .leastNonzeroMagnitude }
+        let zero = half(-lo / Float(scale))
+        return GroupParameters(scale: scale, zero: zero)
+    }
+
+    /// Symmetric parameters, as in llama.cpp's Q4_0: the value of largest magnitude `m` (with its
+    /// sign) maps to code 0, i.e. `s = m / −2^(b−1)` with the fixed zero `z = 2^(b−1)`. The scale
+    /// may be negative; this uses the extra negative code that a signed range has.
+    public static func symmetric(signedAbsMax m: Float, bits: Int) -> GroupParameters {
+        let half = Float(1 << (bits - 1))
+        guard m != 0, m.isFinite else { return GroupParameters(scale: 0, zero: Float16(half)) }
+        var scale = Self.half(m / -half)
+        if scale == 0 { scale = m > 0 ? -.leastNonzeroMagnitude : .leastNonzeroMagnitude }
+        return GroupParameters(scale: scale, zero: Float16(half))
+    }
+
+    /// Σ (x̂ − x)² of `values` under `parameters`: the exact error the stored group will have.
+    public static func squaredError(
+        _ values: UnsafeBufferPointer<Float>, parameters p: GroupParameters, bits: Int
+    ) -> Float {
+        squaredError(values, scale: Float(p.scale), zero: Float(p.zero), bits: bits)
+    }
+
+    @inline(__always)
+    static func squaredError(_ values: UnsafeBufferPointer<Float>, scale: Float, zero: Float, bits: Int) -> Float {
+        guard let base = values.baseAddress else { return 0 }
+        let n = values.count
+        if scale == 0 {
+            var sum: Float = 0
+            for i in 0..<n { sum += values[i] * values[i] }
+            return sum
+        }
+        let inverse = 1 / scale
+        let top = Float((1 << bits) - 1)
+        // Two SSE-width lanes per step; `replace(with:where:)` lowers to vector selects, which
+        // measured 5× faster than `pointwiseMin`/`rounded` on SIMD8 here.
+        let vInverse = SIMD4<Float>(repeating: inverse)
+        let vZero = SIMD4<Float>(repeating: zero)
+        let vScale = SIMD4<Float>(repeating: scale)
+        let vLow = SIMD4<Float>(repeating: 0)
+        let vTop = SIMD4<Float>(repeating: top)
+        // Round half-to-even with the 1.5·2^23 trick (exact for |v| < 2^22, after clamping).
+        let vMagic = SIMD4<Float>(repeating: 12_582_912)
+        var acc = SIMD4<Float>(repeating: 0), acc2 = SIMD4<Float>(repeating: 0)
+        var i = 0
+        let raw = UnsafeRawPointer(base)
+        while i + 8 <= n {
+            let x = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD4<Float>.self)
+            let y = raw.loadUnaligned(fromByteOffset: i * 4 + 16, as: SIMD4<Float>.self)
+            var q = x * vInverse + vZero
+            var r = y * vInverse + vZero
+            q.replace(with: vLow, where: q .< vLow)
+            q.replace(with: vTop, where: q .> vTop)
+            r.replace(with: vLow, where: r .< vLow)
+            r.replace(with: vTop, where: r .> vTop)
+            q = (q + vMagic) - vMagic
+            r = (r + vMagic) - vMagic
+            let d = (q - vZero) * vScale - x
+            let d2 = (r - vZero) * vScale - y
+            acc += d * d
+            acc2 += d2 * d2
+            i += 8
+        }
+        acc += acc2
+        var sum = acc.sum()
+        while i < n {
+            let x = base[i]
+            let q = min(max((x * inverse + zero).rounded(.toNearestOrEven), 0), top)
+            let e = (q - zero) * scale - x
+            sum += e * e
+            i += 1
+        }
+        return sum
+    }
+
+    /// The signed value of largest magnitude and the min/max of `values` (non-finite values ignored).
+    static func extremes(_ values: UnsafeBufferPointer<Float>) -> (lo: Float, hi: Float, signedAbsMax: Float) {
+        var lo = Float.infinity, hi = -Float.infinity
+        for x in values where x.isFinite {
+            lo = min(lo, x)
+            hi = max(hi, x)
+        }
+        if lo > hi { return (0, 0, 0) }
+        return (lo, hi, -lo > hi ? lo : hi)
+    }
+
+    /// Fits `values` with the given scheme and search.
+    public static func fit(
+        _ values: UnsafeBufferPointer<Float>, bits: Int, scheme: QuantizationScheme,
+        search: QuantizationRecipe.ScaleSearch
+    ) -> GroupParameters {
+        let (lo, hi, m) = extremes(values)
+        switch (scheme, search) {
+        case (.affine, .minmax): return affine(lo: lo, hi: hi, bits: bits)
+        case (.symmetric, .minmax): return symmetric(signedAbsMax: m, bits: bits)
+        case (.affine, .mse): return mseAffine(values, lo: lo, hi: hi, bits: bits)
+        case (.symmetric, .mse): return mseSymmetric(values, signedAbsMax: m, bits: bits)
+        case (.affine, .hqq): return HalfQuadratic.optimizeZero(values, start: affine(lo: lo, hi: hi, bits: bits), bits: bits)
+        case (.symmetric, .hqq):
+            return HalfQuadratic.optimizeScale(values, start: symmetric(signedAbsMax: m, bits: bits), bits: bits)
+        }
+    }
+
+    /// MSE-optimal clipping for the affine scheme: a grid search over clipped ranges
+    /// `[lo + a·R, hi − b·R]` (R = hi − lo). First a symmetric sweep `a = b ∈ {0, 1/80, …, 1/4}`,
+    /// then `b` alone and `a` alone around the best point, each over `{0, 1/40, …, 1/4}`.
+    /// The unclipped range is a candidate, so the result is never worse than min-max.
+    static func mseAffine(_ values: UnsafeBufferPointer<Float>, lo: Float, hi: Float, bits: Int) -> GroupParameters {
+        var best = affine(lo: lo, hi: hi, bits: bits)
+        var bestError = squaredError(values, parameters: best, bits: bits)
+        let range = hi - lo
+        guard range > 0, bestError > 0 else { return best }
+        @inline(__always) func consider(_ a: Float, _ b: Float) -> Bool {
+            let candidate = affine(lo: lo + a * range, hi: hi - b * range, bits: bits)
+            let error = squaredError(values, parameters: candidate, bits: bits)
+            if error < bestError {
+                best = candidate
+                bestError = error
+                return true
+            }
+            return false
+        }
+        var bestA: Float = 0, bestB: Float = 0
+        for i in 1...20 {
+            let t = Float(i) / 80
+            if consider(t, t) { bestA = t; bestB = t }
+        }
+        let a0 = bestA
+        for j in 0...10 {
+            let t = Float(j) / 40
+            if t != bestB, consider(a0, t) { bestB = t }
+        }
+        let b0 = bestB
+        for j in 0...10 {
+            let t = Float(j) / 40
+            if t != a0, consider(t, b0) { bestA = t }
+        }
+        return best
+    }
+
+    /// MSE-optimal clipping for the symmetric scheme: the signed absmax shrunk by
+    /// `p ∈ {1, 0.975, …, 0.5}`, keeping the least squared error.
+    static func mseSymmetric(_ values: UnsafeBufferPointer<Float>, signedAbsMax m: Float, bits: Int) -> GroupParameters {
+        var best = symmetric(signedAbsMax: m, bits: bits)
+        var bestError = squaredError(values, parameters: best, bits: bits)
+        guard m != 0, bestError > 0 else { return best }
+        for i in 1...20 {
+            let candidate = symmetric(signedAbsMax: m * (1 - Float(i) / 40), bits: bits)
+            let error = squaredError(values, parameters: candidate, bits: bits)
+            if error < bestError {
+                best = candidate
+                bestError = error
+            }
+        }
+        return best
+    }
+}

@@ -1,0 +1,218 @@
+/// Everything that decides how one tensor is quantized: the method, the numeric scheme, the bit
+/// width, the grouping, how scales are searched and how many parameters stay at full precision.
+///
+/// The recipe is recorded in QPK provenance (``dictionary``), so a file says how it was made.
+/// See spec/quantization.md for the algorithms and the measurements behind ``default``.
+public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConvertible {
+    /// The overall method.
+    public enum Method: String, Sendable, Codable, CaseIterable {
+        /// Plain round-to-nearest with the chosen scale search; no outliers unless asked for.
+        case rtn
+        /// PreQuant (Gong et al. 2023): task-agnostic quantization that keeps an outlier set at full
+        /// precision and records it, so a later parameter-efficient fine-tuning can train exactly it.
+        case prequant
+    }
+
+    /// How each group's scale (and zero-point) are chosen.
+    public enum ScaleSearch: String, Sendable, Codable, CaseIterable {
+        /// The group's minimum and maximum map to the end codes.
+        case minmax
+        /// Grid search over clipped ranges, keeping the one with the least squared error.
+        case mse
+        /// Half-quadratic zero-point (affine) or scale (symmetric) optimization, data-free (HQQ).
+        case hqq
+    }
+
+    /// Which parameters the outlier budget is spent on.
+    public enum OutlierKind: String, Sendable, Codable, CaseIterable {
+        /// The kind measured best on MiniLM-L6 (currently ``elements``; see spec/quantization.md).
+        case auto
+        case rows
+        case columns
+        case elements
+
+        /// The concrete kind `auto` stands for.
+        public var resolved: OutlierSet.Kind {
+            switch self {
+            case .auto, .elements: .elements
+            case .rows: .rows
+            case .columns: .columns
+            }
+        }
+    }
+
+    public var method: Method
+    public var scheme: QuantizationScheme
+    /// Bits per code: 2, 3, 4 or 8.
+    public var bits: Int
+    /// Columns per group, or `nil` for one group per row (row-wise quantization).
+    public var groupSize: Int?
+    public var scaleSearch: ScaleSearch
+    /// The fraction of each tensor's parameters kept at full precision (0 … 0.5).
+    public var outlierBudget: Double
+    public var outlierKind: OutlierKind
+
+    /// The bit widths a code can have.
+    public static let supportedBits = [2, 3, 4, 8]
+
+    /// - Parameter outlierBudget: defaults to 0.5% for `prequant` (the PreQuant paper's figure)
+    ///   and 0 for `rtn`.
+    public init(
+        method: Method = .prequant, scheme: QuantizationScheme = .affine, bits: Int = 4,
+        groupSize: Int? = 128, scaleSearch: ScaleSearch = .mse, outlierBudget: Double? = nil,
+        outlierKind: OutlierKind = .auto
+    ) {
+        self.method = method
+        self.scheme = scheme
+        self.bits = bits
+        self.groupSize = groupSize
+        self.scaleSearch = scaleSearch
+        self.outlierBudget = outlierBudget ?? (method == .prequant ? 0.005 : 0)
+        self.outlierKind = outlierKind
+    }
+
+    /// The element-outlier budget that fills exactly a quarter of a bit per weight: each element
+    /// outlier stores a u32 index and an f32 value, 64 bits, so 0.25 / 64 = 0.390625%.
+    public static let quarterBitElementBudget = 0.25 / 64
+
+    /// The best measured PreQuant recipe at 4 bits within 4.5 effective bits per weight: affine,
+    /// group 128 (4.25 bpw of codes, scales and zeros), MSE-optimal clipping, and 0.39% of the
+    /// parameters kept as sparse element outliers (0.25 bpw). Measured on MiniLM-L6 in
+    /// spec/quantization.md §7.
+    public static let `default` = QuantizationRecipe(
+        method: .prequant, scheme: .affine, bits: 4, groupSize: 128, scaleSearch: .mse,
+        outlierBudget: quarterBitElementBudget, outlierKind: .elements)
+
+    /// The PreQuant default at another bit width (same grouping, search and outlier budget).
+    public static func prequant(bits: Int) -> QuantizationRecipe {
+        var recipe = QuantizationRecipe.default
+        recipe.bits = bits
+        return recipe
+    }
+
+    /// Plain round-to-nearest: min/max scales, no outliers. `rtn(bits: 4, groupSize: 64)` is
+    /// the foundation's recipe and the MLX-style peer.
+    public static func rtn(bits: Int, groupSize: Int? = 64, scheme: QuantizationScheme = .affine) -> QuantizationRecipe {
+        QuantizationRecipe(
+            method: .rtn, scheme: scheme, bits: bits, groupSize: groupSize, scaleSearch: .minmax,
+            outlierBudget: 0, outlierKind: .auto)
+    }
+
+    /// Whether groups span whole rows.
+    public var isRowWise: Bool { groupSize == nil }
+
+    /// The group size for a tensor of `columns` columns (the column count for row-wise recipes).
+    public func effectiveGroupSize(columns: Int) -> Int {
+        max(1, min(groupSize ?? columns, max(columns, 1)))
+    }
+
+    /// The layout a tensor of `columns` columns gets under this recipe.
+    public func layout(columns: Int) -> QuantizationLayout {
+        QuantizationLayout(scheme: scheme, bits: bits, groupSize: effectiveGroupSize(columns: columns))
+    }
+
+    /// The budget actually spent: `rtn` keeps no outliers unless a budget is set explicitly.
+    public var effectiveOutlierBudget: Double { max(0, min(outlierBudget, 0.5)) }
+
+    /// The method string recorded per tensor: `"prequant+mse"`, `"rtn+minmax"`, …
+    public var methodTag: String { "\(method.rawValue)+\(scaleSearch.rawValue)" }
+
+    /// One line, e.g. `prequant affine 4-bit g128 mse outliers=elements 0.39%`.
+    public var description: String {
+        let group = groupSize.map { "g\($0)" } ?? "per-row"
+        var text = "\(method.rawValue) \(scheme.rawValue) \(bits)-bit \(group) \(scaleSearch.rawValue)"
+        if effectiveOutlierBudget > 0 {
+            text += " outliers=\(outlierKind.resolved.rawValue) \(Self.formatPercent(effectiveOutlierBudget))"
+        }
+        return text
+    }
+
+    /// The recipe as flat strings for provenance (QPK header `recipe`).
+    public var dictionary: [String: String] {
+        [
+            "method": method.rawValue,
+            "scheme": scheme.rawValue,
+            "bits": String(bits),
+            "group_size": groupSize.map(String.init) ?? "row",
+            "scale_search": scaleSearch.rawValue,
+            "outlier_budget": String(effectiveOutlierBudget),
+            "outlier_kind": outlierKind.resolved.rawValue,
+        ]
+    }
+
+    /// Rebuilds a recipe from ``dictionary``; `nil` if a field is missing or invalid.
+    public init?(dictionary: [String: String]) {
+        guard let method = dictionary["method"].flatMap(Method.init(rawValue:)),
+            let scheme = dictionary["scheme"].flatMap(QuantizationScheme.init(rawValue:)),
+            let bits = dictionary["bits"].flatMap({ Int($0) }),
+            let groupText = dictionary["group_size"],
+            let search = dictionary["scale_search"].flatMap(ScaleSearch.init(rawValue:)),
+            let budget = dictionary["outlier_budget"].flatMap({ Double($0) }),
+            let kind = dictionary["outlier_kind"].flatMap(OutlierKind.init(rawValue:))
+        else { return nil }
+        let group: Int?
+        if groupText == "row" { group = nil } else if let g = Int(groupText) { group = g } else { return nil }
+        self.init(
+            method: method, scheme: scheme, bits: bits, groupSize: group, scaleSearch: search,
+            outlierBudget: budget, outlierKind: kind)
+        guard (try? validate()) != nil else { return nil }
+    }
+
+    /// A recipe that cannot be applied.
+    public enum Invalid: Error, CustomStringConvertible, Sendable, Equatable {
+        case bits(Int)
+        case groupSize(Int)
+        case outlierBudget(Double)
+
+        public var description: String {
+            switch self {
+            case let .bits(b):
+                "QuantizationRecipe.swift: recipe: bits \(b) is not supported; use --bits 2, 3, 4 or 8"
+            case let .groupSize(g):
+                "QuantizationRecipe.swift: recipe: group size \(g) must be at least 1; use e.g. --group-size 64, 128 or 'row'"
+            case let .outlierBudget(b):
+                "QuantizationRecipe.swift: recipe: outlier budget \(b) is outside 0…0.5; use e.g. --outlier-budget 0.5%"
+            }
+        }
+    }
+
+    /// Throws if the bits, group size or budget are out of range.
+    public func validate() throws(Invalid) {
+        guard Self.supportedBits.contains(bits) else { throw .bits(bits) }
+        if let g = groupSize, g < 1 { throw .groupSize(g) }
+        guard outlierBudget.isFinite, outlierBudget >= 0, outlierBudget <= 0.5 else { throw .outlierBudget(outlierBudget) }
+    }
+
+    /// Parses a budget as written on the command line: `"0.5%"` → 0.005, `"0.005"` → 0.005,
+    /// `"0"` → 0. Returns `nil` for anything else or for values outside 0…0.5.
+    public static func parseBudget(_ text: String) -> Double? {
+        var body = Substring(text)
+        while let c = body.first, c == " " || c == "\t" { body.removeFirst() }
+        while let c = body.last, c == " " || c == "\t" { body.removeLast() }
+        var divisor = 1.0
+        if body.hasSuffix("%") {
+            body = body.dropLast()
+            divisor = 100
+        }
+        guard !body.isEmpty, let value = Double(body), value.isFinite else { return nil }
+        let fraction = value / divisor
+        return (0...0.5).contains(fraction) ? fraction : nil
+    }
+
+    /// Parses a group size as written on the command line: a positive integer, or `row`/`per-row`
+    /// for row-wise groups (returned as `.some(nil)`). `nil` if invalid.
+    public static func parseGroupSize(_ text: String) -> Int?? {
+        let t = text.lowercased()
+        if t == "row" || t == "per-row" || t == "rowwise" || t == "row-wise" { return .some(nil) }
+        guard let g = Int(t), g >= 1 else { return nil }
+        return .some(g)
+    }
+
+    static func formatPercent(_ fraction: Double) -> String {
+        let percent = fraction * 100
+        let rounded = (percent * 1000).rounded() / 1000
+        var text = String(rounded)
+        if text.hasSuffix(".0") { text.removeLast(2) }
+        return text + "%"
+    }
+}

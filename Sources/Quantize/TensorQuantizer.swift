@@ -1,0 +1,210 @@
+/// Quantizes one tensor with a ``QuantizationRecipe`` (spec/quantization.md §1).
+///
+/// The tensor is viewed as `rows × columns` (last axis = columns) and cut into groups of
+/// `groupSize` consecutive columns per row, the last one possibly partial. The steps:
+/// 1. select the outliers (PreQuant, when the budget covers any parameter);
+/// 2. per group, fit an fp16 scale and zero-point to the values that are not outliers;
+/// 3. compute the codes `q = clamp(round(x/s + z), 0, 2^b − 1)` (half to even) and pack them
+///    LSB-first;
+/// 4. measure the error of the reconstruction — `(q − z)·s`, with outliers restored exactly —
+///    against the input: SQNR and max abs error, exactly what ``Dequantizer`` will produce.
+///
+/// Large tensors are split by rows over the cores. Memory: one byte per element for the unpacked
+/// codes, plus a byte per element as an outlier mask when there are element/column outliers.
+public enum TensorQuantizer {
+    /// Quantizes `values` (row-major, `info.elementCount` of them) with `recipe`.
+    ///
+    /// - Precondition: `values.count == info.elementCount` and `recipe.validate()` does not throw
+    ///   (Convert validates the recipe once, up front).
+    public static func quantize(
+        _ values: UnsafeBufferPointer<Float>, info: TensorInfo, recipe: QuantizationRecipe
+    ) -> QuantizedTensor {
+        precondition(values.count == info.elementCount, "TensorQuantizer: \(values.count) values for \(info.elementCount) elements")
+        precondition((try? recipe.validate()) != nil, "TensorQuantizer: invalid recipe \(recipe)")
+        let (rows, columns) = info.matrixShape
+        let layout = recipe.layout(columns: columns)
+        let groupsPerRow = layout.groupsPerRow(columns: columns)
+        let count = rows * columns
+        let outliers = OutlierSelection.select(
+            values, rows: rows, columns: columns, layout: layout, kind: recipe.outlierKind.resolved,
+            budget: recipe.effectiveOutlierBudget)
+
+        // Which elements are left out of their group's range (element and column outliers).
+        var mask: [UInt8] = []
+        var outlierRows: [Bool] = []
+        if let outliers {
+            switch outliers.kind {
+            case .elements:
+                mask = [UInt8](repeating: 0, count: count)
+                for index in outliers.indices { mask[Int(index)] = 1 }
+            case .columns:
+                mask = [UInt8](repeating: 0, count: count)
+                for r in 0..<rows {
+                    for c in outliers.indices { mask[r * columns + Int(c)] = 1 }
+                }
+            case .rows:
+                outlierRows = [Bool](repeating: false, count: rows)
+                for r in outliers.indices { outlierRows[Int(r)] = true }
+            }
+        }
+
+        var codes = [UInt8](repeating: 0, count: count)
+        var scales = [Float16](repeating: 0, count: rows * groupsPerRow)
+        var zeros = [Float16](repeating: 0, count: rows * groupsPerRow)
+        let chunkCount = 64
+        var signal = [Double](repeating: 0, count: chunkCount)
+        var noise = [Double](repeating: 0, count: chunkCount)
+        var maxError = [Double](repeating: 0, count: chunkCount)
+
+        codes.withUnsafeMutableBufferPointer { codeBuffer in
+            scales.withUnsafeMutableBufferPointer { scaleBuffer in
+                zeros.withUnsafeMutableBufferPointer { zeroBuffer in
+                    mask.withUnsafeBufferPointer { maskBuffer in
+                        signal.withUnsafeMutableBufferPointer { signalBuffer in
+                            noise.withUnsafeMutableBufferPointer { noiseBuffer in
+                                maxError.withUnsafeMutableBufferPointer { maxBuffer in
+                                    let job = RowJob(
+                                        values: values, mask: maskBuffer, outlierRows: outlierRows, columns: columns,
+                                        layout: layout, search: recipe.scaleSearch, codes: codeBuffer,
+                                        scales: scaleBuffer, zeros: zeroBuffer, signal: signalBuffer,
+                                        noise: noiseBuffer, maxError: maxBuffer)
+                                    let per = (rows + chunkCount - 1) / max(chunkCount, 1)
+                                    let cost = recipe.scaleSearch == .minmax ? columns * 2 : columns * 40
+                                    Parallel.forEachChunk(rows: chunkCount, work: per * cost) { chunks in
+                                        for chunk in chunks {
+                                            let lo = chunk * per
+                                            let hi = min(rows, lo + per)
+                                            if lo < hi { job.run(rows: lo..<hi, slot: chunk) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        var packed = [UInt8](repeating: 0, count: layout.packedByteCount(elementCount: count))
+        codes.withUnsafeBufferPointer { source in
+            packed.withUnsafeMutableBufferPointer { BitPacking.pack(source, bits: layout.bits, into: $0) }
+        }
+        let error = errorStats(signal: signal.reduce(0, +), noise: noise.reduce(0, +), maxAbsError: maxError.max() ?? 0)
+        return QuantizedTensor(
+            info: info, layout: layout, codes: packed, scales: scales, zeros: zeros, outliers: outliers,
+            error: error, method: recipe.methodTag)
+    }
+
+    /// Quantizes an array (convenience for tests and small tensors).
+    public static func quantize(_ values: [Float], info: TensorInfo, recipe: QuantizationRecipe) -> QuantizedTensor {
+        values.withUnsafeBufferPointer { quantize($0, info: info, recipe: recipe) }
+    }
+
+    /// SQNR = 10·log10(Σx² / Σ(x − x̂)²) in dB: +∞ for an exact reconstruction.
+    public static func errorStats(signal: Double, noise: Double, maxAbsError: Double) -> QuantizationErrorStats {
+        let sqnr: Double
+        if noise == 0 {
+            sqnr = .infinity
+        } else if signal == 0 {
+            sqnr = -.infinity
+        } else {
+            sqnr = 10 * log10Double(signal / noise)
+        }
+        return QuantizationErrorStats(sqnrDB: sqnr, maxAbsError: maxAbsError)
+    }
+
+    /// The error stats of `reconstruction` against `original` (the same formula the quantizer uses).
+    public static func errorStats(
+        original: UnsafeBufferPointer<Float>, reconstruction: UnsafeBufferPointer<Float>
+    ) -> QuantizationErrorStats {
+        let n = min(original.count, reconstruction.count)
+        var signal = 0.0, noise = 0.0, worst = 0.0
+        for i in 0..<n {
+            let x = Double(original[i])
+            let e = x - Double(reconstruction[i])
+            signal += x * x
+            noise += e * e
+            worst = max(worst, abs(e))
+        }
+        return errorStats(signal: signal, noise: noise, maxAbsError: worst)
+    }
+}
+
+/// The per-row work of ``TensorQuantizer``: fit, encode and measure rows into disjoint slots.
+struct RowJob: @unchecked Sendable {
+    let values: UnsafeBufferPointer<Float>
+    let mask: UnsafeBufferPointer<UInt8>
+    let outlierRows: [Bool]
+    let columns: Int
+    let layout: QuantizationLayout
+    let search: QuantizationRecipe.ScaleSearch
+    let codes: UnsafeMutableBufferPointer<UInt8>
+    let scales: UnsafeMutableBufferPointer<Float16>
+    let zeros: UnsafeMutableBufferPointer<Float16>
+    let signal: UnsafeMutableBufferPointer<Double>
+    let noise: UnsafeMutableBufferPointer<Double>
+    let maxError: UnsafeMutableBufferPointer<Double>
+
+    func run(rows: Range<Int>, slot: Int) {
+        let groupSize = layout.groupSize
+        let groupsPerRow = layout.groupsPerRow(columns: columns)
+        let bits = layout.bits
+        let top = Float((1 << bits) - 1)
+        let hasMask = !mask.isEmpty
+        let scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(groupSize, 1))
+        defer { scratch.deallocate() }
+        var signalSum = 0.0, noiseSum = 0.0, worst = 0.0
+        for r in rows {
+            let rowIsOutlier = !outlierRows.isEmpty && outlierRows[r]
+            for g in 0..<groupsPerRow {
+                let start = r * columns + g * groupSize
+                let end = r * columns + min((g + 1) * groupSize, columns)
+                // Gather the group's kept values.
+                var kept = 0
+                if hasMask {
+                    for i in start..<end where mask[i] == 0 {
+                        scratch[kept] = values[i]
+                        kept += 1
+                    }
+                } else {
+                    for i in start..<end { scratch[i - start] = values[i] }
+                    kept = end - start
+                }
+                let fitted = GroupFit.fit(
+                    UnsafeBufferPointer(rebasing: scratch[0..<kept]), bits: bits, scheme: layout.scheme, search: search)
+                scales[r * groupsPerRow + g] = fitted.scale
+                zeros[r * groupsPerRow + g] = fitted.zero
+                let s = Float(fitted.scale)
+                let z = Float(fitted.zero)
+                let inverse: Float = s == 0 ? 0 : 1 / s
+                var groupSignal = 0.0, groupNoise = 0.0, groupWorst: Float = 0
+                for i in start..<end {
+                    let x = values[i]
+                    var q = (x * inverse + z).rounded(.toNearestOrEven)
+                    if !(q >= 0) { q = 0 }  // also maps NaN to 0
+                    if q > top { q = top }
+                    codes[i] = UInt8(q)
+                    let exact = rowIsOutlier || (hasMask && mask[i] != 0)
+                    let e = exact ? 0 : (q - z) * s - x
+                    groupSignal += Double(x) * Double(x)
+                    groupNoise += Double(e) * Double(e)
+                    groupWorst = max(groupWorst, abs(e))
+                }
+                signalSum += groupSignal
+                noiseSum += groupNoise
+                worst = max(worst, Double(groupWorst))
+            }
+        }
+        signal[slot] = signalSum
+        noise[slot] = noiseSum
+        maxError[slot] = worst
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+@inline(__always) func log10Double(_ x: Double) -> Double { Glibc.log10(x) }
+#elseif canImport(Darwin)
+import Darwin
+@inline(__always) func log10Double(_ x: Double) -> Double { Darwin.log10(x) }
+#endif

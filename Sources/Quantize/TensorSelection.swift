@@ -1,0 +1,26 @@
+/// Which tensors a conversion quantizes (issue 2 §5).
+///
+/// By default: floating tensors (decodable to `Float`) of rank ≥ 2 with at least
+/// ``minimumElements`` elements, i.e. the weight matrices, not biases, norms or small tables.
+/// `--exclude` globs keep matching tensors as they are; `--include` globs force quantization of
+/// matching floating tensors whatever their rank or size. Exclusion wins over inclusion.
+public enum TensorSelection {
+    public static let minimumElements = 4096
+
+    /// The default rule alone.
+    public static func isQuantizableByDefault(_ info: TensorInfo) -> Bool {
+        isFloat(info) && info.shape.count >= 2 && info.elementCount >= minimumElements
+    }
+
+    /// The default rule with the user's overrides.
+    public static func shouldQuantize(_ info: TensorInfo, include: [Glob], exclude: [Glob]) -> Bool {
+        guard isFloat(info), info.elementCount > 0 else { return false }
+        if exclude.contains(where: { $0.matches(info.name) }) { return false }
+        if include.contains(where: { $0.matches(info.name) }) { return true }
+        return isQuantizableByDefault(info)
+    }
+
+    static func isFloat(_ info: TensorInfo) -> Bool {
+        info.dtype.isFloatingPoint && info.dtype.isConvertibleToFloat
+    }
+}
