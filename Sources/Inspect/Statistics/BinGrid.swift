@@ -5,7 +5,7 @@ struct BinGrid: Sendable, Equatable {
     let lower: Double
     let upper: Double
     let bins: Int
-    private let scale: Double
+    let scale: Double
 
     /// A grid of `bins` bins. When `lower == upper` the range is widened to `lower ± 0.5`, as numpy does.
     init(lower: Double, upper: Double, bins: Int) {

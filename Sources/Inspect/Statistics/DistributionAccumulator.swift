@@ -12,21 +12,31 @@ struct DistributionAccumulator: Sendable {
         user = Array(repeating: 0, count: userBins)
     }
 
-    /// Adds the finite values of `values`.
+    /// Adds the finite values of `values` (every finite value lies in `fineGrid`'s range, which
+    /// spans the finite min and max, so the range test also drops NaN and ±Inf).
     mutating func add(
         _ values: UnsafeBufferPointer<Float>, mean: Double, std: Double, fineGrid: BinGrid, userGrid: BinGrid?
     ) {
         let three = 3 * std, six = 6 * std
         var b3 = 0, b6 = 0
+        // The bin rule is BinGrid.bin(of:), inlined: OrderStatistics relies on the same bins.
+        let lo = fineGrid.lower, hi = fineGrid.upper, scale = fineGrid.scale
+        let bins = Double(fineGrid.bins), last = fineGrid.bins - 1
         fine.withUnsafeMutableBufferPointer { fine in
+            for x in values {
+                let v = Double(x)
+                guard v >= lo && v <= hi else { continue }
+                let deviation = abs(v - mean)
+                b3 &+= deviation > three ? 1 : 0
+                b6 &+= deviation > six ? 1 : 0
+                let t = (v - lo) * scale
+                fine[t < bins ? Int(t) : last] &+= 1
+            }
+        }
+        if let grid = userGrid {
             user.withUnsafeMutableBufferPointer { user in
-                for x in values where x.isFinite {
-                    let v = Double(x)
-                    let deviation = abs(v - mean)
-                    if deviation > three { b3 += 1 }
-                    if deviation > six { b6 += 1 }
-                    if let i = fineGrid.bin(of: v) { fine[i] += 1 }
-                    if let grid = userGrid, let i = grid.bin(of: v) { user[i] += 1 }
+                for x in values {
+                    if let i = grid.bin(of: Double(x)) { user[i] &+= 1 }
                 }
             }
         }

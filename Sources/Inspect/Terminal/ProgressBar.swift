@@ -4,7 +4,7 @@ import Foundation
 /// erased by ``finish()``. It draws nothing unless stderr is a terminal. Safe to call from any thread.
 public final class ProgressBar: @unchecked Sendable {
     private let lock = NSLock()
-    private let total: Int
+    private var total: Int
     private let label: String
     private let enabled: Bool
     private let write: @Sendable (String) -> Void
@@ -32,6 +32,21 @@ public final class ProgressBar: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         done = min(done + units, total)
+        draw(detail)
+    }
+
+    /// Sets the absolute progress, `done` of `total` (the shape of the inspect and diff progress
+    /// hooks: `options.progress = { bar.update(done: $0, total: $1, detail: $2) }`).
+    public func update(done: Int, total: Int, detail: String = "") {
+        lock.lock()
+        defer { lock.unlock() }
+        self.total = max(total, 1)
+        self.done = min(max(done, self.done), self.total)
+        draw(detail)
+    }
+
+    /// Draws a frame; the caller holds the lock.
+    private func draw(_ detail: String) {
         guard enabled else { return }
         let now = ProcessInfo.processInfo.systemUptime
         guard now - lastDraw >= 0.1 || done == total else { return }
