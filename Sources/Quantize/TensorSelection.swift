@@ -2,8 +2,10 @@
 ///
 /// By default: floating tensors (decodable to `Float`) of rank ≥ 2 with at least
 /// ``minimumElements`` elements, i.e. the weight matrices, not biases, norms or small tables.
-/// `--exclude` globs keep matching tensors as they are; `--include` globs force quantization of
-/// matching floating tensors whatever their rank or size. Exclusion wins over inclusion.
+/// `--include` globs replace the default rule: when any is given, exactly the floating tensors
+/// matching one are quantized, whatever their rank or size (so `--include 'encoder.*.weight'`
+/// quantizes the encoder's weights and nothing else). `--exclude` globs keep matching tensors as
+/// they are, with or without includes. Exclusion wins over inclusion.
 public enum TensorSelection {
     public static let minimumElements = 4096
 
@@ -16,7 +18,7 @@ public enum TensorSelection {
     public static func shouldQuantize(_ info: TensorInfo, include: [Glob], exclude: [Glob]) -> Bool {
         guard isFloat(info), info.elementCount > 0 else { return false }
         if exclude.contains(where: { $0.matches(info.name) }) { return false }
-        if include.contains(where: { $0.matches(info.name) }) { return true }
+        if !include.isEmpty { return include.contains { $0.matches(info.name) } }
         return isQuantizableByDefault(info)
     }
 
