@@ -155,6 +155,8 @@ def write_results(rows: list[dict], pending: list[str], info: dict, qpk_note: st
         "",
         f"qpk: {qpk_note}",
         "",
+        *([f"**Partial results: {len(pending)} qpk row(s) pending; rerun once the qpk binary exists.**", ""]
+          if pending else []),
         f"Quantized: {n_tensors} tensors, {selection_params:,} weights (rank-2 `encoder.layer.*` weights; "
         "embeddings, biases and LayerNorms stay fp32). Fidelity: the project's numpy BERT "
         f"(bench/quality/bert_numpy.py) on {len(SENTENCES)} fixed sentences (sentences.py), mean-pooled "
