@@ -45,6 +45,16 @@ QPK_RECIPES: list[tuple[str, list[str]]] = [
 ]
 QUICK_QPK = ("qpk default (prequant 4-bit)",)
 
+# Context figures from issue 4 / DESIGN §4 (mean embedding cosine, weight SQNR dB) that validate the
+# harness itself: our peer rows should land near them.
+CONTEXT: dict[str, tuple[float | None, float | None]] = {
+    "llama.cpp Q4_0": (0.972, 20.9),
+    "llama.cpp Q4_1": (None, 21.9),
+    "MLX affine 4-bit g64": (0.966, 20.6),
+    "RTN min-max 4-bit g128": (None, 19.5),
+    "RTN min-max 3-bit g128": (0.79, None),
+}
+
 WORK_DIR = CACHE_DIR / "quality"
 RESULTS_MD = HERE / "RESULTS.md"
 RESULTS_JSON = HERE / "results.json"
@@ -145,6 +155,8 @@ def write_results(rows: list[dict], pending: list[str], info: dict, qpk_note: st
         "",
         f"qpk: {qpk_note}",
         "",
+        *([f"**Partial results: {len(pending)} qpk row(s) pending; rerun once the qpk binary exists.**", ""]
+          if pending else []),
         f"Quantized: {n_tensors} tensors, {selection_params:,} weights (rank-2 `encoder.layer.*` weights; "
         "embeddings, biases and LayerNorms stay fp32). Fidelity: the project's numpy BERT "
         f"(bench/quality/bert_numpy.py) on {len(SENTENCES)} fixed sentences (sentences.py), mean-pooled "
@@ -175,6 +187,20 @@ def write_results(rows: list[dict], pending: list[str], info: dict, qpk_note: st
         "min-max (the MLX formula at other widths and groups: float offset = group minimum) and RTN "
         "int-zero (asymmetric with an integer zero point, fp16 scale and zero). Q4_K is not in the gguf numpy "
         "quantizers (dequantize only), so it is absent. Details in bench/quality/peers.py.",
+        "",
+        "## Harness check against the issue's context figures",
+        "",
+        "| Peer | mean cos (context → here) | weight SQNR dB (context → here) |",
+        "|---|---:|---:|",
+    ]
+    for name, (ctx_cos, ctx_sqnr) in CONTEXT.items():
+        r = next((x for x in rows if x["method"] == name), None)
+        if r is None:
+            continue
+        c = f"{ctx_cos:.3f} → {r['mean_cosine']:.4f}" if ctx_cos is not None else f"— → {r['mean_cosine']:.4f}"
+        q = f"{ctx_sqnr:.1f} → {r['sqnr_db']:.2f}" if ctx_sqnr is not None else f"— → {r['sqnr_db']:.2f}"
+        lines.append(f"| {name} | {c} | {q} |")
+    lines += [
         "",
         "## Targets (issue 4)",
         "",

@@ -193,6 +193,8 @@ def write_results(rows: list[dict], pending: list[str], info: dict, qpk_note: st
         "",
         f"qpk: {qpk_note}",
         "",
+        *([f"**Partial results: {len(pending)} qpk row(s) pending; rerun once the qpk binary exists.**", ""]
+          if pending else []),
         f"Load average (1/5/15 min) before {info['load_average_before']}, after {info['load_average_after']}: "
         "absolute times on a shared 2-core machine move with the load; the two sides of each job ran "
         "interleaved in the same session, so their ratio is the figure to read.",
