@@ -38,15 +38,16 @@ public final class AtomicOutput {
 
     /// Appends `bytes` at ``position``.
     public func append(_ bytes: UnsafeRawBufferPointer) throws {
-        position += bytes.count
         if buffer.count + bytes.count > bufferLimit {
             try flush()
             if bytes.count >= bufferLimit {
-                try writeFully(bytes, at: position - bytes.count)
+                try writeFully(bytes, at: position)
+                position += bytes.count
                 return
             }
         }
         buffer.append(contentsOf: bytes)
+        position += bytes.count
     }
 
     /// Appends `bytes` at ``position``.
@@ -66,6 +67,7 @@ public final class AtomicOutput {
         try writeFully(bytes, at: offset)
     }
 
+    /// Writes the buffered bytes, which end at ``position``.
     private func flush() throws {
         guard !buffer.isEmpty else { return }
         let start = position - buffer.count
