@@ -78,7 +78,7 @@ public struct OutputTarget: Sendable, Equatable {
     ) throws -> OutputTarget {
         var isDirectory: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory)
-        if maxShardSize != nil || (exists && isDirectory.boolValue) || url.path.hasSuffix("/")
+        if maxShardSize != nil || (exists && isDirectory.boolValue) || url.hasDirectoryPath
             || url.lastPathComponent.hasSuffix(".index.json") {
             return OutputTarget(format: .safetensors, maxShardSize: maxShardSize ?? Int.max)
         }

@@ -20,7 +20,7 @@ enum DryRunPrinter {
             ])
         }
         table.footer = [["total", "", "", "", "", HumanUnits.bytes(plan.estimatedBytes)]]
-        Swift.print(table.render(), terminator: "")
+        Terminal.printBlock(table.render())
         let counts = Dictionary(grouping: plan.tensors, by: { $0.action.name }).mapValues(\.count)
         let summary = counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         Swift.print("\(plan.tensors.count) tensors (\(summary)); expected output \(HumanUnits.bytes(plan.estimatedBytes)) plus headers: \(plan.destination.path) (\(plan.target.format.rawValue)); nothing written (--dry-run)")

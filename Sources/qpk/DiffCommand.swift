@@ -57,7 +57,7 @@ struct DiffCommand: ParsableCommand {
             FileHandle.standardOutput.write(try diff.jsonData())
             FileHandle.standardOutput.write(Data("\n".utf8))
         } else {
-            print(diff.renderText(colors: Colors(enabled: Terminal.useColor)), terminator: "")
+            Terminal.printBlock(diff.renderText(colors: Colors(enabled: Terminal.useColor)))
         }
         if !diff.summary.checkpointsEqual { throw ExitCode(1) }
     }

@@ -46,7 +46,7 @@ struct InspectCommand: ParsableCommand {
             FileHandle.standardOutput.write(try report.jsonData())
             FileHandle.standardOutput.write(Data("\n".utf8))
         } else {
-            print(report.renderText(colors: Colors(enabled: Terminal.useColor)), terminator: "")
+            Terminal.printBlock(report.renderText(colors: Colors(enabled: Terminal.useColor)))
         }
     }
 }

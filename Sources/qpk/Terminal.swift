@@ -23,6 +23,11 @@ enum Terminal {
         FileHandle.standardError.write(Data("qpk: warning: \(message)\n".utf8))
     }
 
+    /// Prints a rendered block of text, ending it with exactly one newline.
+    static func printBlock(_ text: String) {
+        print(text.hasSuffix("\n") ? String(text.dropLast()) : text)
+    }
+
     /// Prints `value` as pretty, key-sorted JSON on stdout.
     static func printJSON<T: Encodable>(_ value: T) throws {
         let encoder = JSONEncoder()

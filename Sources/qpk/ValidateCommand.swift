@@ -32,7 +32,7 @@ struct ValidateCommand: ParsableCommand {
             FileHandle.standardOutput.write(try report.jsonData())
             FileHandle.standardOutput.write(Data("\n".utf8))
         } else {
-            print(report.renderText(colors: Colors(enabled: Terminal.useColor)), terminator: "")
+            Terminal.printBlock(report.renderText(colors: Colors(enabled: Terminal.useColor)))
         }
         if trouble { throw ExitCode(2) }
         if !report.allValid { throw ExitCode(1) }

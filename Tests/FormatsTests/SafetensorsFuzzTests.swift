@@ -44,7 +44,7 @@ struct SafetensorsFuzzTests {
         let headerEnd = 8 + original.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
         let dir = try TemporaryDirectory()
         let url = dir.file("flipped.safetensors")
-        var generator = SplitMix64(state: 0x5AFE_7E45)
+        var generator = SplitMix64(seed: 0x5AFE_7E45)
         var rejected = 0
         for _ in 0..<1500 {
             var bytes = original
@@ -66,7 +66,7 @@ struct SafetensorsFuzzTests {
         let dir = try TemporaryDirectory()
         let url = dir.file("digits.safetensors")
         var rules = Set<String>()
-        var generator = SplitMix64(state: 7)
+        var generator = SplitMix64(seed: 7)
         for position in digits {
             var bytes = original
             var replacement = UInt8.random(in: 0x30...0x39, using: &generator)

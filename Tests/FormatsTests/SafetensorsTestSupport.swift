@@ -69,19 +69,6 @@ func loadValues<T: FixedWidthInteger>(_ bytes: TensorBytes, as _: T.Type) -> [T]
     }
 }
 
-/// A small deterministic generator (SplitMix64) so randomized tests are reproducible.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 extension SafetensorsError {
     /// Whether two errors break the same rule (ignoring the associated values).
     func sameRule(as other: SafetensorsError) -> Bool { ruleName == other.ruleName }

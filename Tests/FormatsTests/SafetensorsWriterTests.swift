@@ -137,7 +137,7 @@ struct SafetensorsWriterTests {
         let url = dir.file("order.safetensors")
         let tensors = (0..<10).map { TensorInfo(name: "t\($0)", dtype: .f32, shape: $0 == 3 ? [] : [$0, 2]) }
         let writer = try SafetensorsWriter(url: url, tensors: tensors, metadata: [:], overwrite: false)
-        var generator = SplitMix64(state: 42)
+        var generator = SplitMix64(seed: 42)
         for tensor in tensors.shuffled(using: &generator) {
             let count = tensor.elementCount
             try writer.write(tensor, storage: floatBytes((0..<count).map { Float($0) + Float(tensor.name.utf8.last!) }))

@@ -1,0 +1,76 @@
+import Foundation
+import Testing
+@testable import Convert
+
+@Suite("ConversionPlanner: what happens to each tensor")
+struct ConversionPlannerTests {
+    let reader = MemoryReader([
+        ("encoder.weight", [128, 64], gaussianLike(128 * 64, seed: 1)),
+        ("encoder.bias", [128], gaussianLike(128, seed: 2)),
+        ("small.weight", [64, 7], gaussianLike(448, seed: 3)),
+        ("head.weight", [64, 96], gaussianLike(64 * 96, seed: 4)),
+    ])
+    let destination = URL(fileURLWithPath: "/tmp/out.qpk")
+
+    func actions(_ plan: ConversionPlan) -> [String: String] {
+        Dictionary(uniqueKeysWithValues: plan.tensors.map { ($0.output.name, $0.action.name) })
+    }
+
+    @Test("QPK output quantizes rank ≥ 2 floating tensors of ≥ 4096 elements and copies the rest")
+    func defaultSelection() throws {
+        let plan = try ConversionPlanner.plan(
+            reader: reader, destination: destination, target: OutputTarget(format: .qpk), options: ConversionOptions())
+        #expect(actions(plan) == [
+            "encoder.weight": "quantize", "encoder.bias": "copy", "small.weight": "copy", "head.weight": "quantize",
+        ])
+        #expect(plan.quantizedParameters == 128 * 64 + 64 * 96)
+    }
+
+    @Test("--include replaces the default selection and --exclude wins over it")
+    func includeAndExclude() throws {
+        let options = ConversionOptions(include: [Glob("*.weight")], exclude: [Glob("head.*")])
+        let plan = try ConversionPlanner.plan(
+            reader: reader, destination: destination, target: OutputTarget(format: .qpk), options: options)
+        #expect(actions(plan) == [
+            "encoder.weight": "quantize", "encoder.bias": "copy", "small.weight": "quantize", "head.weight": "copy",
+        ])
+        let onlyHead = ConversionOptions(include: [Glob("head.*")])
+        let narrow = try ConversionPlanner.plan(
+            reader: reader, destination: destination, target: OutputTarget(format: .qpk), options: onlyHead)
+        #expect(actions(narrow)["encoder.weight"] == "copy")
+        #expect(actions(narrow)["head.weight"] == "quantize")
+    }
+
+    @Test("--dtype casts floating tensors for safetensors output and keeps names and shapes")
+    func cast() throws {
+        let plan = try ConversionPlanner.plan(
+            reader: reader, destination: URL(fileURLWithPath: "/tmp/o.safetensors"),
+            target: OutputTarget(format: .safetensors), options: ConversionOptions(dtype: .bf16))
+        #expect(plan.tensors.allSatisfy { $0.action == .cast(.bf16) && $0.output.dtype == .bf16 })
+        #expect(plan.tensors.map(\.output.shape) == reader.tensors.map(\.shape))
+        #expect(plan.estimatedBytes == reader.tensors.reduce(0) { $0 + $1.elementCount * 2 })
+    }
+
+    @Test("the quantized size estimate counts codes, fp16 scales and zeros, and the outlier budget")
+    func estimate() {
+        let info = TensorInfo(name: "w", dtype: .f32, shape: [64, 7])
+        let recipe = QuantizationRecipe.rtn(bits: 4, groupSize: 64)
+        // 448 codes × 4 bits = 224 bytes; 64 rows × 1 group × 4 bytes = 256 bytes.
+        #expect(ConversionPlanner.estimatedQuantizedBytes(info, recipe: recipe) == 224 + 256)
+        var withOutliers = recipe
+        withOutliers.outlierBudget = 0.01
+        #expect(ConversionPlanner.estimatedQuantizedBytes(info, recipe: withOutliers) == 224 + 256 + 5 * 8)
+    }
+
+    @Test("output targets: extension, directory or shard size")
+    func targets() throws {
+        #expect(try OutputTarget.forDestination(URL(fileURLWithPath: "/x/m.qpk"), maxShardSize: nil, gzipLevel: nil).format == .qpk)
+        #expect(try OutputTarget.forDestination(URL(fileURLWithPath: "/x/m.h5"), maxShardSize: nil, gzipLevel: 4) ==
+            OutputTarget(format: .hdf5, gzipLevel: 4))
+        #expect(try OutputTarget.forDestination(URL(fileURLWithPath: "/x/out/"), maxShardSize: nil, gzipLevel: nil).maxShardSize == Int.max)
+        #expect(try OutputTarget.forDestination(URL(fileURLWithPath: "/x/m.safetensors"), maxShardSize: 1000, gzipLevel: nil).maxShardSize == 1000)
+        #expect(throws: ConversionError.unknownOutputFormat("/x/m.bin")) {
+            try OutputTarget.forDestination(URL(fileURLWithPath: "/x/m.bin"), maxShardSize: nil, gzipLevel: nil)
+        }
+    }
+}
