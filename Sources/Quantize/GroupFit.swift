@@ -26,15 +26,15 @@ public enum GroupFit {
     }
 
     /// Min-max affine parameters for the range `[lo, hi]`: `lo` maps to code 0, `hi` to `2^b − 1`.
-    /// A constant group widens its range to include 0, so a constant `c` is exact.
+    /// A constant group `c` is reconstructed as fp16(c).
     public static func affine(lo: Float, hi: Float, bits: Int) -> GroupParameters {
         let levels = Float((1 << bits) - 1)
-        var lo = lo, hi = hi
+        guard lo.isFinite, hi.isFinite else { return GroupParameters(scale: 0, zero: 0) }
         if !(hi > lo) {
-            lo = min(lo, 0)
-            hi = max(hi, 0)
+            // A constant c: s = |c| and the code 1 (c > 0) or 0 with z = 1 (c < 0) give x̂ = fp16(c).
+            guard lo != 0 else { return GroupParameters(scale: 0, zero: 0) }
+            return GroupParameters(scale: half(abs(lo)), zero: lo > 0 ? 0 : 1)
         }
-        guard hi > lo, lo.isFinite, hi.isFinite else { return GroupParameters(scale: 0, zero: 0) }
         var scale = half((hi - lo) / levels)
         if scale == 0 { scale = .leastNonzeroMagnitude }
         let zero = half(-lo / Float(scale))

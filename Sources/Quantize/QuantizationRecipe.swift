@@ -101,9 +101,10 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
     /// Whether groups span whole rows.
     public var isRowWise: Bool { groupSize == nil }
 
-    /// The group size for a tensor of `columns` columns (the column count for row-wise recipes).
+    /// The group size for a tensor of `columns` columns: the recipe's (the last group of a row may
+    /// then be partial), or the column count for row-wise recipes.
     public func effectiveGroupSize(columns: Int) -> Int {
-        max(1, min(groupSize ?? columns, max(columns, 1)))
+        max(1, groupSize ?? columns)
     }
 
     /// The layout a tensor of `columns` columns gets under this recipe.
@@ -136,7 +137,7 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
             "group_size": groupSize.map(String.init) ?? "row",
             "scale_search": scaleSearch.rawValue,
             "outlier_budget": String(effectiveOutlierBudget),
-            "outlier_kind": outlierKind.resolved.rawValue,
+            "outlier_kind": outlierKind.rawValue,
         ]
     }
 
