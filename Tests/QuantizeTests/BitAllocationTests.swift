@@ -59,4 +59,18 @@ struct BitAllocationTests {
         #expect(option.bitsPerWeight == q.bitsPerWeight)
         #expect(option.error > 0 && option.error < Double(64 * 64))
     }
+
+    @Test("measuring a tensor at every width gives options whose error falls as bits rise")
+    func measure() {
+        var rng = SeededGenerator(seed: 61)
+        let values = rng.weights(32 * 128)
+        let candidate = values.withUnsafeBufferPointer {
+            TensorCandidate.measure($0, info: matrix(32, 128), recipe: .default)
+        }
+        #expect(candidate.options.map(\.bits) == [2, 3, 4, 8])
+        #expect(candidate.parameters == 32 * 128)
+        let errors = candidate.options.map(\.error)
+        #expect(errors == errors.sorted(by: >))
+        #expect(candidate.options[2].bitsPerWeight <= 4.5)
+    }
 }
