@@ -168,11 +168,11 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
         public var description: String {
             switch self {
             case let .bits(b):
-                "QuantizationRecipe.swift: recipe: bits \(b) is not supported; use --bits 2, 3, 4 or 8"
+                "recipe: bits \(b) is not supported; use --bits 2, 3, 4 or 8"
             case let .groupSize(g):
-                "QuantizationRecipe.swift: recipe: group size \(g) must be at least 1; use e.g. --group-size 64, 128 or 'row'"
+                "recipe: group size \(g) must be at least 1; use e.g. --group-size 64, 128 or 'row'"
             case let .outlierBudget(b):
-                "QuantizationRecipe.swift: recipe: outlier budget \(b) is outside 0…0.5; use e.g. --outlier-budget 0.5%"
+                "recipe: outlier budget \(b) is outside 0…0.5; use e.g. --outlier-budget 0.5%"
             }
         }
     }
