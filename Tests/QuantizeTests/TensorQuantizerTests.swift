@@ -162,4 +162,13 @@ struct TensorQuantizerTests {
         #expect(abs(q.error!.sqnrDB - recomputed.sqnrDB) < 1e-4)
         #expect(q.bitsPerWeight <= 4.5 + 1e-9)
     }
+
+    @Test("a group far from zero stays within half a step plus the fp16 rounding of its zero-point")
+    func offsetGroup() throws {
+        let values = (0..<64).map { 10 + Float($0) * 0.1 / 63 }
+        let q = TensorQuantizer.quantize(values, info: matrix(1, 64), recipe: .rtn(bits: 4, groupSize: 64))
+        let back = try dequantized(q)
+        let bound = Float(q.scales[0]) / 2 + 10 * 0x1p-11 + 1e-5
+        for (x, y) in zip(values, back) { #expect(abs(x - y) <= bound) }
+    }
 }
