@@ -127,3 +127,20 @@ import Glibc
 import Darwin
 @inline(__always) func pow10(_ x: Double) -> Double { Darwin.pow(10, x) }
 #endif
+
+extension TensorCandidate {
+    /// Quantizes `values` with `recipe` at each of `bits` and collects the options, for
+    /// `--allocate`. The quantized tensors are not kept (memory stays one tensor at a time);
+    /// re-quantize with the chosen width.
+    public static func measure(
+        _ values: UnsafeBufferPointer<Float>, info: TensorInfo, recipe: QuantizationRecipe,
+        bits: [Int] = QuantizationRecipe.supportedBits
+    ) -> TensorCandidate {
+        let options = bits.map { b -> Option in
+            var r = recipe
+            r.bits = b
+            return Option(TensorQuantizer.quantize(values, info: info, recipe: r))
+        }
+        return TensorCandidate(name: info.name, parameters: info.elementCount, options: options)
+    }
+}

@@ -41,17 +41,29 @@ public enum Dequantizer {
 
     /// Reconstructs `x̂ = (q − z) · s` for every element, then restores the outliers.
     public static func dequantize(_ tensor: QuantizedTensor, into destination: UnsafeMutableBufferPointer<Float>) throws {
-        let (rows, columns) = tensor.info.matrixShape
         let layout = tensor.layout
-        let groups = layout.groupsPerRow(columns: columns)
         let name = tensor.info.name
-        guard tensor.info.elementCount == rows * columns, destination.count >= rows * columns else {
-            throw Failure.inconsistent(name, "destination too small")
+        // Hostile metadata must fail here, not trap below: check widths, group size and every
+        // product with overflow-safe arithmetic before touching memory.
+        guard [2, 3, 4, 8].contains(layout.bits) else {
+            throw Failure.inconsistent(name, "\(layout.bits)-bit codes are not supported (2, 3, 4 or 8)")
         }
-        guard tensor.scales.count == rows * groups, tensor.zeros.count == rows * groups else {
-            throw Failure.inconsistent(name, "expected \(rows * groups) scales and zero-points, found \(tensor.scales.count) and \(tensor.zeros.count)")
+        guard layout.groupSize >= 1 else { throw Failure.inconsistent(name, "group size \(layout.groupSize) is below 1") }
+        var count = 1
+        for d in tensor.info.shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: d)
+            guard d >= 0, !overflow else { throw Failure.inconsistent(name, "shape \(tensor.info.shape) overflows") }
+            count = product
         }
-        guard tensor.codes.count >= layout.packedByteCount(elementCount: rows * columns) else {
+        let columns = tensor.info.shape.last ?? 1
+        let rows = tensor.info.shape.isEmpty ? 1 : (columns == 0 ? 0 : count / columns)
+        guard destination.count >= count else { throw Failure.inconsistent(name, "destination too small") }
+        let groups = columns == 0 ? 0 : columns / layout.groupSize + (columns % layout.groupSize == 0 ? 0 : 1)
+        let (groupCount, groupOverflow) = rows.multipliedReportingOverflow(by: groups)
+        guard !groupOverflow, tensor.scales.count == groupCount, tensor.zeros.count == groupCount else {
+            throw Failure.inconsistent(name, "expected \(rows) × \(groups) scales and zero-points, found \(tensor.scales.count) and \(tensor.zeros.count)")
+        }
+        guard tensor.codes.count >= (count / 8) * layout.bits + ((count % 8) * layout.bits + 7) / 8 else {
             throw Failure.inconsistent(name, "code stream too short")
         }
         var rowCodes = [UInt8](repeating: 0, count: columns)
@@ -81,7 +93,9 @@ public enum Dequantizer {
         _ outliers: OutlierSet, rows: Int, columns: Int, name: String,
         into destination: UnsafeMutableBufferPointer<Float>
     ) throws {
-        guard outliers.values.count == outliers.parameterCount(rows: rows, columns: columns) else {
+        let perIndex = outliers.kind == .rows ? columns : outliers.kind == .columns ? rows : 1
+        let (covered, overflow) = outliers.indices.count.multipliedReportingOverflow(by: perIndex)
+        guard !overflow, outliers.values.count == covered else {
             throw Failure.inconsistent(name, "outlier values do not match their indices")
         }
         var v = 0

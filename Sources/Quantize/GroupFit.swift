@@ -26,15 +26,15 @@ public enum GroupFit {
     }
 
     /// Min-max affine parameters for the range `[lo, hi]`: `lo` maps to code 0, `hi` to `2^b − 1`.
-    /// A constant group widens its range to include 0, so a constant `c` is exact.
+    /// A constant group `c` is reconstructed as fp16(c).
     public static func affine(lo: Float, hi: Float, bits: Int) -> GroupParameters {
         let levels = Float((1 << bits) - 1)
-        var lo = lo, hi = hi
+        guard lo.isFinite, hi.isFinite else { return GroupParameters(scale: 0, zero: 0) }
         if !(hi > lo) {
-            lo = min(lo, 0)
-            hi = max(hi, 0)
+            // A constant c: s = |c| and the code 1 (c > 0) or 0 with z = 1 (c < 0) give x̂ = fp16(c).
+            guard lo != 0 else { return GroupParameters(scale: 0, zero: 0) }
+            return GroupParameters(scale: half(abs(lo)), zero: lo > 0 ? 0 : 1)
         }
-        guard hi > lo, lo.isFinite, hi.isFinite else { return GroupParameters(scale: 0, zero: 0) }
         var scale = half((hi - lo) / levels)
         if scale == 0 { scale = .leastNonzeroMagnitude }
         let zero = half(-lo / Float(scale))
@@ -173,7 +173,18 @@ public enum GroupFit {
             let t = Float(j) / 40
             if t != a0, consider(t, b0) { bestA = t }
         }
-        return best
+        // A finer pass around the best point, one end at a time.
+        let a1 = bestA
+        for d in [-1, 1] as [Float] {
+            let t = bestB + d / 80
+            if t >= 0, t < 0.5, consider(a1, t) { bestB = t }
+        }
+        let b1 = bestB
+        for d in [-1, 1] as [Float] {
+            let t = a1 + d / 80
+            if t >= 0, t < 0.5, consider(t, b1) { bestA = t }
+        }
+        return refit(values, start: best, error: bestError, bits: bits, fixedZero: false)
     }
 
     /// MSE-optimal clipping for the symmetric scheme: the signed absmax shrunk by
@@ -189,6 +200,54 @@ public enum GroupFit {
                 best = candidate
                 bestError = error
             }
+        }
+        return refit(values, start: best, error: bestError, bits: bits, fixedZero: true)
+    }
+
+    /// Least-squares refit with the codes held fixed (two rounds, Lloyd style): given the codes
+    /// `q` of the current parameters, the best affine map is the regression `x ≈ s·q + c`
+    /// (`z = −c/s`); with a fixed zero-point it is `s = Σ(q − z)x / Σ(q − z)²`. The codes are
+    /// then recomputed; a round is kept only if the true (fp16) error falls.
+    static func refit(
+        _ values: UnsafeBufferPointer<Float>, start: GroupParameters, error: Float, bits: Int, fixedZero: Bool
+    ) -> GroupParameters {
+        var best = start, bestError = error
+        let n = values.count
+        guard n > 1, start.scale != 0, error > 0 else { return best }
+        let top = Float((1 << bits) - 1)
+        for _ in 0..<2 {
+            let s = Float(best.scale), z = Float(best.zero)
+            let inverse = 1 / s
+            var sq: Float = 0, sx: Float = 0, sqq: Float = 0, sqx: Float = 0
+            for i in 0..<n {
+                let x = values[i]
+                var q = min(max((x * inverse + z).rounded(.toNearestOrEven), 0), top)
+                if fixedZero { q -= z }
+                sq += q
+                sx += x
+                sqq += q * q
+                sqx += q * x
+            }
+            let candidate: GroupParameters
+            if fixedZero {
+                guard sqq > 0 else { break }
+                let scale = half(sqx / sqq)
+                guard scale != 0 else { break }
+                candidate = GroupParameters(scale: scale, zero: best.zero)
+            } else {
+                let count = Float(n)
+                let variance = sqq - sq * sq / count
+                guard variance > 0 else { break }
+                let slope = (sqx - sq * sx / count) / variance
+                let scale = half(slope)
+                guard scale != 0 else { break }
+                let intercept = (sx - slope * sq) / count
+                candidate = GroupParameters(scale: scale, zero: half(-intercept / Float(scale)))
+            }
+            let e = squaredError(values, parameters: candidate, bits: bits)
+            guard e < bestError else { break }
+            best = candidate
+            bestError = e
         }
         return best
     }

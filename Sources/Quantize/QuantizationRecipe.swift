@@ -101,9 +101,10 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
     /// Whether groups span whole rows.
     public var isRowWise: Bool { groupSize == nil }
 
-    /// The group size for a tensor of `columns` columns (the column count for row-wise recipes).
+    /// The group size for a tensor of `columns` columns: the recipe's (the last group of a row may
+    /// then be partial), or the column count for row-wise recipes.
     public func effectiveGroupSize(columns: Int) -> Int {
-        max(1, min(groupSize ?? columns, max(columns, 1)))
+        max(1, groupSize ?? columns)
     }
 
     /// The layout a tensor of `columns` columns gets under this recipe.
@@ -136,7 +137,7 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
             "group_size": groupSize.map(String.init) ?? "row",
             "scale_search": scaleSearch.rawValue,
             "outlier_budget": String(effectiveOutlierBudget),
-            "outlier_kind": outlierKind.resolved.rawValue,
+            "outlier_kind": outlierKind.rawValue,
         ]
     }
 
@@ -167,11 +168,11 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
         public var description: String {
             switch self {
             case let .bits(b):
-                "QuantizationRecipe.swift: recipe: bits \(b) is not supported; use --bits 2, 3, 4 or 8"
+                "recipe: bits \(b) is not supported; use --bits 2, 3, 4 or 8"
             case let .groupSize(g):
-                "QuantizationRecipe.swift: recipe: group size \(g) must be at least 1; use e.g. --group-size 64, 128 or 'row'"
+                "recipe: group size \(g) must be at least 1; use e.g. --group-size 64, 128 or 'row'"
             case let .outlierBudget(b):
-                "QuantizationRecipe.swift: recipe: outlier budget \(b) is outside 0…0.5; use e.g. --outlier-budget 0.5%"
+                "recipe: outlier budget \(b) is outside 0…0.5; use e.g. --outlier-budget 0.5%"
             }
         }
     }

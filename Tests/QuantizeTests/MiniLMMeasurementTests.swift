@@ -121,7 +121,8 @@ enum SafetensorsF32 {
                         outlierBudget: 0.005, outlierKind: .elements))
                 }
             }
-            for r in recipes {
+            let headline = ProcessInfo.processInfo.environment["QPK_MEASURE_TABLE"] == "headline"
+            for r in recipes where !headline || (r.scheme == .affine && r.scaleSearch == .mse && (r.groupSize ?? 0) >= 64) {
                 let m = Self.measure(tensors, recipe: r)
                 let group = r.groupSize.map(String.init) ?? "row"
                 let outliers = r.effectiveOutlierBudget > 0

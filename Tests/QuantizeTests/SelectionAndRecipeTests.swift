@@ -1,0 +1,92 @@
+import Foundation
+import Testing
+
+@testable import Quantize
+
+@Suite("Default tensor selection and its glob overrides")
+struct TensorSelectionTests {
+    let weight = TensorInfo(name: "encoder.layer.0.attention.self.query.weight", dtype: .f32, shape: [384, 384])
+    let bias = TensorInfo(name: "encoder.layer.0.attention.self.query.bias", dtype: .f32, shape: [384])
+    let small = TensorInfo(name: "embeddings.token_type_embeddings.weight", dtype: .bf16, shape: [2, 384])
+    let ids = TensorInfo(name: "embeddings.position_ids", dtype: .i64, shape: [1, 8192])
+
+    @Test("floating, rank ≥ 2, at least 4096 elements")
+    func defaults() {
+        #expect(TensorSelection.shouldQuantize(weight, include: [], exclude: []))
+        #expect(!TensorSelection.shouldQuantize(bias, include: [], exclude: []))
+        #expect(!TensorSelection.shouldQuantize(small, include: [], exclude: []))
+        #expect(!TensorSelection.shouldQuantize(ids, include: [], exclude: []))
+        let exactly = TensorInfo(name: "x", dtype: .f16, shape: [64, 64])
+        let under = TensorInfo(name: "x", dtype: .f16, shape: [63, 65])
+        #expect(TensorSelection.isQuantizableByDefault(exactly))
+        #expect(!TensorSelection.isQuantizableByDefault(under))
+    }
+
+    @Test("--include forces floating tensors in, --exclude keeps tensors out, exclusion wins")
+    func globs() {
+        #expect(TensorSelection.shouldQuantize(bias, include: [Glob("*.bias")], exclude: []))
+        #expect(TensorSelection.shouldQuantize(small, include: [Glob("embeddings.*")], exclude: []))
+        #expect(!TensorSelection.shouldQuantize(ids, include: [Glob("*")], exclude: []))
+        #expect(!TensorSelection.shouldQuantize(weight, include: [], exclude: [Glob("encoder.layer.0.*")]))
+        #expect(!TensorSelection.shouldQuantize(weight, include: [Glob("*")], exclude: [Glob("*query*")]))
+        #expect(TensorSelection.shouldQuantize(weight, include: [], exclude: [Glob("encoder.layer.1.*")]))
+    }
+}
+
+@Suite("Quantization recipes")
+struct QuantizationRecipeTests {
+    @Test("budgets parse as fractions or percentages")
+    func parseBudget() {
+        #expect(QuantizationRecipe.parseBudget("0.5%") == 0.005)
+        #expect(QuantizationRecipe.parseBudget(" 0.005 ") == 0.005)
+        #expect(QuantizationRecipe.parseBudget("0") == 0)
+        #expect(QuantizationRecipe.parseBudget("1%") == 0.01)
+        #expect(QuantizationRecipe.parseBudget("abc") == nil)
+        #expect(QuantizationRecipe.parseBudget("%") == nil)
+        #expect(QuantizationRecipe.parseBudget("-1%") == nil)
+        #expect(QuantizationRecipe.parseBudget("60%") == nil)
+        #expect(QuantizationRecipe.parseBudget("nan") == nil)
+    }
+
+    @Test("group sizes parse as integers or 'row'")
+    func parseGroupSize() {
+        #expect(QuantizationRecipe.parseGroupSize("64") == .some(64))
+        #expect(QuantizationRecipe.parseGroupSize("row") == .some(nil))
+        #expect(QuantizationRecipe.parseGroupSize("0") == nil)
+        #expect(QuantizationRecipe.parseGroupSize("x") == nil)
+    }
+
+    @Test("the default is PreQuant 4-bit, group 128, MSE, element outliers within 4.5 bpw")
+    func defaultRecipe() throws {
+        let d = QuantizationRecipe.default
+        #expect(d.method == .prequant)
+        #expect(d.bits == 4 && d.groupSize == 128 && d.scaleSearch == .mse && d.scheme == .affine)
+        #expect(d.outlierKind.resolved == .elements)
+        #expect(4 + 32.0 / 128 + d.outlierBudget * 64 <= 4.5)
+        #expect(d.description == "prequant affine 4-bit g128 mse outliers=elements 0.391%")
+        #expect(QuantizationRecipe.rtn(bits: 4).description == "rtn affine 4-bit g64 minmax")
+        #expect(QuantizationRecipe(method: .prequant).outlierBudget == 0.005)
+        #expect(QuantizationRecipe(method: .rtn).outlierBudget == 0)
+        try d.validate()
+    }
+
+    @Test("the provenance dictionary and JSON both round-trip")
+    func roundTrips() throws {
+        for recipe in [QuantizationRecipe.default, .rtn(bits: 2, groupSize: nil, scheme: .symmetric)] {
+            #expect(QuantizationRecipe(dictionary: recipe.dictionary) == recipe)
+            let json = try JSONEncoder().encode(recipe)
+            #expect(try JSONDecoder().decode(QuantizationRecipe.self, from: json) == recipe)
+        }
+        #expect(QuantizationRecipe.default.dictionary["group_size"] == "128")
+        #expect(QuantizationRecipe(dictionary: ["method": "rtn"]) == nil)
+    }
+
+    @Test("invalid recipes are rejected with a one-line hint")
+    func validation() {
+        #expect(throws: QuantizationRecipe.Invalid.bits(5)) { try QuantizationRecipe(bits: 5).validate() }
+        #expect(throws: QuantizationRecipe.Invalid.groupSize(0)) { try QuantizationRecipe(groupSize: 0).validate() }
+        #expect(throws: QuantizationRecipe.Invalid.outlierBudget(0.9)) { try QuantizationRecipe(outlierBudget: 0.9).validate() }
+        let message = QuantizationRecipe.Invalid.bits(5).description
+        #expect(message.contains("--bits") && !message.contains("\n"))
+    }
+}
