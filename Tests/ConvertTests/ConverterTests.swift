@@ -22,7 +22,9 @@ struct ConverterTests {
         let summary = try convert(to: qpk, target: OutputTarget(format: .qpk),
                                   options: ConversionOptions(recipe: .rtn(bits: 4, groupSize: 64)))
         #expect(summary.quantizedParameters == 96 * 130 + 64 * 64)
-        #expect(abs(summary.quantizedBitsPerWeight! - 4.5) < 0.02)  // 130 columns: the last group of each row is partial
+        // 130 columns at group 64 make 3 groups per row (64, 64, 2): 96 rows × 3 + 64 rows × 1 groups.
+        let expectedBits = Double((96 * 130 + 64 * 64) * 4 + (96 * 3 + 64) * 32)
+        #expect(abs(summary.quantizedBitsPerWeight! - expectedBits / Double(96 * 130 + 64 * 64)) < 1e-3)
         let quantized = try QPKReader(url: qpk)
         #expect(quantized.metadata == ["format": "pt"])
         let restoredURL = dir.file("r.safetensors")

