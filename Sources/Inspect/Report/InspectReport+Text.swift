@@ -38,13 +38,19 @@ extension InspectReport {
     private var isQuantized: Bool { tensors.contains { $0.quantization != nil } }
     private var hasStats: Bool { tensors.contains { $0.stats != nil } }
 
+    /// The outlier parameters and their shape: `24 elements`, `128 (2 rows)`, `0`.
+    func outlierText(_ q: QuantizationSummary) -> String {
+        guard let kind = q.outlierKind, q.outlierCount > 0 else { return "0" }
+        return kind == .elements ? "\(q.outlierCount) elements" : "\(q.outlierCount) (\(kind.rawValue))"
+    }
+
     func tensorTable(colors: Colors) -> TableRenderer {
         var columns: [TableRenderer.Column] = [
             .init("name"), .init("dtype"), .init("shape"), .init("params", .right), .init("bytes", .right),
         ]
         if isQuantized {
             columns += [.init("bits", .right), .init("group", .right), .init("scheme"), .init("outliers", .right),
-                        .init("bpw", .right), .init("sqnr dB", .right)]
+                        .init("bpw", .right), .init("sqnr dB", .right), .init("max err", .right)]
         }
         if hasStats {
             columns += ["min", "max", "mean", "std", "absmax", "nan", "inf", "zeros"].map { .init($0, .right) }
@@ -55,10 +61,11 @@ extension InspectReport {
                        HumanUnits.bytes(entry.bytes)]
             if isQuantized {
                 if let q = entry.quantization {
-                    row += ["\(q.bits)", "\(q.groupSize)", q.scheme.rawValue, "\(q.outlierCount)",
-                            fixed(q.bitsPerWeight, 2), q.sqnrDB.map { fixed($0, 2) } ?? "-"]
+                    row += ["\(q.bits)", "\(q.groupSize)", q.scheme.rawValue, outlierText(q),
+                            fixed(q.bitsPerWeight, 2), q.sqnrDB.map { fixed($0, 2) } ?? "-",
+                            HumanUnits.number(q.maxAbsError)]
                 } else {
-                    row += ["-", "-", colors.dim("raw"), "-", entry.bitsPerWeight.map { fixed($0, 2) } ?? "-", "-"]
+                    row += ["-", "-", colors.dim("raw"), "-", entry.bitsPerWeight.map { fixed($0, 2) } ?? "-", "-", "-"]
                 }
             }
             if hasStats {
@@ -75,7 +82,7 @@ extension InspectReport {
         var total = ["total (\(summary.tensors) tensors)", "", "", HumanUnits.count(summary.parameters),
                      HumanUnits.bytes(summary.bytes)]
         if isQuantized {
-            total += ["", "", "", "", summary.bitsPerWeight.map { fixed($0, 2) } ?? "-", ""]
+            total += ["", "", "", "", summary.bitsPerWeight.map { fixed($0, 2) } ?? "-", "", ""]
         }
         table.footer = [total]
         return table

@@ -14,6 +14,33 @@ public enum CheckpointValidator {
     }
 
     public static func validate(_ url: URL) throws -> ValidationReport.FileResult {
+        var result = try check(url)
+        result.problems = result.problems.map { bare($0, path: url.path) }
+        return result
+    }
+
+    /// The report already prints the file, the tensor and the rule before each message: remove
+    /// them from messages that repeat them (format errors are written to stand alone), and drop
+    /// a hint the message already contains.
+    static func bare(_ problem: ValidationReport.Problem, path: String) -> ValidationReport.Problem {
+        var message = problem.message.replacingOccurrences(of: "\(path): ", with: "")
+        var prefixes = ["\(problem.rule): ", "[\(problem.rule)] "]
+        if let tensor = problem.tensor { prefixes += ["tensor '\(tensor)': ", "dataset '\(tensor)': "] }
+        var changed = true
+        while changed {
+            changed = false
+            for prefix in prefixes where message.hasPrefix(prefix) {
+                message.removeFirst(prefix.count)
+                changed = true
+            }
+        }
+        var result = problem
+        result.message = message
+        if let hint = problem.hint, message.contains(hint) { result.hint = nil }
+        return result
+    }
+
+    static func check(_ url: URL) throws -> ValidationReport.FileResult {
         let path = url.path
         let detected: (format: CheckpointFormat, sharded: Bool)
         do {
