@@ -70,8 +70,6 @@ def compare(qpk_report: Any, numpy_stats: dict[str, dict]) -> dict[str, dict[str
         if not q:
             continue
         ref_norm = {_norm(k): v for k, v in ref.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        if isinstance(ref_norm.get("kurtosis"), float):
-            ref_norm["excesskurtosis"] = ref_norm["kurtosis"] - 3.0  # in case qpk reports excess kurtosis
         if "percentiles" in ref and isinstance(ref["percentiles"], dict):
             ref_norm.update({_norm(k): v for k, v in ref["percentiles"].items()})
         for key, n in ref_norm.items():

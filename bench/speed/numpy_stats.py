@@ -4,8 +4,8 @@
     python3 bench/speed/numpy_stats.py FILE.safetensors [--json OUT]
 
 Streams tensor by tensor through ``safetensors.safe_open(..., framework="numpy")`` and computes, in
-float64: count, min, max, mean, std (population), absmax, L2 norm, kurtosis (Pearson, m4/m2²; excess
-= kurtosis − 3), NaN / Inf / zero / subnormal counts, the counts with |x − mean| > 3σ and > 6σ, and
+float64: count, min, max, mean, std (population), absmax, L2 norm, kurtosis (Fisher's excess, m4/m2² − 3,
+as scipy.stats.kurtosis and qpk), NaN / Inf / zero / subnormal counts, the counts with |x − mean| > 3σ and > 6σ, and
 the 1st/50th/99th percentiles (numpy's default linear interpolation). Non-finite values are excluded
 from the moments and percentiles and only counted. Prints the compute time (file open to last
 statistic) on stderr, so a caller can separate interpreter start-up from the work itself.
@@ -48,7 +48,7 @@ def tensor_stats(raw: np.ndarray) -> dict:
     out.update(
         min=float(finite.min()), max=float(finite.max()), mean=float(mean), std=std,
         absmax=float(absval.max()), l2=float(np.sqrt(np.dot(finite, finite))),
-        kurtosis=float(m4 / (m2 * m2)) if m2 > 0 else None,
+        kurtosis=float(m4 / (m2 * m2)) - 3.0 if m2 > 0 else None,
         beyond_3sigma=int(np.count_nonzero(sq > 9 * m2)), beyond_6sigma=int(np.count_nonzero(sq > 36 * m2)),
         p1=float(p1), p50=float(p50), p99=float(p99),
     )

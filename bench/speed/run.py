@@ -222,8 +222,8 @@ def write_results(rows: list[dict], pending: list[str], info: dict, qpk_note: st
     if agreement:
         lines += ["", "## Agreement with numpy (same files)", "",
                   "Worst deviation over all tensors per statistic found in both JSON outputs (relative; "
-                  "counts and SQNR absolute). numpy's kurtosis is Pearson's (normal = 3); excess kurtosis is "
-                  "matched as `excesskurtosis`. qpk percentiles are approximate by design.", "",
+                  "counts and SQNR absolute). Kurtosis is Fisher's excess on both sides (scipy's default). "
+                  "qpk's percentiles are exact (numpy's linear interpolation).", "",
                   "| Command | statistic | tensors | worst deviation | worst tensor |", "|---|---|---:|---:|---|"]
         for label, stats in agreement.items():
             if "error" in stats:
