@@ -62,7 +62,7 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
     ///   and 0 for `rtn`.
     public init(
         method: Method = .prequant, scheme: QuantizationScheme = .affine, bits: Int = 4,
-        groupSize: Int? = 128, scaleSearch: ScaleSearch = .mse, outlierBudget: Double? = nil,
+        groupSize: Int? = 96, scaleSearch: ScaleSearch = .mse, outlierBudget: Double? = nil,
         outlierKind: OutlierKind = .auto, maxBitsPerWeight: Double? = nil
     ) {
         self.method = method
