@@ -24,24 +24,33 @@ public enum OutlierSelection {
     /// - Parameters:
     ///   - budget: the fraction of the parameters that may be kept (a count of parameters covered:
     ///     `⌊budget·rows·columns⌋` elements, or that many parameters' worth of whole rows/columns).
+    ///   - maxBitsPerWeight: if set, also keep the tensor's effective bits per weight (codes,
+    ///     scales, zero-points and outliers as QPK stores them) at or below it.
     /// - Returns: `nil` when the budget covers no parameter.
     public static func select(
         _ values: UnsafeBufferPointer<Float>, rows: Int, columns: Int, layout: QuantizationLayout,
-        kind: OutlierSet.Kind, budget: Double
+        kind: OutlierSet.Kind, budget: Double, maxBitsPerWeight: Double? = nil
     ) -> OutlierSet? {
         let count = rows * columns
         guard count > 0, values.count >= count, budget > 0, budget.isFinite else { return nil }
         let allowed = Int((budget * Double(count)).rounded(.down))
+        // Bits left under the cap after codes (whole bytes), fp16 scales and fp16 zero-points.
+        var spareBits = Int.max
+        if let cap = maxBitsPerWeight {
+            let fixed = layout.packedByteCount(elementCount: count) * 8 + rows * layout.groupsPerRow(columns: columns) * 32
+            spareBits = max(0, Int((cap * Double(count)).rounded(.down)) - fixed)
+        }
         switch kind {
         case .elements:
-            guard allowed > 0 else { return nil }
-            return selectElements(values, rows: rows, columns: columns, layout: layout, limit: allowed)
+            let n = min(allowed, spareBits / 64)
+            guard n > 0 else { return nil }
+            return selectElements(values, rows: rows, columns: columns, layout: layout, limit: n)
         case .rows:
-            let n = min(allowed / columns, rows)
+            let n = min(allowed / columns, rows, spareBits / (32 * columns + 32))
             guard n > 0 else { return nil }
             return selectRows(values, rows: rows, columns: columns, layout: layout, limit: n)
         case .columns:
-            let n = min(allowed / rows, columns)
+            let n = min(allowed / rows, columns, spareBits / (32 * rows + 32))
             guard n > 0 else { return nil }
             return selectColumns(values, rows: rows, columns: columns, limit: n)
         }

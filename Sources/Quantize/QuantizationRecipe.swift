@@ -51,6 +51,9 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
     /// The fraction of each tensor's parameters kept at full precision (0 … 0.5).
     public var outlierBudget: Double
     public var outlierKind: OutlierKind
+    /// A cap on each tensor's effective bits per weight: the outlier budget is cut so that codes,
+    /// scales, zero-points and outliers together stay at or below it. `nil`: no cap.
+    public var maxBitsPerWeight: Double?
 
     /// The bit widths a code can have.
     public static let supportedBits = [2, 3, 4, 8]
@@ -59,8 +62,8 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
     ///   and 0 for `rtn`.
     public init(
         method: Method = .prequant, scheme: QuantizationScheme = .affine, bits: Int = 4,
-        groupSize: Int? = 128, scaleSearch: ScaleSearch = .mse, outlierBudget: Double? = nil,
-        outlierKind: OutlierKind = .auto
+        groupSize: Int? = 96, scaleSearch: ScaleSearch = .mse, outlierBudget: Double? = nil,
+        outlierKind: OutlierKind = .auto, maxBitsPerWeight: Double? = nil
     ) {
         self.method = method
         self.scheme = scheme
@@ -69,6 +72,7 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
         self.scaleSearch = scaleSearch
         self.outlierBudget = outlierBudget ?? (method == .prequant ? 0.005 : 0)
         self.outlierKind = outlierKind
+        self.maxBitsPerWeight = maxBitsPerWeight
     }
 
     /// The element-outlier budget that fills exactly a quarter of a bit per weight: each element
@@ -76,17 +80,19 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
     public static let quarterBitElementBudget = 0.25 / 64
 
     /// The best measured PreQuant recipe at 4 bits within 4.5 effective bits per weight: affine,
-    /// group 128 (4.25 bpw of codes, scales and zeros), MSE-optimal clipping, and 0.39% of the
-    /// parameters kept as sparse element outliers (0.25 bpw). Measured on MiniLM-L6 in
-    /// spec/quantization.md §7.
+    /// group 96 (4.33 bpw of codes, scales and zeros), MSE-optimal clipping, and sparse element
+    /// outliers — PreQuant's 0.5% budget, capped so the tensor stays at 4.5 bpw (0.26% of the
+    /// parameters on MiniLM-L6). Measured in spec/quantization.md §7.
     public static let `default` = QuantizationRecipe(
-        method: .prequant, scheme: .affine, bits: 4, groupSize: 128, scaleSearch: .mse,
-        outlierBudget: quarterBitElementBudget, outlierKind: .elements)
+        method: .prequant, scheme: .affine, bits: 4, groupSize: 96, scaleSearch: .mse,
+        outlierBudget: 0.005, outlierKind: .elements, maxBitsPerWeight: 4.5)
 
-    /// The PreQuant default at another bit width (same grouping, search and outlier budget).
+    /// The PreQuant default at another bit width: same grouping, search and budget, with the
+    /// bits-per-weight cap moved to `bits + 0.5`.
     public static func prequant(bits: Int) -> QuantizationRecipe {
         var recipe = QuantizationRecipe.default
         recipe.bits = bits
+        recipe.maxBitsPerWeight = Double(bits) + 0.5
         return recipe
     }
 
@@ -124,6 +130,7 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
         var text = "\(method.rawValue) \(scheme.rawValue) \(bits)-bit \(group) \(scaleSearch.rawValue)"
         if effectiveOutlierBudget > 0 {
             text += " outliers=\(outlierKind.resolved.rawValue) \(Self.formatPercent(effectiveOutlierBudget))"
+            if let cap = maxBitsPerWeight { text += " ≤\(Self.formatNumber(cap))bpw" }
         }
         return text
     }
@@ -138,6 +145,7 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
             "scale_search": scaleSearch.rawValue,
             "outlier_budget": String(effectiveOutlierBudget),
             "outlier_kind": outlierKind.rawValue,
+            "max_bits_per_weight": maxBitsPerWeight.map { String($0) } ?? "none",
         ]
     }
 
@@ -151,11 +159,16 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
             let budget = dictionary["outlier_budget"].flatMap({ Double($0) }),
             let kind = dictionary["outlier_kind"].flatMap(OutlierKind.init(rawValue:))
         else { return nil }
+        var cap: Double? = nil
+        if let text = dictionary["max_bits_per_weight"], text != "none" {
+            guard let value = Double(text) else { return nil }
+            cap = value
+        }
         let group: Int?
         if groupText == "row" { group = nil } else if let g = Int(groupText) { group = g } else { return nil }
         self.init(
             method: method, scheme: scheme, bits: bits, groupSize: group, scaleSearch: search,
-            outlierBudget: budget, outlierKind: kind)
+            outlierBudget: budget, outlierKind: kind, maxBitsPerWeight: cap)
         guard (try? validate()) != nil else { return nil }
     }
 
@@ -164,6 +177,7 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
         case bits(Int)
         case groupSize(Int)
         case outlierBudget(Double)
+        case maxBitsPerWeight(Double)
 
         public var description: String {
             switch self {
@@ -173,6 +187,8 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
                 "recipe: group size \(g) must be at least 1; use e.g. --group-size 64, 128 or 'row'"
             case let .outlierBudget(b):
                 "recipe: outlier budget \(b) is outside 0…0.5; use e.g. --outlier-budget 0.5%"
+            case let .maxBitsPerWeight(b):
+                "recipe: bits-per-weight cap \(b) is not a positive number; use e.g. 4.5"
             }
         }
     }
@@ -182,6 +198,7 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
         guard Self.supportedBits.contains(bits) else { throw .bits(bits) }
         if let g = groupSize, g < 1 { throw .groupSize(g) }
         guard outlierBudget.isFinite, outlierBudget >= 0, outlierBudget <= 0.5 else { throw .outlierBudget(outlierBudget) }
+        if let cap = maxBitsPerWeight, !(cap.isFinite && cap > 0) { throw .maxBitsPerWeight(cap) }
     }
 
     /// Parses a budget as written on the command line: `"0.5%"` → 0.005, `"0.005"` → 0.005,
@@ -210,10 +227,13 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
     }
 
     static func formatPercent(_ fraction: Double) -> String {
-        let percent = fraction * 100
-        let rounded = (percent * 1000).rounded() / 1000
+        formatNumber(fraction * 100) + "%"
+    }
+
+    static func formatNumber(_ value: Double) -> String {
+        let rounded = (value * 1000).rounded() / 1000
         var text = String(rounded)
         if text.hasSuffix(".0") { text.removeLast(2) }
-        return text + "%"
+        return text
     }
 }

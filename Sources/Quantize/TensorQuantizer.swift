@@ -27,7 +27,7 @@ public enum TensorQuantizer {
         let count = rows * columns
         let outliers = OutlierSelection.select(
             values, rows: rows, columns: columns, layout: layout, kind: recipe.outlierKind.resolved,
-            budget: recipe.effectiveOutlierBudget)
+            budget: recipe.effectiveOutlierBudget, maxBitsPerWeight: recipe.maxBitsPerWeight)
 
         // Which elements are left out of their group's range (element and column outliers).
         var mask: [UInt8] = []

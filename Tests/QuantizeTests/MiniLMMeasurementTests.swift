@@ -31,6 +31,14 @@ enum SafetensorsF32 {
 @Suite(.serialized) struct MiniLMMeasurementTests {
     static let path = ProcessInfo.processInfo.environment["QPK_MINILM"] ?? ""
     static var available: Bool { !path.isEmpty && FileManager.default.fileExists(atPath: path) }
+    /// The heavier measurements (MSE and HQQ over 10–22 M parameters) need an optimized build.
+    static var optimized: Bool {
+        #if DEBUG
+        false
+        #else
+        true
+        #endif
+    }
 
     static func encoderWeights() throws -> [(TensorInfo, [Float])] {
         try SafetensorsF32.load(path).filter { $0.0.name.hasPrefix("encoder.") && $0.0.shape.count == 2 }
@@ -73,7 +81,7 @@ enum SafetensorsF32 {
         #expect(m.bpw <= 4.55)
     }
 
-    @Test(.enabled(if: available))
+    @Test(.enabled(if: available && optimized))
     func defaultRecipeBeatsRoundToNearestWithinFourAndAHalfBits() throws {
         let tensors = try Self.encoderWeights()
         let m = Self.measure(tensors, recipe: .default)
@@ -83,7 +91,7 @@ enum SafetensorsF32 {
         #expect(m.sqnr > rtn.sqnr + 0.5)
     }
 
-    @Test(.enabled(if: available && ProcessInfo.processInfo.environment["QPK_MEASURE_TABLE"] != nil))
+    @Test(.enabled(if: available && optimized && ProcessInfo.processInfo.environment["QPK_MEASURE_TABLE"] != nil))
     func printMethodTable() throws {
         let tensors = try Self.encoderWeights()
         print("| method | scheme | bits | group | search | outliers | bpw | SQNR dB | seconds |")
@@ -110,14 +118,21 @@ enum SafetensorsF32 {
                     recipes.append(QuantizationRecipe(
                         method: .prequant, scheme: .affine, bits: bits, groupSize: 64, scaleSearch: search,
                         outlierBudget: 0.005, outlierKind: .elements))
+                    for kind in [QuantizationRecipe.OutlierKind.elements, .rows, .columns] {
+                        // Group 96 with PreQuant's 0.5% budget, capped at bits + 0.5 bpw.
+                        recipes.append(QuantizationRecipe(
+                            method: .prequant, scheme: .affine, bits: bits, groupSize: 96, scaleSearch: search,
+                            outlierBudget: 0.005, outlierKind: kind, maxBitsPerWeight: Double(bits) + 0.5))
+                    }
                 }
             }
             let headline = ProcessInfo.processInfo.environment["QPK_MEASURE_TABLE"] == "headline"
-            for r in recipes where !headline || (r.scheme == .affine && r.scaleSearch == .mse && (r.groupSize ?? 0) >= 64) {
+            for r in recipes where !headline || (r.scheme == .affine && r.scaleSearch == .mse && (r.groupSize ?? 0) >= 64 && r.outlierKind != .columns) {
                 let m = Self.measure(tensors, recipe: r)
                 let group = r.groupSize.map(String.init) ?? "row"
-                let outliers = r.effectiveOutlierBudget > 0
+                var outliers = r.effectiveOutlierBudget > 0
                     ? "\(r.outlierKind.resolved.rawValue) \(QuantizationRecipe.formatPercent(r.effectiveOutlierBudget))" : "-"
+                if let cap = r.maxBitsPerWeight, r.effectiveOutlierBudget > 0 { outliers += " ≤\(cap) bpw" }
                 print(String(
                     format: "| %@ | %@ | %d | %@ | %@ | %@ | %.3f | %.2f | %.2f |", r.method.rawValue, r.scheme.rawValue,
                     r.bits, group, r.scaleSearch.rawValue, outliers, m.bpw, m.sqnr, m.seconds))
@@ -127,7 +142,7 @@ enum SafetensorsF32 {
 }
 
 extension MiniLMMeasurementTests {
-    @Test(.enabled(if: available && ProcessInfo.processInfo.environment["QPK_MEASURE_TIME"] != nil))
+    @Test(.enabled(if: available && optimized && ProcessInfo.processInfo.environment["QPK_MEASURE_TIME"] != nil))
     func printTimeBreakdown() throws {
         let tensors = try Self.encoderWeights()
         for r in [
@@ -139,6 +154,33 @@ extension MiniLMMeasurementTests {
         ] {
             let m = Self.measure(tensors, recipe: r)
             print("\(r): \(m.seconds) s, \(m.sqnr) dB, \(m.bpw) bpw")
+        }
+    }
+}
+
+extension MiniLMMeasurementTests {
+    /// `QPK_MEASURE_RECIPES="method,scheme,bits,group,search,kind,budget;…"` (group `row` for per-row),
+    /// e.g. `prequant,affine,4,96,mse,elements,0.0026`: measures ad-hoc recipes on the encoder.
+    @Test(.enabled(if: available && optimized && ProcessInfo.processInfo.environment["QPK_MEASURE_RECIPES"] != nil))
+    func printAdHocRecipes() throws {
+        let tensors = try Self.encoderWeights()
+        let specs = ProcessInfo.processInfo.environment["QPK_MEASURE_RECIPES"]!.split(separator: ";")
+        for spec in specs {
+            let f = spec.split(separator: ",").map(String.init)
+            guard f.count == 7, let method = QuantizationRecipe.Method(rawValue: f[0]),
+                let scheme = QuantizationScheme(rawValue: f[1]), let bits = Int(f[2]),
+                let group = QuantizationRecipe.parseGroupSize(f[3]),
+                let search = QuantizationRecipe.ScaleSearch(rawValue: f[4]),
+                let kind = QuantizationRecipe.OutlierKind(rawValue: f[5]), let budget = Double(f[6])
+            else {
+                Issue.record("cannot parse recipe '\(spec)'")
+                continue
+            }
+            let recipe = QuantizationRecipe(
+                method: method, scheme: scheme, bits: bits, groupSize: group, scaleSearch: search,
+                outlierBudget: budget, outlierKind: kind)
+            let m = Self.measure(tensors, recipe: recipe)
+            print(String(format: "%@: %.3f bpw, %.2f dB, %.2f s", recipe.description, m.bpw, m.sqnr, m.seconds))
         }
     }
 }

@@ -84,7 +84,25 @@ struct OutlierSelectionTests {
         let values = rng.weights(384 * 384)
         #expect(TensorQuantizer.quantize(values, info: matrix(384, 384), recipe: .rtn(bits: 4)).outliers == nil)
         let q = TensorQuantizer.quantize(values, info: matrix(384, 384), recipe: .default)
-        #expect(q.outliers?.indices.count == Int(QuantizationRecipe.quarterBitElementBudget * 384 * 384))
-        #expect(q.bitsPerWeight <= 4.5)
+        // 0.5 bpw minus group 96's 32/96 leaves 1/6 bit per weight: 384 element outliers of 64 bits
+        // (the 0.5% budget, 737, is capped).
+        #expect(q.outliers?.indices.count == 384)
+        #expect(q.bitsPerWeight == 4.5)
+    }
+
+    @Test(
+        "the bits-per-weight cap holds for every kind, also with partial groups",
+        arguments: [QuantizationRecipe.OutlierKind.elements, .rows, .columns], [(64, 1024), (300, 130), (7, 64)])
+    func capHonored(kind: QuantizationRecipe.OutlierKind, shape: (Int, Int)) {
+        var rng = SeededGenerator(seed: 55)
+        let values = rng.weights(shape.0 * shape.1)
+        for cap in [4.4, 4.5, 4.8] {
+            let recipe = QuantizationRecipe(
+                method: .prequant, bits: 4, groupSize: 96, scaleSearch: .minmax, outlierBudget: 0.05,
+                outlierKind: kind, maxBitsPerWeight: cap)
+            let q = TensorQuantizer.quantize(values, info: matrix(shape.0, shape.1), recipe: recipe)
+            let base = Double(q.codes.count * 8 + q.scales.count * 32) / Double(shape.0 * shape.1)
+            if base <= cap { #expect(q.bitsPerWeight <= cap) } else { #expect(q.outliers == nil) }
+        }
     }
 }

@@ -56,14 +56,15 @@ struct QuantizationRecipeTests {
         #expect(QuantizationRecipe.parseGroupSize("x") == nil)
     }
 
-    @Test("the default is PreQuant 4-bit, group 128, MSE, element outliers within 4.5 bpw")
+    @Test("the default is PreQuant 4-bit, group 96, MSE, 0.5% element outliers capped at 4.5 bpw")
     func defaultRecipe() throws {
         let d = QuantizationRecipe.default
         #expect(d.method == .prequant)
-        #expect(d.bits == 4 && d.groupSize == 128 && d.scaleSearch == .mse && d.scheme == .affine)
+        #expect(d.bits == 4 && d.groupSize == 96 && d.scaleSearch == .mse && d.scheme == .affine)
         #expect(d.outlierKind.resolved == .elements)
-        #expect(4 + 32.0 / 128 + d.outlierBudget * 64 <= 4.5)
-        #expect(d.description == "prequant affine 4-bit g128 mse outliers=elements 0.391%")
+        #expect(d.outlierBudget == 0.005 && d.maxBitsPerWeight == 4.5)
+        #expect(d.description == "prequant affine 4-bit g96 mse outliers=elements 0.5% ≤4.5bpw")
+        #expect(QuantizationRecipe.prequant(bits: 3).maxBitsPerWeight == 3.5)
         #expect(QuantizationRecipe.rtn(bits: 4).description == "rtn affine 4-bit g64 minmax")
         #expect(QuantizationRecipe(method: .prequant).outlierBudget == 0.005)
         #expect(QuantizationRecipe(method: .rtn).outlierBudget == 0)
@@ -77,7 +78,8 @@ struct QuantizationRecipeTests {
             let json = try JSONEncoder().encode(recipe)
             #expect(try JSONDecoder().decode(QuantizationRecipe.self, from: json) == recipe)
         }
-        #expect(QuantizationRecipe.default.dictionary["group_size"] == "128")
+        #expect(QuantizationRecipe.default.dictionary["group_size"] == "96")
+        #expect(QuantizationRecipe.default.dictionary["max_bits_per_weight"] == "4.5")
         #expect(QuantizationRecipe(dictionary: ["method": "rtn"]) == nil)
     }
 
@@ -86,6 +88,7 @@ struct QuantizationRecipeTests {
         #expect(throws: QuantizationRecipe.Invalid.bits(5)) { try QuantizationRecipe(bits: 5).validate() }
         #expect(throws: QuantizationRecipe.Invalid.groupSize(0)) { try QuantizationRecipe(groupSize: 0).validate() }
         #expect(throws: QuantizationRecipe.Invalid.outlierBudget(0.9)) { try QuantizationRecipe(outlierBudget: 0.9).validate() }
+        #expect(throws: QuantizationRecipe.Invalid.maxBitsPerWeight(0)) { try QuantizationRecipe(maxBitsPerWeight: 0).validate() }
         let message = QuantizationRecipe.Invalid.bits(5).description
         #expect(message.contains("--bits") && !message.contains("\n"))
     }
