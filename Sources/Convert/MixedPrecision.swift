@@ -57,6 +57,7 @@ public enum MixedPrecision {
             let options = candidateBits.map { bits -> TensorCandidate.Option in
                 var trial = recipe
                 trial.bits = bits
+                trial.maxBitsPerWeight = recipe.maxBitsPerWeight.map { $0 - Double(recipe.bits) + Double(bits) }
                 let quantized = values.withUnsafeBufferPointer {
                     TensorQuantizer.quantize($0, info: entry.source, recipe: trial)
                 }

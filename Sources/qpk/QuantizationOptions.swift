@@ -18,7 +18,7 @@ struct QuantizationOptions: ParsableArguments {
     @Option(help: "How group scales are chosen: minmax, mse (clipping search) or hqq (half-quadratic).")
     var scaleSearch: String?
 
-    @Option(help: "Share of each tensor's parameters kept at full precision, e.g. 0.5% or 0.005.")
+    @Option(help: "Share of each tensor's parameters kept at full precision, e.g. 0.5% or 0.005 (default: 0.5% for prequant, trimmed so a tensor stays within bits + 0.5 bits per weight).")
     var outlierBudget: String?
 
     @Option(help: "Outlier shape: auto, rows, columns or elements.")
@@ -61,6 +61,7 @@ extension QuantizationOptions {
                 throw ValidationError("invalid --outlier-budget '\(outlierBudget)': use a share such as 0.5% or 0.005 (at most 50%)")
             }
             recipe.outlierBudget = parsed
+            recipe.maxBitsPerWeight = nil  // an explicit budget is kept whole, not capped
         }
         if let outlierKind {
             guard let parsed = QuantizationRecipe.OutlierKind(rawValue: outlierKind.lowercased()) else {
