@@ -79,6 +79,192 @@ struct FloatCodecTests {
     }
 }
 
+/// A small deterministic generator (SplitMix64), so a failing pattern can be reproduced.
+private struct CodecRandom: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// `count` float32 bit patterns weighted toward the hard cases of narrowing to a type that keeps
+/// `keptMantissaBits`: exact ties and their neighbours, NaNs with random payloads (quiet and
+/// signaling, both signs), infinities, zeros, float subnormals and the target's overflow edge.
+private func hardFloatPatterns(count: Int, keptMantissaBits: UInt32, seed: UInt64) -> [Float] {
+    var random = CodecRandom(state: seed)
+    let dropped = 23 - keptMantissaBits
+    return (0..<count).map { _ in
+        let word = UInt32(truncatingIfNeeded: random.next())
+        let sign = word & 0x8000_0000
+        let bits: UInt32 = switch random.next() % 8 {
+        case 0, 1: word
+        case 2:  // a tie at the target precision, or one ulp either side of it
+            (word & 0xFFFF_FFFF << dropped) | 1 << (dropped - 1) &+ UInt32(random.next() % 3) &- 1
+        case 3: sign | 0x7F80_0000 | UInt32.random(in: 1...0x7F_FFFF, using: &random)  // NaN
+        case 4: sign | (word & 0x7F_FFFF)  // zero or a float subnormal
+        case 5: sign | [0x7F80_0000, 0, 0x477F_E000, 0x477F_F000, 0x4380_0000, 0x4768_0000][Int(random.next() % 6)]
+        default: sign | UInt32.random(in: 0x3000_0000...0x4800_0000, using: &random)  // target's range
+        }
+        return Float(bitPattern: bits)
+    }
+}
+
+/// The bytes `encode` writes for `values`, at `offset` bytes into the output (0 or 1).
+private func fastEncoding(_ values: [Float], as dtype: DType, offset: Int = 0) -> [UInt8] {
+    let byteCount = dtype.byteCount(elementCount: values.count)!
+    var bytes = [UInt8](repeating: 0xA5, count: byteCount + offset)
+    values.withUnsafeBufferPointer { source in
+        bytes.withUnsafeMutableBytes { FloatCodec.encode(source, as: dtype, into: UnsafeMutableRawBufferPointer(rebasing: $0[offset...])) }
+    }
+    return Array(bytes[offset...])
+}
+
+/// The bytes the element-by-element reference writes for `values`.
+private func referenceEncoding(_ values: [Float], as dtype: DType) -> [UInt8] {
+    var bytes = [UInt8](repeating: 0x5A, count: dtype.byteCount(elementCount: values.count)!)
+    values.withUnsafeBufferPointer { source in
+        bytes.withUnsafeMutableBytes { FloatCodec.referenceEncode(source, as: dtype, into: $0) }
+    }
+    return bytes
+}
+
+/// The `Float` bit patterns `decode` (or the reference) produces for `bytes`, read from `offset`.
+private func decodedBits(_ bytes: [UInt8], as dtype: DType, offset: Int = 0, reference: Bool = false) -> [UInt32] {
+    let count = (bytes.count - offset) * 8 / dtype.bitWidth
+    var floats = [Float](repeating: -7, count: count)
+    bytes.withUnsafeBytes { raw in
+        let source = UnsafeRawBufferPointer(rebasing: raw[offset...])
+        floats.withUnsafeMutableBufferPointer {
+            if reference { FloatCodec.referenceDecode(source, dtype: dtype, count: count, into: $0) }
+            else { FloatCodec.decode(source, dtype: dtype, count: count, into: $0) }
+        }
+    }
+    return floats.map(\.bitPattern)
+}
+
+/// The first index where two arrays differ, for a readable failure.
+private func firstMismatch<T: Equatable>(_ a: [T], _ b: [T]) -> Int? {
+    zip(a, b).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+}
+
+@Suite("FloatCodec: the fast bulk paths equal the scalar reference bit for bit")
+struct FloatCodecFastPathTests {
+    static let narrowTypes: [DType] = [.f16, .bf16, .f8e4m3, .f8e5m2, .f8e4m3fnuz, .f8e5m2fnuz, .f8e8m0,
+                                       .bool, .u8, .i8, .u16, .i16]
+
+    @Test("every 16-bit pattern decodes like the reference and encodes back like it", arguments: [DType.f16, .bf16, .u16, .i16])
+    func everySixteenBitPattern(dtype: DType) {
+        // Offset 1 makes the source unaligned for half of the runs.
+        for offset in 0...1 {
+            let bytes = [UInt8](repeating: 0, count: offset) + (0...0xFFFF).flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }
+            let fast = decodedBits(bytes, as: dtype, offset: offset)
+            let reference = decodedBits(bytes, as: dtype, offset: offset, reference: true)
+            let mismatch = firstMismatch(fast, reference)
+            #expect(mismatch == nil, "\(dtype) decode of pattern \(mismatch.map { String($0, radix: 16) } ?? "")")
+
+            let values = reference.map(Float.init(bitPattern:))
+            let encoded = fastEncoding(values, as: dtype, offset: offset)
+            let expected = referenceEncoding(values, as: dtype)
+            let encodeMismatch = firstMismatch(encoded, expected)
+            #expect(encodeMismatch == nil, "\(dtype) encode of \(encodeMismatch.map { values[$0 / 2] } ?? 0)")
+        }
+    }
+
+    @Test("every 16-bit float that is not NaN round-trips to its own pattern", arguments: [DType.f16, .bf16])
+    func sixteenBitRoundTrip(dtype: DType) {
+        let patterns = (0...0xFFFF).map(UInt16.init)
+        let bytes = patterns.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }
+        let values = decodedBits(bytes, as: dtype).map(Float.init(bitPattern:))
+        let back = fastEncoding(values, as: dtype)
+        for (pattern, value) in zip(patterns, values) where !value.isNaN {
+            let index = Int(pattern) * 2
+            #expect(UInt16(back[index]) | UInt16(back[index + 1]) << 8 == pattern, "\(dtype) \(String(pattern, radix: 16))")
+        }
+    }
+
+    @Test("every byte decodes like the reference, aligned or not", arguments: narrowTypes.filter { $0.bitWidth == 8 })
+    func everyByte(dtype: DType) {
+        let bytes: [UInt8] = [0x33] + (0...255).map(UInt8.init)
+        #expect(decodedBits(bytes, as: dtype) == decodedBits(bytes, as: dtype, reference: true))
+        #expect(decodedBits(bytes, as: dtype, offset: 1) == decodedBits(bytes, as: dtype, offset: 1, reference: true))
+    }
+
+    @Test("ten million float32 patterns (ties, NaN payloads, Inf, subnormals) encode to f16 and bf16 like the reference",
+          arguments: [(DType.f16, UInt32(10)), (.bf16, 7)])
+    func tenMillionPatterns(dtype: DType, keptMantissaBits: UInt32) {
+        for chunk in 0..<10 {
+            let values = hardFloatPatterns(count: 1_000_000, keptMantissaBits: keptMantissaBits, seed: UInt64(chunk) << 8 | UInt64(dtype.bitWidth))
+            let fast = fastEncoding(values, as: dtype, offset: chunk & 1)
+            let reference = referenceEncoding(values, as: dtype)
+            let mismatch = firstMismatch(fast, reference)
+            #expect(mismatch == nil, "\(dtype): float bits \(mismatch.map { String(values[$0 / 2].bitPattern, radix: 16) } ?? "")")
+            if mismatch != nil { return }
+        }
+    }
+
+    @Test("a million float32 patterns encode to the 8-bit floats and the integers like the reference",
+          arguments: DType.allCases.filter { $0.isConvertibleToFloat && $0 != .f16 && $0 != .bf16 })
+    func millionPatterns(dtype: DType) {
+        let kept: UInt32 = switch dtype {
+        case .f8e4m3, .f8e4m3fnuz: 3
+        case .f8e5m2, .f8e5m2fnuz: 2
+        default: 1
+        }
+        var values = hardFloatPatterns(count: 1_000_000, keptMantissaBits: kept, seed: 0xF8 &+ UInt64(dtype.bitWidth))
+        // Integers: halves and the clamping edges of every width.
+        var random = CodecRandom(state: 42)
+        for index in stride(from: 0, to: values.count, by: 3) {
+            values[index] = Float(Int64(bitPattern: random.next()) >> (random.next() % 64)) / [1, 2, 4][index % 3]
+        }
+        let fast = fastEncoding(values, as: dtype, offset: 1)
+        let reference = referenceEncoding(values, as: dtype)
+        let width = max(1, dtype.bitWidth / 8)
+        let mismatch = firstMismatch(fast, reference)
+        #expect(mismatch == nil, "\(dtype): float \(mismatch.map { values[$0 / width] } ?? 0) bits \(mismatch.map { String(values[$0 / width].bitPattern, radix: 16) } ?? "")")
+    }
+
+    @Test("short and odd-length buffers convert every element", arguments: [1, 3, 7, 17, 33])
+    func shortBuffers(count: Int) {
+        let values = hardFloatPatterns(count: count, keptMantissaBits: 10, seed: UInt64(count))
+        for dtype in DType.allCases where dtype.isConvertibleToFloat {
+            let encoded = fastEncoding(values, as: dtype, offset: 1)
+            #expect(encoded == referenceEncoding(values, as: dtype), "\(dtype) × \(count)")
+            let padded = [0x11] + encoded
+            #expect(decodedBits(padded, as: dtype, offset: 1) == decodedBits(padded, as: dtype, offset: 1, reference: true), "\(dtype) × \(count)")
+        }
+    }
+
+    @Test("IEEE half-precision edges")
+    func halfEdges() {
+        func half(_ value: Float) -> UInt16 {
+            let bytes = fastEncoding([value], as: .f16)
+            return UInt16(bytes[0]) | UInt16(bytes[1]) << 8
+        }
+        #expect(half(65504) == 0x7BFF)
+        #expect(half(65519.996) == 0x7BFF)  // just below the midpoint to Inf
+        #expect(half(65520) == 0x7C00)  // the midpoint rounds to even, which is Inf
+        #expect(half(Float(sign: .plus, exponent: -24, significand: 1)) == 0x0001)  // smallest subnormal
+        #expect(half(Float(sign: .plus, exponent: -25, significand: 1)) == 0x0000)  // half of it: tie to even (zero)
+        #expect(half(Float(sign: .minus, exponent: -25, significand: 1.5)) == 0x8001)
+        #expect(half(Float(bitPattern: 0x7F80_0001)) & 0x7E00 == 0x7E00)  // a NaN stays a (quiet) NaN
+        #expect(decodedBits([0x01, 0x00], as: .f16) == [Float(sign: .plus, exponent: -24, significand: 1).bitPattern])
+        #expect(decodedBits([0x01, 0x7C], as: .f16).map { Float(bitPattern: $0).isNaN } == [true])
+    }
+
+    @Test("E8M0 rounds to the nearer power of two in log space")
+    func e8m0Edges() {
+        // The first Float significand at or above √2 rounds up, the one below rounds down.
+        #expect(fastEncoding([Float(bitPattern: 0x3FB5_04F4)], as: .f8e8m0) == [128])
+        #expect(fastEncoding([Float(bitPattern: 0x3FB5_04F3)], as: .f8e8m0) == [127])
+        #expect(fastEncoding([.greatestFiniteMagnitude, 0, -1, .infinity, .nan], as: .f8e8m0) == [254, 0xFF, 0xFF, 0xFF, 0xFF])
+        #expect(fastEncoding([Float(bitPattern: 0x005A_827A), Float(bitPattern: 0x005A_8279)], as: .f8e8m0) == [1, 0])
+    }
+}
+
 @Suite("DType: the safetensors dtype table")
 struct DTypeTests {
     @Test("bit widths match safetensors 0.8")
