@@ -193,10 +193,10 @@ struct FloatCodecFastPathTests {
         #expect(decodedBits(bytes, as: dtype, offset: 1) == decodedBits(bytes, as: dtype, offset: 1, reference: true))
     }
 
-    @Test("ten million float32 patterns (ties, NaN payloads, Inf, subnormals) encode to f16 and bf16 like the reference",
+    @Test("two million float32 patterns (ties, NaN payloads, Inf, subnormals) encode to f16 and bf16 like the reference",
           arguments: [(DType.f16, UInt32(10)), (.bf16, 7)])
-    func tenMillionPatterns(dtype: DType, keptMantissaBits: UInt32) {
-        for chunk in 0..<10 {
+    func millionsOfPatterns(dtype: DType, keptMantissaBits: UInt32) {
+        for chunk in 0..<2 {
             let values = hardFloatPatterns(count: 1_000_000, keptMantissaBits: keptMantissaBits, seed: UInt64(chunk) << 8 | UInt64(dtype.bitWidth))
             let fast = fastEncoding(values, as: dtype, offset: chunk & 1)
             let reference = referenceEncoding(values, as: dtype)
