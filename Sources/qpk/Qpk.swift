@@ -22,27 +22,40 @@ struct Qpk: ParsableCommand {
     static func main() {
         let arguments = Array(CommandLine.arguments.dropFirst())
         let troubleCode: Int32 = ["diff", "validate"].contains(arguments.first ?? "") ? 2 : 1
+        var command: ParsableCommand
         do {
-            var command = try parseAsRoot(arguments)
-            try command.run()
-        } catch let code as ExitCode {
-            Foundation.exit(code.rawValue)
+            command = try parseAsRoot(arguments)
         } catch {
-            let exitCode = Self.exitCode(for: error)
-            if exitCode == .success {
+            // Parse errors, --help and --version: ArgumentParser's own message and usage.
+            let code = Self.exitCode(for: error)
+            if code == .success {
                 print(Self.fullMessage(for: error))
                 Foundation.exit(0)
             }
-            if isParserError(error) {
-                FileHandle.standardError.write(Data((Self.fullMessage(for: error) + "\n").utf8))
-            } else {
-                Terminal.error(String(describing: error))
-            }
+            FileHandle.standardError.write(Data((Self.fullMessage(for: error) + "\n").utf8))
             Foundation.exit(troubleCode)
         }
-    }
-
-    private static func isParserError(_ error: Error) -> Bool {
-        error is ValidationError || String(reflecting: type(of: error)).hasPrefix("ArgumentParser.")
+        do {
+            try command.run()
+        } catch let code as ExitCode {
+            Foundation.exit(code.rawValue)
+        } catch let error as ValidationError {
+            Terminal.error(error.message)
+            Foundation.exit(troubleCode)
+        } catch where String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {
+            // `qpk SUBCOMMAND --help` arrives here as the help command's "error".
+            let code = Self.exitCode(for: error)
+            let message = Self.fullMessage(for: error)
+            if code == .success {
+                print(message)
+                Foundation.exit(0)
+            }
+            FileHandle.standardError.write(Data((message + "\n").utf8))
+            Foundation.exit(troubleCode)
+        } catch {
+            // Everything else a command throws is one line naming what is wrong.
+            Terminal.error(String(describing: error))
+            Foundation.exit(troubleCode)
+        }
     }
 }

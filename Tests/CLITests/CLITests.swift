@@ -14,6 +14,19 @@ struct CLITests {
         }
     }
 
+    @Test("subcommand help exits 0; a bad flag value is one line and exit 1")
+    func subcommandHelpAndBadValues() throws {
+        let help = try QpkProcess.run(["convert", "--help"])
+        #expect(help.status == 0)
+        #expect(help.stdout.contains("--group-size"))
+        let dir = try TemporaryDirectory()
+        let bad = try QpkProcess.run(["convert", model, dir.path("m.qpk"), "--bits", "5"])
+        #expect(bad.status == 1)
+        #expect(bad.stderr.split(separator: "\n").count == 1)
+        #expect(bad.stderr.contains("--bits"))
+        #expect(!FileManager.default.fileExists(atPath: dir.path("m.qpk")))
+    }
+
     @Test("inspect prints one row per tensor and a total line")
     func inspectTable() throws {
         let result = try QpkProcess.run(["inspect", model])
