@@ -42,6 +42,7 @@ extension QuantizationRecipe {
             "scale_search": .string(scaleSearch.rawValue),
             "outlier_budget": .number(effectiveOutlierBudget),
             "outlier_kind": .string(outlierKind.resolved.rawValue),
+            "importance": .string(importance.rawValue),
         ]
     }
 }

@@ -51,6 +51,8 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
     /// The fraction of each tensor's parameters kept at full precision (0 … 0.5).
     public var outlierBudget: Double
     public var outlierKind: OutlierKind
+    /// Per-column error weights for the MSE fit (spec/quantization.md §8); `.none` = unweighted.
+    public var importance: Importance = .none
 
     /// The bit widths a code can have.
     public static let supportedBits = [2, 3, 4, 8]
@@ -60,7 +62,7 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
     public init(
         method: Method = .prequant, scheme: QuantizationScheme = .affine, bits: Int = 4,
         groupSize: Int? = 128, scaleSearch: ScaleSearch = .mse, outlierBudget: Double? = nil,
-        outlierKind: OutlierKind = .auto
+        outlierKind: OutlierKind = .auto, importance: Importance = .none
     ) {
         self.method = method
         self.scheme = scheme
@@ -69,6 +71,24 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
         self.scaleSearch = scaleSearch
         self.outlierBudget = outlierBudget ?? (method == .prequant ? 0.005 : 0)
         self.outlierKind = outlierKind
+        self.importance = importance
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case method, scheme, bits, groupSize, scaleSearch, outlierBudget, outlierKind, importance
+    }
+
+    /// Decodes a recipe; `importance` is optional (recipes written before it existed mean `.none`).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        method = try c.decode(Method.self, forKey: .method)
+        scheme = try c.decode(QuantizationScheme.self, forKey: .scheme)
+        bits = try c.decode(Int.self, forKey: .bits)
+        groupSize = try c.decodeIfPresent(Int.self, forKey: .groupSize)
+        scaleSearch = try c.decode(ScaleSearch.self, forKey: .scaleSearch)
+        outlierBudget = try c.decode(Double.self, forKey: .outlierBudget)
+        outlierKind = try c.decode(OutlierKind.self, forKey: .outlierKind)
+        importance = try c.decodeIfPresent(Importance.self, forKey: .importance) ?? .none
     }
 
     /// The element-outlier budget that fills exactly a quarter of a bit per weight: each element
@@ -77,11 +97,11 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
 
     /// The best measured PreQuant recipe at 4 bits within 4.5 effective bits per weight: affine,
     /// group 128 (4.25 bpw of codes, scales and zeros), MSE-optimal clipping, and 0.39% of the
-    /// parameters kept as sparse element outliers (0.25 bpw). Measured on MiniLM-L6 in
-    /// spec/quantization.md §7.
+    /// parameters kept as sparse element outliers (0.25 bpw), the MSE fit weighted by the data-free
+    /// input importance (§8). Measured on MiniLM-L6 in spec/quantization.md §7–§8.
     public static let `default` = QuantizationRecipe(
         method: .prequant, scheme: .affine, bits: 4, groupSize: 128, scaleSearch: .mse,
-        outlierBudget: quarterBitElementBudget, outlierKind: .elements)
+        outlierBudget: quarterBitElementBudget, outlierKind: .elements, importance: .norm)
 
     /// The PreQuant default at another bit width (same grouping, search and outlier budget).
     public static func prequant(bits: Int) -> QuantizationRecipe {
@@ -125,6 +145,7 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
         if effectiveOutlierBudget > 0 {
             text += " outliers=\(outlierKind.resolved.rawValue) \(Self.formatPercent(effectiveOutlierBudget))"
         }
+        if importance != .none { text += " importance=\(importance.rawValue)" }
         return text
     }
 
@@ -138,6 +159,7 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
             "scale_search": scaleSearch.rawValue,
             "outlier_budget": String(effectiveOutlierBudget),
             "outlier_kind": outlierKind.rawValue,
+            "importance": importance.rawValue,
         ]
     }
 
@@ -151,11 +173,14 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
             let budget = dictionary["outlier_budget"].flatMap({ Double($0) }),
             let kind = dictionary["outlier_kind"].flatMap(OutlierKind.init(rawValue:))
         else { return nil }
+        // Absent in recipes written before importance weighting existed: unweighted.
+        let importanceText = dictionary["importance"] ?? Importance.none.rawValue
+        guard let importance = Importance(rawValue: importanceText) else { return nil }
         let group: Int?
         if groupText == "row" { group = nil } else if let g = Int(groupText) { group = g } else { return nil }
         self.init(
             method: method, scheme: scheme, bits: bits, groupSize: group, scaleSearch: search,
-            outlierBudget: budget, outlierKind: kind)
+            outlierBudget: budget, outlierKind: kind, importance: importance)
         guard (try? validate()) != nil else { return nil }
     }
 
