@@ -6,8 +6,8 @@
 /// `ΔW` is `E‖ΔW·x‖² = Σ_i Σ_j ΔW_ij² E[x_j²]`: weighting by the input's second moment minimises
 /// the layer's output error instead of the weight error (the diagonal of GPTQ's Hessian, or
 /// llama.cpp's importance matrix, estimated without calibration data). The search is the same as
-/// ``GroupFit``'s MSE clipping grid and least-squares refit, with every sum weighted; uniform
-/// weights reproduce ``GroupFit`` exactly.
+/// ``GroupFit``'s MSE clipping grid and least-squares refit, with every sum weighted, and the
+/// unweighted optimum as a further candidate; uniform weights reproduce ``GroupFit`` exactly.
 public enum WeightedGroupFit {
     /// Fits `values` (the group's kept values) with `weights` (one per value, same order).
     /// Searches other than `.mse` ignore the weights and fall back to ``GroupFit/fit``.
@@ -19,10 +19,21 @@ public enum WeightedGroupFit {
             return GroupFit.fit(values, bits: bits, scheme: scheme, search: search)
         }
         let (lo, hi, m) = GroupFit.extremes(values)
+        // The grid search is a coordinate search, so under another metric it can settle on a
+        // different local optimum: the unweighted optimum is kept as a candidate, which makes the
+        // weighted fit never worse than ``GroupFit`` under the weighted error.
+        let plain = GroupFit.fit(values, bits: bits, scheme: scheme, search: search)
+        let plainError = squaredError(values, weights: weights, parameters: plain, bits: bits)
+        let searched: GroupParameters
         switch scheme {
-        case .affine: return mseAffine(values, weights: weights, lo: lo, hi: hi, bits: bits)
-        case .symmetric: return mseSymmetric(values, weights: weights, signedAbsMax: m, bits: bits)
+        case .affine: searched = mseAffine(values, weights: weights, lo: lo, hi: hi, bits: bits)
+        case .symmetric: searched = mseSymmetric(values, weights: weights, signedAbsMax: m, bits: bits)
         }
+        guard plainError > 0 else { return plain }
+        let searchedError = squaredError(values, weights: weights, parameters: searched, bits: bits)
+        if searchedError < plainError { return searched }
+        // Refine the unweighted optimum under the weighted metric (never increases the error).
+        return refit(values, weights: weights, start: plain, error: plainError, bits: bits, fixedZero: scheme == .symmetric)
     }
 
     /// `Σ w_j (x̂_j − x_j)²` of `values` under `parameters`, with exactly the quantizer's arithmetic.

@@ -63,7 +63,7 @@ struct QuantizationRecipeTests {
         #expect(d.bits == 4 && d.groupSize == 128 && d.scaleSearch == .mse && d.scheme == .affine)
         #expect(d.outlierKind.resolved == .elements)
         #expect(4 + 32.0 / 128 + d.outlierBudget * 64 <= 4.5)
-        #expect(d.description == "prequant affine 4-bit g128 mse outliers=elements 0.391%")
+        #expect(d.description == "prequant affine 4-bit g128 mse outliers=elements 0.391% importance=norm")
         #expect(QuantizationRecipe.rtn(bits: 4).description == "rtn affine 4-bit g64 minmax")
         #expect(QuantizationRecipe(method: .prequant).outlierBudget == 0.005)
         #expect(QuantizationRecipe(method: .rtn).outlierBudget == 0)
