@@ -2,7 +2,7 @@ import Formats
 import Quantize
 
 /// Data-free estimates of the second moment `E[x_j²]` of each input feature of a linear layer,
-/// read from the model's own normalisation layers (spec/quantization.md §8).
+/// read from the model's own normalisation layers (spec/quantization.md §10).
 ///
 /// For `y = W·x` with `x = LayerNorm(h) = γ ⊙ ẑ + β` and `ẑ` normalised (zero mean, unit variance
 /// per feature on average), `E[x_j²] ≈ γ_j² + β_j²`; for RMSNorm, `E[x_j²] ≈ γ_j²`. Layers that

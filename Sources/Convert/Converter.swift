@@ -69,7 +69,7 @@ public struct Converter: Sendable {
             return (.dense(TensorBytes(buffer)), result)
         case let .quantize(recipe):
             let floats = try Dequantizer.floats(stored, info: source)
-            // Data-free per-column error weights (spec/quantization.md §8); nil = unweighted.
+            // Data-free per-column error weights (spec/quantization.md §10); nil = unweighted.
             let importance = recipe.importance == .norm
                 ? ActivationImportance.columnWeights(for: source, reader: reader) : nil
             let quantized = floats.withUnsafeBufferPointer {

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Second moments of activation functions of a Gaussian pre-activation, by quadrature
-/// (spec/quantization.md §8).
+/// (spec/quantization.md §10).
 ///
 /// `E[f(u)²]` for `u ~ N(μ, σ²)` is `∫ f(μ + σt)² φ(t) dt`. The trapezoid rule on an equally
 /// spaced grid is spectrally accurate for such Gaussian-weighted smooth integrands; the grid

@@ -1,5 +1,5 @@
 extension QuantizationRecipe {
-    /// Where per-column error weights come from (spec/quantization.md §8).
+    /// Where per-column error weights come from (spec/quantization.md §10).
     public enum Importance: String, Sendable, Codable, CaseIterable {
         /// Every weight counts the same: the fit minimises the plain weight error.
         case none

@@ -51,7 +51,7 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
     /// The fraction of each tensor's parameters kept at full precision (0 … 0.5).
     public var outlierBudget: Double
     public var outlierKind: OutlierKind
-    /// Per-column error weights for the MSE fit (spec/quantization.md §8); `.none` = unweighted.
+    /// Per-column error weights for the MSE fit (spec/quantization.md §10); `.none` = unweighted.
     public var importance: Importance = .none
 
     /// The bit widths a code can have.
@@ -98,7 +98,7 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
     /// The best measured PreQuant recipe at 4 bits within 4.5 effective bits per weight: affine,
     /// group 128 (4.25 bpw of codes, scales and zeros), MSE-optimal clipping, and 0.39% of the
     /// parameters kept as sparse element outliers (0.25 bpw), the MSE fit weighted by the data-free
-    /// input importance (§8). Measured on MiniLM-L6 in spec/quantization.md §7–§8.
+    /// input importance (§10). Measured on MiniLM-L6 in spec/quantization.md §7 and §10.
     public static let `default` = QuantizationRecipe(
         method: .prequant, scheme: .affine, bits: 4, groupSize: 128, scaleSearch: .mse,
         outlierBudget: quarterBitElementBudget, outlierKind: .elements, importance: .norm)

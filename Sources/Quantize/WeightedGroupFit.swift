@@ -1,4 +1,4 @@
-/// Importance-weighted MSE fitting of one group (spec/quantization.md §8).
+/// Importance-weighted MSE fitting of one group (spec/quantization.md §10).
 ///
 /// The error of a group is `Σ_j w_j (x̂_j − x_j)²`, where `w_j ≥ 0` is the importance of the
 /// group's input column `j` (see `ActivationImportance` in Convert). For a layer `y = W·x` with

@@ -9,6 +9,7 @@ each element outlier = u32 index + f32 value (64 bits).  g128 + 0.390625% outlie
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import time
@@ -41,6 +42,34 @@ def gelu_second_moment(mu, var):
     wq = wq / wq.sum()
     u = mu[:, None] + np.sqrt(np.maximum(var, 0))[:, None] * x[None, :]
     return (gelu(u) ** 2 * wq[None, :]).sum(1)
+
+
+def gelu_mean(mu, var):
+    x, wq = np.polynomial.hermite_e.hermegauss(32)
+    wq = wq / wq.sum()
+    u = mu[:, None] + np.sqrt(np.maximum(var, 0))[:, None] * x[None, :]
+    return (gelu(u) * wq[None, :]).sum(1)
+
+
+def input_mean(w, name):
+    """E[x_j] for the input of weight `name` (LN beta, propagated)."""
+    parts = name.split(".")
+    n = int(parts[2])
+    base = f"encoder.layer.{n}"
+    pre_attn = "embeddings.LayerNorm" if n == 0 else f"encoder.layer.{n-1}.output.LayerNorm"
+    if any(s in name for s in (".query.", ".key.", ".value.")):
+        return w[pre_attn + ".bias"].astype(np.float64)
+    if "intermediate.dense" in name:
+        return w[f"{base}.attention.output.LayerNorm.bias"].astype(np.float64)
+    if "attention.output.dense" in name:
+        return w[f"{base}.attention.self.value.weight"].astype(np.float64) @ w[pre_attn + ".bias"] + w[f"{base}.attention.self.value.bias"]
+    if "output.dense" in name:
+        ex = ln_second_moment(w, f"{base}.attention.output.LayerNorm")
+        w1 = w[f"{base}.intermediate.dense.weight"].astype(np.float64)
+        b1 = w[f"{base}.intermediate.dense.bias"].astype(np.float64)
+        beta = w[f"{base}.attention.output.LayerNorm.bias"].astype(np.float64)
+        return gelu_mean(w1 @ beta + b1, (w1 ** 2) @ ln_second_moment(w, f"{base}.attention.output.LayerNorm") - 0 * ex[:1].sum())
+    raise KeyError(name)
 
 
 def importance(w, name):
@@ -224,6 +253,18 @@ RECIPES = {
     "prequant-imp-p1-fitonly": dict(group=128, search="mse", budget=0.25 / 64, imp="norm", power=1.0, imp_outliers=False),
     "prequant-imp-p125-fitonly": dict(group=128, search="mse", budget=0.25 / 64, imp="norm", power=1.25, imp_outliers=False),
     "prequant-imp-p175-fitonly": dict(group=128, search="mse", budget=0.25 / 64, imp="norm", power=1.75, imp_outliers=False),
+    "mix-v8-qk3": dict(group=128, search="mse", budget=0.083 / 64, imp="norm", power=1.5, imp_outliers=False,
+                       overrides=[("value", dict(bits=8)), ("query|key", dict(bits=3))]),
+    "mix-v8-qk3-noimp": dict(group=128, search="mse", budget=0.083 / 64,
+                       overrides=[("value", dict(bits=8)), ("query|key", dict(bits=3))]),
+    "prequant-imp-p15-bc": dict(group=128, search="mse", budget=0.25 / 64, imp="norm", power=1.5, imp_outliers=False, bias_correct=True),
+    "prequant-bc": dict(group=128, search="mse", budget=0.25 / 64, bias_correct=True),
+    "prequant-imp-p15-lnonly": dict(group=128, search="mse", budget=0.25 / 64, imp="norm", power=1.5, imp_outliers=False,
+                       overrides=[("output.dense", dict(imp="none"))]),
+    "prequant-imp-p2-lnonly": dict(group=128, search="mse", budget=0.25 / 64, imp="norm", power=2, imp_outliers=False,
+                       overrides=[("output.dense", dict(imp="none"))]),
+    "mix-v8-qk3-p1": dict(group=128, search="mse", budget=0.083 / 64, imp="norm", power=1.0, imp_outliers=False,
+                       overrides=[("value", dict(bits=8)), ("query|key", dict(bits=3))]),
     "mse-g64-imp": dict(group=64, search="mse", imp="norm"),
     "mse-g64": dict(group=64, search="mse"),
 }
@@ -233,7 +274,6 @@ def main():
     from safetensors.numpy import load_file
     weights = load_file(str(MODEL_DIR / "model.safetensors"))
     sel = select_quantized(weights)
-    import os
     only = os.environ.get("ONLY")
     if only:
         sel = [n for n in sel if re.search(only, n)]
@@ -241,19 +281,53 @@ def main():
     ref = emb.embed(list(SENTENCES))
     names = sys.argv[1:] or list(RECIPES)
     imps = {n: importance(weights, n) for n in sel}
+    if os.environ.get("ORACLE"):
+        # Calibration-based diagonal importance (an upper bound for the data-free estimate).
+        from bert_numpy import BertEncoder
+        seen = {}
+        original = BertEncoder._linear
+        def record(self, x, name):
+            key = name if name.endswith(".weight") else name + ".weight"
+            flat = x.reshape(-1, x.shape[-1]).astype(np.float64)
+            seen.setdefault(key, []).append((flat ** 2).mean(0))
+            return original(self, x, name)
+        BertEncoder._linear = record
+        if os.environ["ORACLE"] == "random":
+            # Synthetic, data-free: random word pieces from the vocabulary, [CLS] … [SEP].
+            rng = np.random.default_rng(0)
+            seqs = [[101] + list(rng.integers(1996, 30522, size=int(rng.integers(8, 24)))) + [102] for _ in range(64)]
+            enc = emb.with_weights(weights).encoder
+            for i in range(0, 64, 32):
+                enc.embed_ids(seqs[i:i + 32], 0)
+        else:
+            emb.with_weights(weights).embed(list(SENTENCES))
+        BertEncoder._linear = original
+        for n in sel:
+            if n in seen:
+                data = np.mean(seen[n], 0)
+                print(n, "corr(log data, log est) =", round(float(np.corrcoef(np.log(data), np.log(imps[n]))[0, 1]), 3))
+                imps[n] = data
     for rname in names:
         cfg = RECIPES[rname]
         t = time.time()
         restored = dict(weights)
         bits_total = 0.0
         for n in sel:
-            xh, bpw = quantize_tensor(weights[n], imps[n], cfg)
+            tcfg = dict(cfg)
+            for pattern, extra in cfg.get("overrides", []):
+                if re.search(pattern, n):
+                    tcfg.update(extra)
+            xh, bpw = quantize_tensor(weights[n], imps[n], tcfg)
             restored[n] = xh.astype(np.float32)
+            if cfg.get("bias_correct"):
+                mu = input_mean(weights, n)
+                bn = n[:-len("weight")] + "bias"
+                restored[bn] = (weights[bn] - (xh.astype(np.float64) - weights[n]) @ mu).astype(np.float32)
             bits_total += bpw * weights[n].size
         bpw = bits_total / sum(weights[n].size for n in sel)
         e = emb.with_weights(restored).embed(list(SENTENCES))
         c = cosines(ref, e)
-        row = dict(recipe=rname + (f" ONLY={only}" if only else ""), cfg=cfg, bpw=round(bpw, 4), sqnr=round(pooled_sqnr_db(weights, restored, sel), 2),
+        row = dict(recipe=rname + (f" ONLY={only}" if only else "") + (f" ORACLE={os.environ.get('ORACLE')}" if os.environ.get("ORACLE") else ""), cfg=str(cfg), bpw=round(bpw, 4), sqnr=round(pooled_sqnr_db(weights, restored, sel), 2),
                    cos=round(float(c.mean()), 4), min_cos=round(float(c.min()), 4),
                    spearman=round(similarity_spearman(ref, e), 4), seconds=round(time.time() - t, 1))
         print(json.dumps(row), flush=True)
