@@ -69,8 +69,11 @@ public struct Converter: Sendable {
             return (.dense(TensorBytes(buffer)), result)
         case let .quantize(recipe):
             let floats = try Dequantizer.floats(stored, info: source)
+            // Data-free per-column error weights (spec/quantization.md §10); nil = unweighted.
+            let importance = recipe.importance == .norm
+                ? ActivationImportance.columnWeights(for: source, reader: reader) : nil
             let quantized = floats.withUnsafeBufferPointer {
-                TensorQuantizer.quantize($0, info: source, recipe: recipe)
+                TensorQuantizer.quantize($0, info: source, recipe: recipe, columnImportance: importance)
             }
             result.bytes = quantized.storedByteCount
             result.bits = quantized.layout.bits

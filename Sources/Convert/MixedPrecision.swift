@@ -54,12 +54,14 @@ public enum MixedPrecision {
             let entry = plan.tensors[indices[position]]
             guard case let .quantize(recipe) = entry.action else { return }
             let values = try Dequantizer.floats(try reader.storage(of: entry.source), info: entry.source)
+            let importance = recipe.importance == .norm
+                ? ActivationImportance.columnWeights(for: entry.source, reader: reader) : nil
             let options = candidateBits.map { bits -> TensorCandidate.Option in
                 var trial = recipe
                 trial.bits = bits
                 trial.maxBitsPerWeight = recipe.maxBitsPerWeight.map { $0 - Double(recipe.bits) + Double(bits) }
                 let quantized = values.withUnsafeBufferPointer {
-                    TensorQuantizer.quantize($0, info: entry.source, recipe: trial)
+                    TensorQuantizer.quantize($0, info: entry.source, recipe: trial, columnImportance: importance)
                 }
                 return TensorCandidate.Option(quantized)
             }

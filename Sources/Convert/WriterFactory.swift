@@ -43,6 +43,7 @@ extension QuantizationRecipe {
             "outlier_budget": .number(effectiveOutlierBudget),
             "outlier_kind": .string(outlierKind.resolved.rawValue),
             "max_bits_per_weight": maxBitsPerWeight.map { .number($0) } ?? .null,
+            "importance": .string(importance.rawValue),
         ]
     }
 }

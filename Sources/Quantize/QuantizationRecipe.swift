@@ -54,6 +54,8 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
     /// A cap on each tensor's effective bits per weight: the outlier budget is cut so that codes,
     /// scales, zero-points and outliers together stay at or below it. `nil`: no cap.
     public var maxBitsPerWeight: Double?
+    /// Per-column error weights for the MSE fit (spec/quantization.md §10); `.none` = unweighted.
+    public var importance: Importance = .none
 
     /// The bit widths a code can have.
     public static let supportedBits = [2, 3, 4, 8]
@@ -63,7 +65,7 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
     public init(
         method: Method = .prequant, scheme: QuantizationScheme = .affine, bits: Int = 4,
         groupSize: Int? = 96, scaleSearch: ScaleSearch = .mse, outlierBudget: Double? = nil,
-        outlierKind: OutlierKind = .auto, maxBitsPerWeight: Double? = nil
+        outlierKind: OutlierKind = .auto, maxBitsPerWeight: Double? = nil, importance: Importance = .none
     ) {
         self.method = method
         self.scheme = scheme
@@ -73,6 +75,26 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
         self.outlierBudget = outlierBudget ?? (method == .prequant ? 0.005 : 0)
         self.outlierKind = outlierKind
         self.maxBitsPerWeight = maxBitsPerWeight
+        self.importance = importance
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case method, scheme, bits, groupSize, scaleSearch, outlierBudget, outlierKind, maxBitsPerWeight, importance
+    }
+
+    /// Decodes a recipe; `maxBitsPerWeight` and `importance` are optional (recipes written before
+    /// they existed mean no cap and `.none`).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        method = try c.decode(Method.self, forKey: .method)
+        scheme = try c.decode(QuantizationScheme.self, forKey: .scheme)
+        bits = try c.decode(Int.self, forKey: .bits)
+        groupSize = try c.decodeIfPresent(Int.self, forKey: .groupSize)
+        scaleSearch = try c.decode(ScaleSearch.self, forKey: .scaleSearch)
+        outlierBudget = try c.decode(Double.self, forKey: .outlierBudget)
+        outlierKind = try c.decode(OutlierKind.self, forKey: .outlierKind)
+        maxBitsPerWeight = try c.decodeIfPresent(Double.self, forKey: .maxBitsPerWeight)
+        importance = try c.decodeIfPresent(Importance.self, forKey: .importance) ?? .none
     }
 
     /// The element-outlier budget that fills exactly a quarter of a bit per weight: each element
@@ -80,12 +102,13 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
     public static let quarterBitElementBudget = 0.25 / 64
 
     /// The best measured PreQuant recipe at 4 bits within 4.5 effective bits per weight: affine,
-    /// group 96 (4.33 bpw of codes, scales and zeros), MSE-optimal clipping, and sparse element
-    /// outliers — PreQuant's 0.5% budget, capped so the tensor stays at 4.5 bpw (0.26% of the
-    /// parameters on MiniLM-L6). Measured in spec/quantization.md §7.
+    /// group 96 (4.33 bpw of codes, scales and zeros), MSE-optimal clipping weighted by the
+    /// data-free input importance (§10), and sparse element outliers — PreQuant's 0.5% budget,
+    /// capped so the tensor stays at 4.5 bpw (0.26% of the parameters on MiniLM-L6). Measured in
+    /// spec/quantization.md §7 and §10.
     public static let `default` = QuantizationRecipe(
         method: .prequant, scheme: .affine, bits: 4, groupSize: 96, scaleSearch: .mse,
-        outlierBudget: 0.005, outlierKind: .elements, maxBitsPerWeight: 4.5)
+        outlierBudget: 0.005, outlierKind: .elements, maxBitsPerWeight: 4.5, importance: .norm)
 
     /// The PreQuant default at another bit width: same grouping, search and budget, with the
     /// bits-per-weight cap moved to `bits + 0.5`.
@@ -132,6 +155,7 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
             text += " outliers=\(outlierKind.resolved.rawValue) \(Self.formatPercent(effectiveOutlierBudget))"
             if let cap = maxBitsPerWeight { text += " ≤\(Self.formatNumber(cap))bpw" }
         }
+        if importance != .none { text += " importance=\(importance.rawValue)" }
         return text
     }
 
@@ -146,6 +170,7 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
             "outlier_budget": String(effectiveOutlierBudget),
             "outlier_kind": outlierKind.rawValue,
             "max_bits_per_weight": maxBitsPerWeight.map { String($0) } ?? "none",
+            "importance": importance.rawValue,
         ]
     }
 
@@ -164,11 +189,14 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
             guard let value = Double(text) else { return nil }
             cap = value
         }
+        // Absent in recipes written before importance weighting existed: unweighted.
+        let importanceText = dictionary["importance"] ?? Importance.none.rawValue
+        guard let importance = Importance(rawValue: importanceText) else { return nil }
         let group: Int?
         if groupText == "row" { group = nil } else if let g = Int(groupText) { group = g } else { return nil }
         self.init(
             method: method, scheme: scheme, bits: bits, groupSize: group, scaleSearch: search,
-            outlierBudget: budget, outlierKind: kind, maxBitsPerWeight: cap)
+            outlierBudget: budget, outlierKind: kind, maxBitsPerWeight: cap, importance: importance)
         guard (try? validate()) != nil else { return nil }
     }
 

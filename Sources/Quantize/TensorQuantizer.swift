@@ -14,10 +14,15 @@
 public enum TensorQuantizer {
     /// Quantizes `values` (row-major, `info.elementCount` of them) with `recipe`.
     ///
+    /// - Parameter columnImportance: optional error weights, one per column (input feature), ≥ 0.
+    ///   When given (and the search is `.mse`), each group's scale and zero minimise the weighted
+    ///   error `Σ w_col (x̂ − x)²` (``WeightedGroupFit``); `nil` (or a wrong length) keeps the
+    ///   unweighted fit.
     /// - Precondition: `values.count == info.elementCount` and `recipe.validate()` does not throw
     ///   (Convert validates the recipe once, up front).
     public static func quantize(
-        _ values: UnsafeBufferPointer<Float>, info: TensorInfo, recipe: QuantizationRecipe
+        _ values: UnsafeBufferPointer<Float>, info: TensorInfo, recipe: QuantizationRecipe,
+        columnImportance: [Float]? = nil
     ) -> QuantizedTensor {
         precondition(values.count == info.elementCount, "TensorQuantizer: \(values.count) values for \(info.elementCount) elements")
         precondition((try? recipe.validate()) != nil, "TensorQuantizer: invalid recipe \(recipe)")
@@ -25,6 +30,7 @@ public enum TensorQuantizer {
         let layout = recipe.layout(columns: columns)
         let groupsPerRow = layout.groupsPerRow(columns: columns)
         let count = rows * columns
+        let weights = ColumnImportance.usable(columnImportance, columns: columns) ?? []
         let outliers = OutlierSelection.select(
             values, rows: rows, columns: columns, layout: layout, kind: recipe.outlierKind.resolved,
             budget: recipe.effectiveOutlierBudget, maxBitsPerWeight: recipe.maxBitsPerWeight)
@@ -64,7 +70,8 @@ public enum TensorQuantizer {
                             noise.withUnsafeMutableBufferPointer { noiseBuffer in
                                 maxError.withUnsafeMutableBufferPointer { maxBuffer in
                                     let job = RowJob(
-                                        values: values, mask: maskBuffer, outlierRows: outlierRows, columns: columns,
+                                        values: values, mask: maskBuffer, outlierRows: outlierRows,
+                                        columnWeights: weights, columns: columns,
                                         layout: layout, search: recipe.scaleSearch, codes: codeBuffer,
                                         scales: scaleBuffer, zeros: zeroBuffer, signal: signalBuffer,
                                         noise: noiseBuffer, maxError: maxBuffer)
@@ -96,8 +103,10 @@ public enum TensorQuantizer {
     }
 
     /// Quantizes an array (convenience for tests and small tensors).
-    public static func quantize(_ values: [Float], info: TensorInfo, recipe: QuantizationRecipe) -> QuantizedTensor {
-        values.withUnsafeBufferPointer { quantize($0, info: info, recipe: recipe) }
+    public static func quantize(
+        _ values: [Float], info: TensorInfo, recipe: QuantizationRecipe, columnImportance: [Float]? = nil
+    ) -> QuantizedTensor {
+        values.withUnsafeBufferPointer { quantize($0, info: info, recipe: recipe, columnImportance: columnImportance) }
     }
 
     /// SQNR = 10·log10(Σx² / Σ(x − x̂)²) in dB: +∞ for an exact reconstruction.
@@ -135,6 +144,8 @@ struct RowJob: @unchecked Sendable {
     let values: UnsafeBufferPointer<Float>
     let mask: UnsafeBufferPointer<UInt8>
     let outlierRows: [Bool]
+    /// Per-column error weights (``ColumnImportance``), or empty for the unweighted fit.
+    let columnWeights: [Float]
     let columns: Int
     let layout: QuantizationLayout
     let search: QuantizationRecipe.ScaleSearch
@@ -153,6 +164,9 @@ struct RowJob: @unchecked Sendable {
         let hasMask = !mask.isEmpty
         let scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(groupSize, 1))
         defer { scratch.deallocate() }
+        let weighted = !columnWeights.isEmpty
+        let weightScratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(groupSize, 1))
+        defer { weightScratch.deallocate() }
         var signalSum = 0.0, noiseSum = 0.0, worst = 0.0
         for r in rows {
             let rowIsOutlier = !outlierRows.isEmpty && outlierRows[r]
@@ -161,17 +175,26 @@ struct RowJob: @unchecked Sendable {
                 let end = r * columns + min((g + 1) * groupSize, columns)
                 // Gather the group's kept values.
                 var kept = 0
+                let rowStart = r * columns
                 if hasMask {
                     for i in start..<end where mask[i] == 0 {
                         scratch[kept] = values[i]
+                        if weighted { weightScratch[kept] = columnWeights[i - rowStart] }
                         kept += 1
                     }
                 } else {
-                    for i in start..<end { scratch[i - start] = values[i] }
+                    for i in start..<end {
+                        scratch[i - start] = values[i]
+                        if weighted { weightScratch[i - start] = columnWeights[i - rowStart] }
+                    }
                     kept = end - start
                 }
-                let fitted = GroupFit.fit(
-                    UnsafeBufferPointer(rebasing: scratch[0..<kept]), bits: bits, scheme: layout.scheme, search: search)
+                let group = UnsafeBufferPointer(rebasing: scratch[0..<kept])
+                let fitted = weighted
+                    ? WeightedGroupFit.fit(
+                        group, weights: UnsafeBufferPointer(rebasing: weightScratch[0..<kept]), bits: bits,
+                        scheme: layout.scheme, search: search)
+                    : GroupFit.fit(group, bits: bits, scheme: layout.scheme, search: search)
                 scales[r * groupsPerRow + g] = fitted.scale
                 zeros[r * groupsPerRow + g] = fitted.zero
                 let s = Float(fitted.scale)

@@ -24,6 +24,9 @@ struct QuantizationOptions: ParsableArguments {
     @Option(help: "Outlier shape: auto, rows, columns or elements.")
     var outlierKind: String?
 
+    @Option(help: "Per-column error weights of the MSE fit: norm (data-free, from the model's LayerNorms; prequant default) or none.")
+    var importance: String?
+
     @Flag(help: "Mixed precision: spend the bit budget of --bits where the measured error is largest.")
     var allocate = false
 }
@@ -68,6 +71,12 @@ extension QuantizationOptions {
                 throw ValidationError("unknown --outlier-kind '\(outlierKind)': use \(QuantizationRecipe.OutlierKind.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             recipe.outlierKind = parsed
+        }
+        if let importance {
+            guard let parsed = QuantizationRecipe.Importance(rawValue: importance.lowercased()) else {
+                throw ValidationError("unknown --importance '\(importance)': use \(QuantizationRecipe.Importance.allCases.map(\.rawValue).joined(separator: " or "))")
+            }
+            recipe.importance = parsed
         }
         do {
             try recipe.validate()

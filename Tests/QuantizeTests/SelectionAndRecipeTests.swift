@@ -63,7 +63,7 @@ struct QuantizationRecipeTests {
         #expect(d.bits == 4 && d.groupSize == 96 && d.scaleSearch == .mse && d.scheme == .affine)
         #expect(d.outlierKind.resolved == .elements)
         #expect(d.outlierBudget == 0.005 && d.maxBitsPerWeight == 4.5)
-        #expect(d.description == "prequant affine 4-bit g96 mse outliers=elements 0.5% ≤4.5bpw")
+        #expect(d.description == "prequant affine 4-bit g96 mse outliers=elements 0.5% ≤4.5bpw importance=norm")
         #expect(QuantizationRecipe.prequant(bits: 3).maxBitsPerWeight == 3.5)
         #expect(QuantizationRecipe.rtn(bits: 4).description == "rtn affine 4-bit g64 minmax")
         #expect(QuantizationRecipe(method: .prequant).outlierBudget == 0.005)

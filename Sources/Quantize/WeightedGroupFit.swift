@@ -1,0 +1,174 @@
+/// Importance-weighted MSE fitting of one group (spec/quantization.md §10).
+///
+/// The error of a group is `Σ_j w_j (x̂_j − x_j)²`, where `w_j ≥ 0` is the importance of the
+/// group's input column `j` (see `ActivationImportance` in Convert). For a layer `y = W·x` with
+/// independent, zero-mean inputs of second moment `E[x_j²]`, the output noise of a weight error
+/// `ΔW` is `E‖ΔW·x‖² = Σ_i Σ_j ΔW_ij² E[x_j²]`: weighting by the input's second moment minimises
+/// the layer's output error instead of the weight error (the diagonal of GPTQ's Hessian, or
+/// llama.cpp's importance matrix, estimated without calibration data). The search is the same as
+/// ``GroupFit``'s MSE clipping grid and least-squares refit, with every sum weighted, and the
+/// unweighted optimum as a further candidate; uniform weights reproduce ``GroupFit`` exactly.
+public enum WeightedGroupFit {
+    /// Fits `values` (the group's kept values) with `weights` (one per value, same order).
+    /// Searches other than `.mse` ignore the weights and fall back to ``GroupFit/fit``.
+    public static func fit(
+        _ values: UnsafeBufferPointer<Float>, weights: UnsafeBufferPointer<Float>, bits: Int,
+        scheme: QuantizationScheme, search: QuantizationRecipe.ScaleSearch
+    ) -> GroupParameters {
+        guard search == .mse, weights.count == values.count else {
+            return GroupFit.fit(values, bits: bits, scheme: scheme, search: search)
+        }
+        let (lo, hi, m) = GroupFit.extremes(values)
+        // The grid search is a coordinate search, so under another metric it can settle on a
+        // different local optimum: the unweighted optimum is kept as a candidate, which makes the
+        // weighted fit never worse than ``GroupFit`` under the weighted error.
+        let plain = GroupFit.fit(values, bits: bits, scheme: scheme, search: search)
+        let plainError = squaredError(values, weights: weights, parameters: plain, bits: bits)
+        let searched: GroupParameters
+        switch scheme {
+        case .affine: searched = mseAffine(values, weights: weights, lo: lo, hi: hi, bits: bits)
+        case .symmetric: searched = mseSymmetric(values, weights: weights, signedAbsMax: m, bits: bits)
+        }
+        guard plainError > 0 else { return plain }
+        let searchedError = squaredError(values, weights: weights, parameters: searched, bits: bits)
+        if searchedError < plainError { return searched }
+        // Refine the unweighted optimum under the weighted metric (never increases the error).
+        return refit(values, weights: weights, start: plain, error: plainError, bits: bits, fixedZero: scheme == .symmetric)
+    }
+
+    /// `Σ w_j (x̂_j − x_j)²` of `values` under `parameters`, with exactly the quantizer's arithmetic.
+    public static func squaredError(
+        _ values: UnsafeBufferPointer<Float>, weights: UnsafeBufferPointer<Float>, parameters p: GroupParameters,
+        bits: Int
+    ) -> Float {
+        let n = min(values.count, weights.count)
+        let scale = Float(p.scale), zero = Float(p.zero)
+        var sum: Float = 0
+        if scale == 0 {
+            for i in 0..<n { sum += weights[i] * values[i] * values[i] }
+            return sum
+        }
+        let inverse = 1 / scale
+        let top = Float((1 << bits) - 1)
+        for i in 0..<n {
+            let x = values[i]
+            var q = (x * inverse + zero).rounded(.toNearestOrEven)
+            if !(q >= 0) { q = 0 }
+            if q > top { q = top }
+            let e = (q - zero) * scale - x
+            sum += weights[i] * e * e
+        }
+        return sum
+    }
+
+    /// The weighted counterpart of `GroupFit.mseAffine`: the same clipping grid, judged by the
+    /// weighted error, then a weighted least-squares refit. Never worse than min-max (a candidate).
+    static func mseAffine(
+        _ values: UnsafeBufferPointer<Float>, weights: UnsafeBufferPointer<Float>, lo: Float, hi: Float, bits: Int
+    ) -> GroupParameters {
+        var best = GroupFit.affine(lo: lo, hi: hi, bits: bits)
+        var bestError = squaredError(values, weights: weights, parameters: best, bits: bits)
+        let range = hi - lo
+        guard range > 0, bestError > 0 else { return best }
+        @inline(__always) func consider(_ a: Float, _ b: Float) -> Bool {
+            let candidate = GroupFit.affine(lo: lo + a * range, hi: hi - b * range, bits: bits)
+            let error = squaredError(values, weights: weights, parameters: candidate, bits: bits)
+            guard error < bestError else { return false }
+            best = candidate
+            bestError = error
+            return true
+        }
+        var bestA: Float = 0, bestB: Float = 0
+        for i in 1...20 {
+            let t = Float(i) / 80
+            if consider(t, t) { bestA = t; bestB = t }
+        }
+        let a0 = bestA
+        for j in 0...10 {
+            let t = Float(j) / 40
+            if t != bestB, consider(a0, t) { bestB = t }
+        }
+        let b0 = bestB
+        for j in 0...10 {
+            let t = Float(j) / 40
+            if t != a0, consider(t, b0) { bestA = t }
+        }
+        let a1 = bestA
+        for d in [-1, 1] as [Float] {
+            let t = bestB + d / 80
+            if t >= 0, t < 0.5, consider(a1, t) { bestB = t }
+        }
+        let b1 = bestB
+        for d in [-1, 1] as [Float] {
+            let t = a1 + d / 80
+            if t >= 0, t < 0.5, consider(t, b1) { bestA = t }
+        }
+        return refit(values, weights: weights, start: best, error: bestError, bits: bits, fixedZero: false)
+    }
+
+    /// The weighted counterpart of `GroupFit.mseSymmetric` (absmax shrunk by `1 − i/40`).
+    static func mseSymmetric(
+        _ values: UnsafeBufferPointer<Float>, weights: UnsafeBufferPointer<Float>, signedAbsMax m: Float, bits: Int
+    ) -> GroupParameters {
+        var best = GroupFit.symmetric(signedAbsMax: m, bits: bits)
+        var bestError = squaredError(values, weights: weights, parameters: best, bits: bits)
+        guard m != 0, bestError > 0 else { return best }
+        for i in 1...20 {
+            let candidate = GroupFit.symmetric(signedAbsMax: m * (1 - Float(i) / 40), bits: bits)
+            let error = squaredError(values, weights: weights, parameters: candidate, bits: bits)
+            if error < bestError {
+                best = candidate
+                bestError = error
+            }
+        }
+        return refit(values, weights: weights, start: best, error: bestError, bits: bits, fixedZero: true)
+    }
+
+    /// Weighted least squares with the codes held fixed (two rounds; a round is kept only if the
+    /// weighted fp16 error falls): `x ≈ s·q + c` minimising `Σ w (s·q + c − x)²`.
+    static func refit(
+        _ values: UnsafeBufferPointer<Float>, weights: UnsafeBufferPointer<Float>, start: GroupParameters,
+        error: Float, bits: Int, fixedZero: Bool
+    ) -> GroupParameters {
+        var best = start, bestError = error
+        let n = min(values.count, weights.count)
+        guard n > 1, start.scale != 0, error > 0 else { return best }
+        let top = Float((1 << bits) - 1)
+        for _ in 0..<2 {
+            let s = Float(best.scale), z = Float(best.zero)
+            let inverse = 1 / s
+            var sw: Float = 0, sq: Float = 0, sx: Float = 0, sqq: Float = 0, sqx: Float = 0
+            for i in 0..<n {
+                let x = values[i], w = weights[i]
+                var q = min(max((x * inverse + z).rounded(.toNearestOrEven), 0), top)
+                if fixedZero { q -= z }
+                sw += w
+                sq += w * q
+                sx += w * x
+                sqq += w * q * q
+                sqx += w * q * x
+            }
+            let candidate: GroupParameters
+            if fixedZero {
+                guard sqq > 0 else { break }
+                let scale = GroupFit.half(sqx / sqq)
+                guard scale != 0 else { break }
+                candidate = GroupParameters(scale: scale, zero: best.zero)
+            } else {
+                guard sw > 0 else { break }
+                let variance = sqq - sq * sq / sw
+                guard variance > 0 else { break }
+                let slope = (sqx - sq * sx / sw) / variance
+                let scale = GroupFit.half(slope)
+                guard scale != 0 else { break }
+                let intercept = (sx - slope * sq) / sw
+                candidate = GroupParameters(scale: scale, zero: GroupFit.half(-intercept / Float(scale)))
+            }
+            let e = squaredError(values, weights: weights, parameters: candidate, bits: bits)
+            guard e < bestError, e.isFinite else { break }
+            best = candidate
+            bestError = e
+        }
+        return best
+    }
+}
