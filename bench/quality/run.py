@@ -38,6 +38,9 @@ from sentences import SENTENCES  # noqa: E402
 # The include globs of peers.QPK_INCLUDE_GLOBS are appended to every one of them.
 QPK_RECIPES: list[tuple[str, list[str]]] = [
     ("qpk default (prequant 4-bit)", []),
+    ("qpk prequant 4-bit, no importance", ["--importance", "none"]),
+    ("qpk prequant 4-bit g128 0.39%", ["--group-size", "128", "--outlier-budget", "0.390625%"]),
+    ("qpk prequant 4-bit --allocate", ["--allocate"]),
     ("qpk prequant 3-bit", ["--method", "prequant", "--bits", "3"]),
     ("qpk rtn 4-bit g64", ["--method", "rtn", "--bits", "4", "--group-size", "64"]),
     ("qpk rtn 4-bit g128", ["--method", "rtn", "--bits", "4", "--group-size", "128"]),

@@ -16,6 +16,10 @@ extension InspectReport {
         }
         out.append("")
         out.append(tensorTable(colors: colors).render())
+        if let quantized = quantizedFile {
+            out.append("")
+            out.append(contentsOf: quantizedFileLines(quantized, colors: colors))
+        }
         if tensors.contains(where: { $0.stats != nil }) {
             out.append("")
             out.append(colors.bold("Distribution"))
@@ -37,6 +41,29 @@ extension InspectReport {
 
     private var isQuantized: Bool { tensors.contains { $0.quantization != nil } }
     private var hasStats: Bool { tensors.contains { $0.stats != nil } }
+
+    /// The QPK recipe, provenance and outlier records, one fact a line.
+    func quantizedFileLines(_ q: QuantizedFileSummary, colors: Colors) -> [String] {
+        var lines = [colors.bold("Quantization")]
+        let recipe = q.recipe.keys.sorted().map { "\($0)=\(q.recipe[$0]!)" }.joined(separator: " ")
+        lines.append("  recipe: \(recipe)")
+        let share = q.quantizedParameters == 0 ? 0 : Double(q.outlierParameters) / Double(q.quantizedParameters) * 100
+        lines.append("  outliers: \(HumanUnits.count(q.outlierParameters)) of \(HumanUnits.count(q.quantizedParameters)) quantized parameters (\(fixed(share, 3))%) kept at full precision")
+        for source in q.sources {
+            lines.append("  source: \(source.name) (\(HumanUnits.bytes(source.size)), header sha256 \(source.headerSHA256))")
+        }
+        lines.append("  written by: qpk \(q.qpkVersion): \(q.createdBy)")
+        for entry in tensors {
+            guard let t = entry.quantization, t.outlierCount > 0, let kind = t.outlierKind else { continue }
+            var line = "  \(entry.name): \(t.outlierCount) outlier parameters (\(kind.rawValue))"
+            if let statistic = t.outlierStatistic {
+                line += ", selected by \(statistic)"
+                if let threshold = t.outlierThreshold { line += " ≥ \(HumanUnits.number(threshold))" }
+            }
+            lines.append(line)
+        }
+        return lines
+    }
 
     /// The outlier parameters and their shape: `24 elements`, `128 (2 rows)`, `0`.
     func outlierText(_ q: QuantizationSummary) -> String {

@@ -38,6 +38,24 @@ public struct InspectReport: Sendable, Codable, Equatable {
     public var tensors: [TensorEntry]
     public var layers: [LayerSummary]
     public var summary: Summary
+    /// QPK files: the recipe, the provenance and the outlier totals (`nil` for other formats).
+    public var quantizedFile: QuantizedFileSummary?
+
+    enum CodingKeys: String, CodingKey {
+        case format, file, metadata, tensors, layers, summary
+        case quantizedFile = "quantized_file"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(format, forKey: .format)
+        try c.encode(file, forKey: .file)
+        try c.encode(metadata, forKey: .metadata)
+        try c.encode(tensors, forKey: .tensors)
+        try c.encode(layers, forKey: .layers)
+        try c.encode(summary, forKey: .summary)
+        try c.encode(quantizedFile, forKey: .quantizedFile)
+    }
 
     /// One tensor.
     public struct TensorEntry: Sendable, Codable, Equatable {
@@ -127,7 +145,7 @@ public struct InspectReport: Sendable, Codable, Equatable {
 
     public init(
         format: String, file: String, metadata: [String: String], tensors: [TensorEntry],
-        layers: [LayerSummary], summary: Summary
+        layers: [LayerSummary], summary: Summary, quantizedFile: QuantizedFileSummary? = nil
     ) {
         self.format = format
         self.file = file
@@ -135,6 +153,7 @@ public struct InspectReport: Sendable, Codable, Equatable {
         self.tensors = tensors
         self.layers = layers
         self.summary = summary
+        self.quantizedFile = quantizedFile
     }
 
     /// Inspects `reader`.
@@ -178,7 +197,8 @@ public struct InspectReport: Sendable, Codable, Equatable {
         }
         return InspectReport(
             format: reader.format.rawValue, file: reader.url.path, metadata: reader.metadata,
-            tensors: entries, layers: layers(of: entries), summary: summary(of: entries))
+            tensors: entries, layers: layers(of: entries), summary: summary(of: entries),
+            quantizedFile: provider?.quantizedFileSummary())
     }
 
     static func bitsPerWeight(bytes: Int, parameters: Int) -> Double? {

@@ -13,6 +13,30 @@ extension QPKReader: QuantizationInfoProviding {
             method: record.method ?? "unknown", outlierKind: record.outliers?.kind,
             outlierCount: record.outliers?.parameterCount(rows: rows, columns: columns) ?? 0,
             bitsPerWeight: record.bitsPerWeight, sqnrDB: record.error?.sqnrDB,
-            maxAbsError: record.error?.maxAbsError, storedBytes: record.storedByteCount)
+            maxAbsError: record.error?.maxAbsError, storedBytes: record.storedByteCount,
+            outlierStatistic: record.outliers?.statistic, outlierThreshold: record.outliers?.threshold)
+    }
+
+    public func quantizedFileSummary() -> QuantizedFileSummary {
+        QuantizedFileSummary(
+            recipe: recipe.mapValues(\.displayText),
+            sources: provenance.sources.map { .init(name: $0.name, size: $0.size, headerSHA256: $0.headerSHA256) },
+            qpkVersion: provenance.qpkVersion, createdBy: provenance.createdBy,
+            outlierParameters: outlierParameterCount, quantizedParameters: quantizedParameterCount)
+    }
+}
+
+extension QPKJSONValue {
+    /// The value as a user reads it: strings bare, numbers and everything else as JSON.
+    var displayText: String {
+        switch self {
+        case let .string(text): text
+        case let .integer(value): String(value)
+        case let .number(value): String(value)
+        case let .bool(value): String(value)
+        case .null: "null"
+        case let .array(values): "[" + values.map(\.displayText).joined(separator: ", ") + "]"
+        case let .object(entries): "{" + entries.keys.sorted().map { "\($0): \(entries[$0]!.displayText)" }.joined(separator: ", ") + "}"
+        }
     }
 }

@@ -21,11 +21,15 @@ public struct QuantizationSummary: Sendable, Codable, Equatable {
     public var maxAbsError: Double?
     /// Bytes stored for the tensor.
     public var storedBytes: Int
+    /// The statistic that selected the outliers (e.g. `quantization_gain`) and its threshold.
+    public var outlierStatistic: String?
+    public var outlierThreshold: Double?
 
     public init(
         bits: Int, groupSize: Int, scheme: QuantizationScheme, method: String,
         outlierKind: OutlierSet.Kind?, outlierCount: Int, bitsPerWeight: Double,
-        sqnrDB: Double?, maxAbsError: Double?, storedBytes: Int
+        sqnrDB: Double?, maxAbsError: Double?, storedBytes: Int,
+        outlierStatistic: String? = nil, outlierThreshold: Double? = nil
     ) {
         self.bits = bits
         self.groupSize = groupSize
@@ -37,6 +41,8 @@ public struct QuantizationSummary: Sendable, Codable, Equatable {
         self.sqnrDB = sqnrDB
         self.maxAbsError = maxAbsError
         self.storedBytes = storedBytes
+        self.outlierStatistic = outlierStatistic
+        self.outlierThreshold = outlierThreshold
     }
 
     /// The summary of a decoded quantized tensor.
@@ -47,7 +53,8 @@ public struct QuantizationSummary: Sendable, Codable, Equatable {
             method: tensor.method, outlierKind: tensor.outliers?.kind,
             outlierCount: tensor.outliers?.parameterCount(rows: rows, columns: columns) ?? 0,
             bitsPerWeight: tensor.bitsPerWeight, sqnrDB: tensor.error?.sqnrDB,
-            maxAbsError: tensor.error?.maxAbsError, storedBytes: tensor.storedByteCount)
+            maxAbsError: tensor.error?.maxAbsError, storedBytes: tensor.storedByteCount,
+            outlierStatistic: tensor.outliers?.statistic, outlierThreshold: tensor.outliers?.threshold)
     }
 
     enum CodingKeys: String, CodingKey {
@@ -59,6 +66,8 @@ public struct QuantizationSummary: Sendable, Codable, Equatable {
         case sqnrDB = "sqnr_db"
         case maxAbsError = "max_abs_error"
         case storedBytes = "stored_bytes"
+        case outlierStatistic = "outlier_statistic"
+        case outlierThreshold = "outlier_threshold"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -73,11 +82,65 @@ public struct QuantizationSummary: Sendable, Codable, Equatable {
         try c.encode(sqnrDB, forKey: .sqnrDB)
         try c.encode(maxAbsError, forKey: .maxAbsError)
         try c.encode(storedBytes, forKey: .storedBytes)
+        try c.encode(outlierStatistic, forKey: .outlierStatistic)
+        try c.encode(outlierThreshold, forKey: .outlierThreshold)
     }
 }
 
 /// A reader that knows how its tensors are quantized without decoding them (the QPK reader).
+/// File-wide facts of a quantized checkpoint: how it was made and from what.
+public struct QuantizedFileSummary: Sendable, Codable, Equatable {
+    public struct Source: Sendable, Codable, Equatable {
+        public var name: String
+        public var size: Int
+        public var headerSHA256: String
+
+        public init(name: String, size: Int, headerSHA256: String) {
+            self.name = name
+            self.size = size
+            self.headerSHA256 = headerSHA256
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case name, size
+            case headerSHA256 = "header_sha256"
+        }
+    }
+
+    /// The recipe, as written in the file (values as text).
+    public var recipe: [String: String]
+    public var sources: [Source]
+    public var qpkVersion: String
+    public var createdBy: String
+    /// Parameters kept at full precision, and parameters quantized, over the whole file.
+    public var outlierParameters: Int
+    public var quantizedParameters: Int
+
+    public init(
+        recipe: [String: String], sources: [Source], qpkVersion: String, createdBy: String,
+        outlierParameters: Int, quantizedParameters: Int
+    ) {
+        self.recipe = recipe
+        self.sources = sources
+        self.qpkVersion = qpkVersion
+        self.createdBy = createdBy
+        self.outlierParameters = outlierParameters
+        self.quantizedParameters = quantizedParameters
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case recipe, sources
+        case qpkVersion = "qpk_version"
+        case createdBy = "created_by"
+        case outlierParameters = "outlier_parameters"
+        case quantizedParameters = "quantized_parameters"
+    }
+}
+
 public protocol QuantizationInfoProviding: Sendable {
+    /// The file-wide recipe and provenance.
+    func quantizedFileSummary() -> QuantizedFileSummary
+
     /// The quantization of tensor `name`, or `nil` if it is stored unquantized.
     func quantizationSummary(for name: String) -> QuantizationSummary?
 }
