@@ -198,7 +198,7 @@ public struct InspectReport: Sendable, Codable, Equatable {
         return InspectReport(
             format: reader.format.rawValue, file: reader.url.path, metadata: reader.metadata,
             tensors: entries, layers: layers(of: entries), summary: summary(of: entries),
-            quantizedFile: provider?.quantizedFileSummary())
+            quantizedFile: provider?.quantizedFileSummary() ?? nil)
     }
 
     static func bitsPerWeight(bytes: Int, parameters: Int) -> Double? {

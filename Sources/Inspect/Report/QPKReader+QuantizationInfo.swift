@@ -17,7 +17,7 @@ extension QPKReader: QuantizationInfoProviding {
             outlierStatistic: record.outliers?.statistic, outlierThreshold: record.outliers?.threshold)
     }
 
-    public func quantizedFileSummary() -> QuantizedFileSummary {
+    public func quantizedFileSummary() -> QuantizedFileSummary? {
         QuantizedFileSummary(
             recipe: recipe.mapValues(\.displayText),
             sources: provenance.sources.map { .init(name: $0.name, size: $0.size, headerSHA256: $0.headerSHA256) },

@@ -138,9 +138,13 @@ public struct QuantizedFileSummary: Sendable, Codable, Equatable {
 }
 
 public protocol QuantizationInfoProviding: Sendable {
-    /// The file-wide recipe and provenance.
-    func quantizedFileSummary() -> QuantizedFileSummary
+    /// The file-wide recipe and provenance, if the format records them.
+    func quantizedFileSummary() -> QuantizedFileSummary?
 
     /// The quantization of tensor `name`, or `nil` if it is stored unquantized.
     func quantizationSummary(for name: String) -> QuantizationSummary?
+}
+
+extension QuantizationInfoProviding {
+    public func quantizedFileSummary() -> QuantizedFileSummary? { nil }
 }
