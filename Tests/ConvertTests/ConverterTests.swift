@@ -83,6 +83,7 @@ struct ConverterTests {
         let qpk = dir.file("m.qpk")
         var recipe = QuantizationRecipe.default
         recipe.outlierBudget = 0.01
+        recipe.maxBitsPerWeight = nil
         recipe.outlierKind = .elements
         _ = try convert(to: qpk, target: OutputTarget(format: .qpk), options: ConversionOptions(recipe: recipe))
         let quantized = try QPKReader(url: qpk)

@@ -16,7 +16,8 @@ struct JSONSchemaTests {
         reader.add("n", [1, .nan])
         let report = try InspectReport.build(reader: reader, options: InspectOptions(statistics: true))
         let json = try object(report.jsonData())
-        #expect(Set(json.keys) == ["format", "file", "metadata", "tensors", "layers", "summary"])
+        #expect(Set(json.keys) == ["format", "file", "metadata", "tensors", "layers", "summary", "quantized_file"])
+        #expect(json["quantized_file"] is NSNull)
         let tensors = try #require(json["tensors"] as? [[String: Any]])
         #expect(Set(tensors[0].keys) == ["name", "dtype", "shape", "parameters", "bytes", "bits_per_weight", "stats", "quantization"])
         let stats = try #require(tensors[0]["stats"] as? [String: Any])
@@ -25,7 +26,7 @@ struct JSONSchemaTests {
         #expect(stats["histogram"] is NSNull)
         let q = try #require(tensors[0]["quantization"] as? [String: Any])
         #expect(Set(q.keys) == ["bits", "group_size", "scheme", "method", "outliers", "outlier_kind", "bits_per_weight",
-                                "sqnr_db", "max_abs_error", "stored_bytes"])
+                                "sqnr_db", "max_abs_error", "stored_bytes", "outlier_statistic", "outlier_threshold"])
         #expect(tensors[1]["quantization"] is NSNull)
         let layer = try #require((json["layers"] as? [[String: Any]])?.first)
         #expect(Set(layer.keys) == ["prefix", "tensors", "parameters", "bytes", "bits_per_weight", "min_sqnr_db", "absmax"])
