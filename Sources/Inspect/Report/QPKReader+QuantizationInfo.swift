@@ -20,7 +20,7 @@ extension QPKReader: QuantizationInfoProviding {
     public func quantizedFileSummary() -> QuantizedFileSummary? {
         QuantizedFileSummary(
             recipe: recipe.mapValues(\.displayText),
-            sources: provenance.sources.map { .init(name: $0.name, size: $0.size, headerSHA256: $0.headerSHA256) },
+            sources: provenance.sources,
             qpkVersion: provenance.qpkVersion, createdBy: provenance.createdBy,
             outlierParameters: outlierParameterCount, quantizedParameters: quantizedParameterCount)
     }

@@ -90,22 +90,8 @@ public struct QuantizationSummary: Sendable, Codable, Equatable {
 /// A reader that knows how its tensors are quantized without decoding them (the QPK reader).
 /// File-wide facts of a quantized checkpoint: how it was made and from what.
 public struct QuantizedFileSummary: Sendable, Codable, Equatable {
-    public struct Source: Sendable, Codable, Equatable {
-        public var name: String
-        public var size: Int
-        public var headerSHA256: String
-
-        public init(name: String, size: Int, headerSHA256: String) {
-            self.name = name
-            self.size = size
-            self.headerSHA256 = headerSHA256
-        }
-
-        enum CodingKeys: String, CodingKey {
-            case name, size
-            case headerSHA256 = "header_sha256"
-        }
-    }
+    /// A source checkpoint file: name, size and header SHA-256, as QPK provenance records it.
+    public typealias Source = QPKProvenance.Source
 
     /// The recipe, as written in the file (values as text).
     public var recipe: [String: String]
