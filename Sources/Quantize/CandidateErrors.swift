@@ -1,4 +1,4 @@
-/// Weighted squared errors of many candidate (scale, zero) pairs, eight per pass over a group.
+/// Squared errors of many candidate (scale, zero) pairs, several per pass over a group.
 ///
 /// A grid search judges dozens of candidates on the same group. One candidate's error is a serial
 /// sum `Σ w·e·e` in element order (``WeightedGroupFit/squaredError(_:weights:parameters:bits:)``),
@@ -13,6 +13,9 @@
 /// squared error does not see. A NaN input gives a NaN term either way.
 enum CandidateErrors {
     typealias Lanes = SIMD8<Float>
+    /// Four candidates per pass for the plain error: its eight partial sums per lane must stay in
+    /// the sixteen SSE registers.
+    typealias Narrow = SIMD4<Float>
 
     /// `errors[k] = WeightedGroupFit.squaredError(values, weights, (scales[k], zeros[k]), bits)` for
     /// `k < count`. `scales`/`zeros` are the candidates' fp16 values widened to Float.
@@ -71,6 +74,79 @@ enum CandidateErrors {
             q = (q + magic) - magic
             let e = (q - zeros) * scales - x
             sum += w * e * e
+        }
+        return sum
+    }
+
+    /// `errors[k] = GroupFit.squaredError(values, (scales[k], zeros[k]), bits)` for `k < count`.
+    ///
+    /// `GroupFit.squaredError` sums in a fixed vector order: element `i` of each full block of
+    /// eight goes to partial sum `i mod 8`; then partial `L` and `L + 4` are added, those four are
+    /// added in order, and the remaining elements follow one by one. Here each candidate lane keeps
+    /// the same eight partial sums and combines them the same way.
+    static func plain(
+        _ values: UnsafeBufferPointer<Float>, scales: UnsafeMutableBufferPointer<Float>,
+        zeros: UnsafeMutableBufferPointer<Float>, count: Int, bits: Int,
+        into errors: UnsafeMutableBufferPointer<Float>
+    ) {
+        var start = 0
+        while start < count {
+            let lanes = min(4, count - start)
+            var s = Narrow(repeating: 1), z = Narrow(repeating: 0)
+            for k in 0..<lanes where scales[start + k] != 0 {
+                s[k] = scales[start + k]
+                z[k] = zeros[start + k]
+            }
+            let sums = plain(values, scales: s, zeros: z, bits: bits)
+            for k in 0..<lanes {
+                errors[start + k] = scales[start + k] == 0
+                    ? GroupFit.squaredError(values, scale: 0, zero: zeros[start + k], bits: bits)
+                    : sums[k]
+            }
+            start += lanes
+        }
+    }
+
+    /// One pass of ``plain(_:scales:zeros:count:bits:into:)``; no scale may be 0.
+    @inline(__always)
+    static func plain(_ values: UnsafeBufferPointer<Float>, scales: Narrow, zeros: Narrow, bits: Int) -> Narrow {
+        let n = values.count
+        guard n > 0, let xs = values.baseAddress else { return Narrow(repeating: 0) }
+        let inverse = Narrow(repeating: 1) / scales
+        let low = Narrow(repeating: 0)
+        let top = Narrow(repeating: Float((1 << bits) - 1))
+        let magic = Narrow(repeating: 12_582_912)
+        @inline(__always) func term(_ value: Float) -> Narrow {
+            let x = Narrow(repeating: value)
+            var q = x * inverse + zeros
+            q.replace(with: low, where: q .< low)
+            q.replace(with: top, where: q .> top)
+            q = (q + magic) - magic
+            let d = (q - zeros) * scales - x
+            return d * d
+        }
+        var p0 = low, p1 = low, p2 = low, p3 = low, p4 = low, p5 = low, p6 = low, p7 = low
+        var i = 0
+        while i + 8 <= n {
+            p0 += term(xs[i])
+            p1 += term(xs[i + 1])
+            p2 += term(xs[i + 2])
+            p3 += term(xs[i + 3])
+            p4 += term(xs[i + 4])
+            p5 += term(xs[i + 5])
+            p6 += term(xs[i + 6])
+            p7 += term(xs[i + 7])
+            i += 8
+        }
+        // Lane sums of the four-wide partials, then `SIMD.sum()`'s in-order reduction from −0.
+        var sum = -Narrow(repeating: 0)
+        sum += p0 + p4
+        sum += p1 + p5
+        sum += p2 + p6
+        sum += p3 + p7
+        while i < n {
+            sum += term(xs[i])
+            i += 1
         }
         return sum
     }

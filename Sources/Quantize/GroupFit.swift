@@ -28,17 +28,25 @@ public enum GroupFit {
     /// Min-max affine parameters for the range `[lo, hi]`: `lo` maps to code 0, `hi` to `2^b − 1`.
     /// A constant group `c` is reconstructed as fp16(c).
     public static func affine(lo: Float, hi: Float, bits: Int) -> GroupParameters {
+        let (scale, zero) = affineWidened(lo: lo, hi: hi, bits: bits)
+        return GroupParameters(scale: Float16(scale), zero: Float16(zero))
+    }
+
+    /// ``affine(lo:hi:bits:)`` with its fp16 scale and zero-point widened to Float (exactly), for
+    /// searches that judge many candidates without converting each one back and forth.
+    @inline(__always)
+    static func affineWidened(lo: Float, hi: Float, bits: Int) -> (scale: Float, zero: Float) {
         let levels = Float((1 << bits) - 1)
-        guard lo.isFinite, hi.isFinite else { return GroupParameters(scale: 0, zero: 0) }
+        guard lo.isFinite, hi.isFinite else { return (0, 0) }
         if !(hi > lo) {
             // A constant c: s = |c| and the code 1 (c > 0) or 0 with z = 1 (c < 0) give x̂ = fp16(c).
-            guard lo != 0 else { return GroupParameters(scale: 0, zero: 0) }
-            return GroupParameters(scale: half(abs(lo)), zero: lo > 0 ? 0 : 1)
+            guard lo != 0 else { return (0, 0) }
+            return (Float(half(abs(lo))), lo > 0 ? 0 : 1)
         }
         var scale = half((hi - lo) / levels)
         if scale == 0 { scale = .leastNonzeroMagnitude }
-        let zero = half(-lo / Float(scale))
-        return GroupParameters(scale: scale, zero: zero)
+        let wide = Float(scale)
+        return (wide, Float(half(-lo / wide)))
     }
 
     /// Symmetric parameters, as in llama.cpp's Q4_0: the value of largest magnitude `m` (with its
@@ -141,49 +149,14 @@ public enum GroupFit {
 
     /// MSE-optimal clipping for the affine scheme: a grid search over clipped ranges
     /// `[lo + a·R, hi − b·R]` (R = hi − lo). First a symmetric sweep `a = b ∈ {0, 1/80, …, 1/4}`,
-    /// then `b` alone and `a` alone around the best point, each over `{0, 1/40, …, 1/4}`.
+    /// then `b` alone and `a` alone around the best point, each over `{0, 1/40, …, 1/4}`, then a
+    /// ±1/80 step on each end (``AffineClippingSearch``).
     /// The unclipped range is a candidate, so the result is never worse than min-max.
     static func mseAffine(_ values: UnsafeBufferPointer<Float>, lo: Float, hi: Float, bits: Int) -> GroupParameters {
-        var best = affine(lo: lo, hi: hi, bits: bits)
-        var bestError = squaredError(values, parameters: best, bits: bits)
-        let range = hi - lo
-        guard range > 0, bestError > 0 else { return best }
-        @inline(__always) func consider(_ a: Float, _ b: Float) -> Bool {
-            let candidate = affine(lo: lo + a * range, hi: hi - b * range, bits: bits)
-            let error = squaredError(values, parameters: candidate, bits: bits)
-            if error < bestError {
-                best = candidate
-                bestError = error
-                return true
-            }
-            return false
+        let (best, bestError) = AffineClippingSearch.run(lo: lo, hi: hi, bits: bits) { scales, zeros, count, errors in
+            CandidateErrors.plain(values, scales: scales, zeros: zeros, count: count, bits: bits, into: errors)
         }
-        var bestA: Float = 0, bestB: Float = 0
-        for i in 1...20 {
-            let t = Float(i) / 80
-            if consider(t, t) { bestA = t; bestB = t }
-        }
-        let a0 = bestA
-        for j in 0...10 {
-            let t = Float(j) / 40
-            if t != bestB, consider(a0, t) { bestB = t }
-        }
-        let b0 = bestB
-        for j in 0...10 {
-            let t = Float(j) / 40
-            if t != a0, consider(t, b0) { bestA = t }
-        }
-        // A finer pass around the best point, one end at a time.
-        let a1 = bestA
-        for d in [-1, 1] as [Float] {
-            let t = bestB + d / 80
-            if t >= 0, t < 0.5, consider(a1, t) { bestB = t }
-        }
-        let b1 = bestB
-        for d in [-1, 1] as [Float] {
-            let t = a1 + d / 80
-            if t >= 0, t < 0.5, consider(t, b1) { bestA = t }
-        }
+        guard let bestError else { return best }
         return refit(values, start: best, error: bestError, bits: bits, fixedZero: false)
     }
 
@@ -221,7 +194,11 @@ public enum GroupFit {
             var sq: Float = 0, sx: Float = 0, sqq: Float = 0, sqx: Float = 0
             for i in 0..<n {
                 let x = values[i]
-                var q = min(max((x * inverse + z).rounded(.toNearestOrEven), 0), top)
+                // min(max(round(v), 0), top), rounded after clamping (see ``CandidateErrors``).
+                var q = x * inverse + z
+                if q < 0 { q = 0 }
+                if q > top { q = top }
+                q = (q + 12_582_912) - 12_582_912
                 if fixedZero { q -= z }
                 sq += q
                 sx += x

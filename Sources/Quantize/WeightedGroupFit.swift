@@ -87,107 +87,15 @@ public enum WeightedGroupFit {
 
     /// The weighted counterpart of `GroupFit.mseAffine`: the same clipping grid, judged by the
     /// weighted error, then a weighted least-squares refit. Never worse than min-max (a candidate).
-    ///
-    /// Each sweep's candidates do not depend on which of them wins, so a sweep is evaluated in
-    /// batches of eight (``CandidateErrors``) and then visited in the original order; the two
-    /// one-step refinements evaluate both possible second steps up front. The result is the same
-    /// as judging the candidates one by one.
     static func mseAffine(
         _ values: UnsafeBufferPointer<Float>, weights: UnsafeBufferPointer<Float>, lo: Float, hi: Float, bits: Int
     ) -> GroupParameters {
-        let minmax = GroupFit.affine(lo: lo, hi: hi, bits: bits)
-        let range = hi - lo
-        guard range > 0 else { return minmax }
-        return withUnsafeTemporaryAllocation(of: Float.self, capacity: 72) { scratch in
-            let scales = UnsafeMutableBufferPointer(rebasing: scratch[0..<24])
-            let zeros = UnsafeMutableBufferPointer(rebasing: scratch[24..<48])
-            let errors = UnsafeMutableBufferPointer(rebasing: scratch[48..<72])
-            @inline(__always) func set(_ k: Int, _ p: GroupParameters) {
-                scales[k] = Float(p.scale)
-                zeros[k] = Float(p.zero)
-            }
-            @inline(__always) func candidate(_ a: Float, _ b: Float) -> GroupParameters {
-                GroupFit.affine(lo: lo + a * range, hi: hi - b * range, bits: bits)
-            }
-            @inline(__always) func stored(_ k: Int) -> GroupParameters {
-                GroupParameters(scale: Float16(scales[k]), zero: Float16(zeros[k]))
-            }
-            @inline(__always) func evaluate(_ count: Int) {
-                CandidateErrors.weighted(
-                    values, weights: weights, scales: scales, zeros: zeros, count: count, bits: bits, into: errors)
-            }
-            // Min-max and the symmetric sweep a = b = i/80.
-            set(0, minmax)
-            for i in 1...20 { set(i, candidate(Float(i) / 80, Float(i) / 80)) }
-            evaluate(21)
-            var best = minmax
-            var bestError = errors[0]
-            guard bestError > 0 else { return best }
-            var bestA: Float = 0, bestB: Float = 0
-            for i in 1...20 where errors[i] < bestError {
-                best = stored(i)
-                bestError = errors[i]
-                bestA = Float(i) / 80
-                bestB = bestA
-            }
-            // b alone, then a alone, over {0, 1/40, …, 1/4}.
-            let a0 = bestA
-            for j in 0...10 { set(j, candidate(a0, Float(j) / 40)) }
-            evaluate(11)
-            for j in 0...10 {
-                let t = Float(j) / 40
-                if t != bestB, errors[j] < bestError {
-                    best = stored(j)
-                    bestError = errors[j]
-                    bestB = t
-                }
-            }
-            let b0 = bestB
-            for j in 0...10 { set(j, candidate(Float(j) / 40, b0)) }
-            evaluate(11)
-            for j in 0...10 {
-                let t = Float(j) / 40
-                if t != a0, errors[j] < bestError {
-                    best = stored(j)
-                    bestError = errors[j]
-                    bestA = t
-                }
-            }
-            // A finer pass around the best point, one end at a time: t₁ = c − 1/80, then t₂ = c + 1/80
-            // (for b, t₁ + 1/80 if t₁ won, as the step follows the moving best); all evaluated together.
-            @inline(__always) func valid(_ t: Float) -> Bool { t >= 0 && t < 0.5 }
-            @inline(__always) func refine(_ center: Float, followsWinner: Bool, _ make: (Float) -> GroupParameters) -> Float {
-                let t1 = center + -1 / 80
-                let t1Valid = valid(t1)
-                let t2Lost = center + 1 / 80
-                let t2Won = t1 + 1 / 80
-                set(0, t1Valid ? make(t1) : minmax)
-                set(1, make(t2Lost))
-                set(2, t1Valid ? make(t2Won) : minmax)
-                evaluate(3)
-                var result = center
-                var won = false
-                if t1Valid, errors[0] < bestError {
-                    best = stored(0)
-                    bestError = errors[0]
-                    result = t1
-                    won = true
-                }
-                let t2 = won && followsWinner ? t2Won : t2Lost
-                let k = won && followsWinner ? 2 : 1
-                if valid(t2), errors[k] < bestError {
-                    best = stored(k)
-                    bestError = errors[k]
-                    result = t2
-                }
-                return result
-            }
-            let a1 = bestA
-            bestB = refine(bestB, followsWinner: true) { candidate(a1, $0) }
-            let b1 = bestB
-            _ = refine(a1, followsWinner: false) { candidate($0, b1) }
-            return refit(values, weights: weights, start: best, error: bestError, bits: bits, fixedZero: false)
+        let (best, bestError) = AffineClippingSearch.run(lo: lo, hi: hi, bits: bits) { scales, zeros, count, errors in
+            CandidateErrors.weighted(
+                values, weights: weights, scales: scales, zeros: zeros, count: count, bits: bits, into: errors)
         }
+        guard let bestError else { return best }
+        return refit(values, weights: weights, start: best, error: bestError, bits: bits, fixedZero: false)
     }
 
     /// The weighted counterpart of `GroupFit.mseSymmetric` (absmax shrunk by `1 − i/40`).
