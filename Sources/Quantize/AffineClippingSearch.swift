@@ -23,7 +23,7 @@ enum AffineClippingSearch {
     @inline(__always)
     static func run(lo: Float, hi: Float, bits: Int, evaluate: Evaluate) -> (GroupParameters, Float?) {
         let minmax = GroupFit.affine(lo: lo, hi: hi, bits: bits)
-        let wideMinmax = (scale: Float(minmax.scale), zero: Float(minmax.zero))
+        let wideMinmax = (scale: GroupFit.widen(minmax.scale), zero: GroupFit.widen(minmax.zero))
         let range = hi - lo
         guard range > 0 else { return (minmax, nil) }
         return withUnsafeTemporaryAllocation(of: Float.self, capacity: 72) { scratch in
@@ -38,7 +38,7 @@ enum AffineClippingSearch {
                 GroupFit.affineWidened(lo: lo + a * range, hi: hi - b * range, bits: bits)
             }
             @inline(__always) func stored(_ k: Int) -> GroupParameters {
-                GroupParameters(scale: Float16(scales[k]), zero: Float16(zeros[k]))
+                GroupParameters(scale: GroupFit.narrow(scales[k]), zero: GroupFit.narrow(zeros[k]))
             }
             @inline(__always) func judge(_ count: Int) { evaluate(scales, zeros, count, errors) }
             // Min-max and the symmetric sweep a = b = i/80.

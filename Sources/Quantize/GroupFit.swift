@@ -22,7 +22,43 @@ public enum GroupFit {
     @inline(__always)
     static func half(_ x: Float) -> Float16 {
         guard x.isFinite else { return x.isNaN ? 0 : (x > 0 ? .greatestFiniteMagnitude : -.greatestFiniteMagnitude) }
-        return Float16(max(-65504, min(65504, x)))
+        return narrow(max(-65504, min(65504, x)))
+    }
+
+    /// `Float16(x)` (round to nearest, ties to even) for finite `|x| ≤ 65504`, in integer
+    /// arithmetic: without F16C the conversion is a library call, and the searches make several per
+    /// candidate. Normal results drop 13 mantissa bits with round-half-to-even on the rebiased
+    /// pattern (a carry correctly bumps the exponent); below 2^−14, adding 0.5 (whose ulp is
+    /// 2^−24, the fp16 subnormal step) rounds in hardware and leaves the fp16 pattern in the low
+    /// bits. Checked against `Float16(_:)` on every such Float bit pattern.
+    @inline(__always)
+    static func narrow(_ x: Float) -> Float16 {
+        let bits = x.bitPattern
+        let sign = UInt16(truncatingIfNeeded: (bits >> 16) & 0x8000)
+        let magnitude = bits & 0x7FFF_FFFF
+        if magnitude >= 0x3880_0000 {
+            let rebiased = magnitude &- 0x3800_0000
+            let rounded = (rebiased &+ 0x0FFF &+ ((rebiased >> 13) & 1)) >> 13
+            return Float16(bitPattern: sign | UInt16(truncatingIfNeeded: rounded))
+        }
+        let shifted = Float(bitPattern: magnitude) + 0.5
+        return Float16(bitPattern: sign | UInt16(truncatingIfNeeded: shifted.bitPattern &- 0x3F00_0000))
+    }
+
+    /// `Float(h)`, exactly, in integer arithmetic (checked against `Float(_:)` on all 65,536
+    /// patterns); infinities and NaNs go through the library conversion.
+    @inline(__always)
+    static func widen(_ h: Float16) -> Float {
+        let bits = UInt32(h.bitPattern)
+        let sign = (bits & 0x8000) << 16
+        let exponent = (bits >> 10) & 0x1F
+        let mantissa = bits & 0x3FF
+        if exponent == 0 {
+            let magnitude = Float(mantissa) * 0x1p-24
+            return sign != 0 ? -magnitude : magnitude
+        }
+        if exponent == 31 { return Float(h) }
+        return Float(bitPattern: sign | ((exponent + 112) << 23) | (mantissa << 13))
     }
 
     /// Min-max affine parameters for the range `[lo, hi]`: `lo` maps to code 0, `hi` to `2^b − 1`.
@@ -41,11 +77,11 @@ public enum GroupFit {
         if !(hi > lo) {
             // A constant c: s = |c| and the code 1 (c > 0) or 0 with z = 1 (c < 0) give x̂ = fp16(c).
             guard lo != 0 else { return (0, 0) }
-            return (Float(half(abs(lo))), lo > 0 ? 0 : 1)
+            return (widen(half(abs(lo))), lo > 0 ? 0 : 1)
         }
         var scale = half((hi - lo) / levels)
         if scale == 0 { scale = .leastNonzeroMagnitude }
-        let wide = Float(scale)
+        let wide = widen(scale)
         return (wide, Float(half(-lo / wide)))
     }
 
@@ -64,7 +100,7 @@ public enum GroupFit {
     public static func squaredError(
         _ values: UnsafeBufferPointer<Float>, parameters p: GroupParameters, bits: Int
     ) -> Float {
-        squaredError(values, scale: Float(p.scale), zero: Float(p.zero), bits: bits)
+        squaredError(values, scale: widen(p.scale), zero: widen(p.zero), bits: bits)
     }
 
     @inline(__always)
@@ -189,7 +225,7 @@ public enum GroupFit {
         guard n > 1, start.scale != 0, error > 0 else { return best }
         let top = Float((1 << bits) - 1)
         for _ in 0..<2 {
-            let s = Float(best.scale), z = Float(best.zero)
+            let s = widen(best.scale), z = widen(best.zero)
             let inverse = 1 / s
             var sq: Float = 0, sx: Float = 0, sqq: Float = 0, sqx: Float = 0
             for i in 0..<n {

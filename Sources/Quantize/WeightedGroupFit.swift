@@ -45,7 +45,7 @@ public enum WeightedGroupFit {
         bits: Int
     ) -> Float {
         let n = min(values.count, weights.count)
-        let scale = Float(p.scale), zero = Float(p.zero)
+        let scale = GroupFit.widen(p.scale), zero = GroupFit.widen(p.zero)
         var sum: Float = 0
         if scale == 0 {
             for i in 0..<n { sum += weights[i] * values[i] * values[i] }
@@ -127,7 +127,7 @@ public enum WeightedGroupFit {
         guard n > 1, start.scale != 0, error > 0 else { return best }
         let top = Float((1 << bits) - 1)
         for _ in 0..<2 {
-            let s = Float(best.scale), z = Float(best.zero)
+            let s = GroupFit.widen(best.scale), z = GroupFit.widen(best.zero)
             let inverse = 1 / s
             var sw: Float = 0, sq: Float = 0, sx: Float = 0, sqq: Float = 0, sqx: Float = 0
             for i in 0..<n {
