@@ -79,10 +79,10 @@ public enum GroupFit {
             guard lo != 0 else { return (0, 0) }
             return (widen(half(abs(lo))), lo > 0 ? 0 : 1)
         }
-        var scale = half((hi - lo) / levels)
-        if scale == 0 { scale = .leastNonzeroMagnitude }
-        let wide = widen(scale)
-        return (wide, Float(half(-lo / wide)))
+        // Compared widened: a Float16 comparison is itself a library conversion without F16C.
+        var wide = widen(half((hi - lo) / levels))
+        if wide == 0 { wide = widen(.leastNonzeroMagnitude) }
+        return (wide, widen(half(-lo / wide)))
     }
 
     /// Symmetric parameters, as in llama.cpp's Q4_0: the value of largest magnitude `m` (with its
