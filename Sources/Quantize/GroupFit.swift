@@ -22,23 +22,67 @@ public enum GroupFit {
     @inline(__always)
     static func half(_ x: Float) -> Float16 {
         guard x.isFinite else { return x.isNaN ? 0 : (x > 0 ? .greatestFiniteMagnitude : -.greatestFiniteMagnitude) }
-        return Float16(max(-65504, min(65504, x)))
+        return narrow(max(-65504, min(65504, x)))
+    }
+
+    /// `Float16(x)` (round to nearest, ties to even) for finite `|x| ≤ 65504`, in integer
+    /// arithmetic: without F16C the conversion is a library call, and the searches make several per
+    /// candidate. Normal results drop 13 mantissa bits with round-half-to-even on the rebiased
+    /// pattern (a carry correctly bumps the exponent); below 2^−14, adding 0.5 (whose ulp is
+    /// 2^−24, the fp16 subnormal step) rounds in hardware and leaves the fp16 pattern in the low
+    /// bits. Checked against `Float16(_:)` on every such Float bit pattern.
+    @inline(__always)
+    static func narrow(_ x: Float) -> Float16 {
+        let bits = x.bitPattern
+        let sign = UInt16(truncatingIfNeeded: (bits >> 16) & 0x8000)
+        let magnitude = bits & 0x7FFF_FFFF
+        if magnitude >= 0x3880_0000 {
+            let rebiased = magnitude &- 0x3800_0000
+            let rounded = (rebiased &+ 0x0FFF &+ ((rebiased >> 13) & 1)) >> 13
+            return Float16(bitPattern: sign | UInt16(truncatingIfNeeded: rounded))
+        }
+        let shifted = Float(bitPattern: magnitude) + 0.5
+        return Float16(bitPattern: sign | UInt16(truncatingIfNeeded: shifted.bitPattern &- 0x3F00_0000))
+    }
+
+    /// `Float(h)`, exactly, in integer arithmetic (checked against `Float(_:)` on all 65,536
+    /// patterns); infinities and NaNs go through the library conversion.
+    @inline(__always)
+    static func widen(_ h: Float16) -> Float {
+        let bits = UInt32(h.bitPattern)
+        let sign = (bits & 0x8000) << 16
+        let exponent = (bits >> 10) & 0x1F
+        let mantissa = bits & 0x3FF
+        if exponent == 0 {
+            let magnitude = Float(mantissa) * 0x1p-24
+            return sign != 0 ? -magnitude : magnitude
+        }
+        if exponent == 31 { return Float(h) }
+        return Float(bitPattern: sign | ((exponent + 112) << 23) | (mantissa << 13))
     }
 
     /// Min-max affine parameters for the range `[lo, hi]`: `lo` maps to code 0, `hi` to `2^b − 1`.
     /// A constant group `c` is reconstructed as fp16(c).
     public static func affine(lo: Float, hi: Float, bits: Int) -> GroupParameters {
+        let (scale, zero) = affineWidened(lo: lo, hi: hi, bits: bits)
+        return GroupParameters(scale: Float16(scale), zero: Float16(zero))
+    }
+
+    /// ``affine(lo:hi:bits:)`` with its fp16 scale and zero-point widened to Float (exactly), for
+    /// searches that judge many candidates without converting each one back and forth.
+    @inline(__always)
+    static func affineWidened(lo: Float, hi: Float, bits: Int) -> (scale: Float, zero: Float) {
         let levels = Float((1 << bits) - 1)
-        guard lo.isFinite, hi.isFinite else { return GroupParameters(scale: 0, zero: 0) }
+        guard lo.isFinite, hi.isFinite else { return (0, 0) }
         if !(hi > lo) {
             // A constant c: s = |c| and the code 1 (c > 0) or 0 with z = 1 (c < 0) give x̂ = fp16(c).
-            guard lo != 0 else { return GroupParameters(scale: 0, zero: 0) }
-            return GroupParameters(scale: half(abs(lo)), zero: lo > 0 ? 0 : 1)
+            guard lo != 0 else { return (0, 0) }
+            return (widen(half(abs(lo))), lo > 0 ? 0 : 1)
         }
-        var scale = half((hi - lo) / levels)
-        if scale == 0 { scale = .leastNonzeroMagnitude }
-        let zero = half(-lo / Float(scale))
-        return GroupParameters(scale: scale, zero: zero)
+        // Compared widened: a Float16 comparison is itself a library conversion without F16C.
+        var wide = widen(half((hi - lo) / levels))
+        if wide == 0 { wide = widen(.leastNonzeroMagnitude) }
+        return (wide, widen(half(-lo / wide)))
     }
 
     /// Symmetric parameters, as in llama.cpp's Q4_0: the value of largest magnitude `m` (with its
@@ -56,7 +100,7 @@ public enum GroupFit {
     public static func squaredError(
         _ values: UnsafeBufferPointer<Float>, parameters p: GroupParameters, bits: Int
     ) -> Float {
-        squaredError(values, scale: Float(p.scale), zero: Float(p.zero), bits: bits)
+        squaredError(values, scale: widen(p.scale), zero: widen(p.zero), bits: bits)
     }
 
     @inline(__always)
@@ -141,49 +185,14 @@ public enum GroupFit {
 
     /// MSE-optimal clipping for the affine scheme: a grid search over clipped ranges
     /// `[lo + a·R, hi − b·R]` (R = hi − lo). First a symmetric sweep `a = b ∈ {0, 1/80, …, 1/4}`,
-    /// then `b` alone and `a` alone around the best point, each over `{0, 1/40, …, 1/4}`.
+    /// then `b` alone and `a` alone around the best point, each over `{0, 1/40, …, 1/4}`, then a
+    /// ±1/80 step on each end (``AffineClippingSearch``).
     /// The unclipped range is a candidate, so the result is never worse than min-max.
     static func mseAffine(_ values: UnsafeBufferPointer<Float>, lo: Float, hi: Float, bits: Int) -> GroupParameters {
-        var best = affine(lo: lo, hi: hi, bits: bits)
-        var bestError = squaredError(values, parameters: best, bits: bits)
-        let range = hi - lo
-        guard range > 0, bestError > 0 else { return best }
-        @inline(__always) func consider(_ a: Float, _ b: Float) -> Bool {
-            let candidate = affine(lo: lo + a * range, hi: hi - b * range, bits: bits)
-            let error = squaredError(values, parameters: candidate, bits: bits)
-            if error < bestError {
-                best = candidate
-                bestError = error
-                return true
-            }
-            return false
+        let (best, bestError) = AffineClippingSearch.run(lo: lo, hi: hi, bits: bits) { scales, zeros, count, errors in
+            CandidateErrors.plain(values, scales: scales, zeros: zeros, count: count, bits: bits, into: errors)
         }
-        var bestA: Float = 0, bestB: Float = 0
-        for i in 1...20 {
-            let t = Float(i) / 80
-            if consider(t, t) { bestA = t; bestB = t }
-        }
-        let a0 = bestA
-        for j in 0...10 {
-            let t = Float(j) / 40
-            if t != bestB, consider(a0, t) { bestB = t }
-        }
-        let b0 = bestB
-        for j in 0...10 {
-            let t = Float(j) / 40
-            if t != a0, consider(t, b0) { bestA = t }
-        }
-        // A finer pass around the best point, one end at a time.
-        let a1 = bestA
-        for d in [-1, 1] as [Float] {
-            let t = bestB + d / 80
-            if t >= 0, t < 0.5, consider(a1, t) { bestB = t }
-        }
-        let b1 = bestB
-        for d in [-1, 1] as [Float] {
-            let t = a1 + d / 80
-            if t >= 0, t < 0.5, consider(t, b1) { bestA = t }
-        }
+        guard let bestError else { return best }
         return refit(values, start: best, error: bestError, bits: bits, fixedZero: false)
     }
 
@@ -216,12 +225,16 @@ public enum GroupFit {
         guard n > 1, start.scale != 0, error > 0 else { return best }
         let top = Float((1 << bits) - 1)
         for _ in 0..<2 {
-            let s = Float(best.scale), z = Float(best.zero)
+            let s = widen(best.scale), z = widen(best.zero)
             let inverse = 1 / s
             var sq: Float = 0, sx: Float = 0, sqq: Float = 0, sqx: Float = 0
             for i in 0..<n {
                 let x = values[i]
-                var q = min(max((x * inverse + z).rounded(.toNearestOrEven), 0), top)
+                // min(max(round(v), 0), top), rounded after clamping (see ``CandidateErrors``).
+                var q = x * inverse + z
+                if q < 0 { q = 0 }
+                if q > top { q = top }
+                q = (q + 12_582_912) - 12_582_912
                 if fixedZero { q -= z }
                 sq += q
                 sx += x

@@ -203,9 +203,12 @@ struct RowJob: @unchecked Sendable {
                 var groupSignal = 0.0, groupNoise = 0.0, groupWorst: Float = 0
                 for i in start..<end {
                     let x = values[i]
-                    var q = (x * inverse + z).rounded(.toNearestOrEven)
+                    // Clamp, then round half to even with the 1.5·2^23 trick: the same code as
+                    // rounding first, as the bounds are integers (a −0 code becomes +0).
+                    var q = x * inverse + z
                     if !(q >= 0) { q = 0 }  // also maps NaN to 0
                     if q > top { q = top }
+                    q = (q + 12_582_912) - 12_582_912
                     codes[i] = UInt8(q)
                     let exact = rowIsOutlier || (hasMask && mask[i] != 0)
                     let e = exact ? 0 : (q - z) * s - x

@@ -37,26 +37,50 @@ public enum WeightedGroupFit {
     }
 
     /// `Σ w_j (x̂_j − x_j)²` of `values` under `parameters`, with exactly the quantizer's arithmetic.
+    ///
+    /// The terms are computed eight at a time and added in element order, so the sum is the same
+    /// as a plain scalar loop's (codes rounded as ``CandidateErrors`` explains).
     public static func squaredError(
         _ values: UnsafeBufferPointer<Float>, weights: UnsafeBufferPointer<Float>, parameters p: GroupParameters,
         bits: Int
     ) -> Float {
         let n = min(values.count, weights.count)
-        let scale = Float(p.scale), zero = Float(p.zero)
+        let scale = GroupFit.widen(p.scale), zero = GroupFit.widen(p.zero)
         var sum: Float = 0
         if scale == 0 {
             for i in 0..<n { sum += weights[i] * values[i] * values[i] }
             return sum
         }
+        guard n > 0, let xs = values.baseAddress, let ws = weights.baseAddress else { return 0 }
         let inverse = 1 / scale
         let top = Float((1 << bits) - 1)
-        for i in 0..<n {
-            let x = values[i]
-            var q = (x * inverse + zero).rounded(.toNearestOrEven)
-            if !(q >= 0) { q = 0 }
+        typealias V = SIMD8<Float>
+        let vInverse = V(repeating: inverse), vZero = V(repeating: zero), vScale = V(repeating: scale)
+        let vLow = V(repeating: 0), vTop = V(repeating: top), vMagic = V(repeating: 12_582_912)
+        let rx = UnsafeRawPointer(xs), rw = UnsafeRawPointer(ws)
+        var i = 0
+        while i + 8 <= n {
+            let x = rx.loadUnaligned(fromByteOffset: i * 4, as: V.self)
+            let w = rw.loadUnaligned(fromByteOffset: i * 4, as: V.self)
+            var q = x * vInverse + vZero
+            q.replace(with: vLow, where: q .< vLow)
+            q.replace(with: vTop, where: q .> vTop)
+            q = (q + vMagic) - vMagic
+            let e = (q - vZero) * vScale - x
+            let t = w * e * e
+            sum += t[0]; sum += t[1]; sum += t[2]; sum += t[3]
+            sum += t[4]; sum += t[5]; sum += t[6]; sum += t[7]
+            i += 8
+        }
+        while i < n {
+            let x = xs[i]
+            var q = x * inverse + zero
+            if q < 0 { q = 0 }
             if q > top { q = top }
+            q = (q + 12_582_912) - 12_582_912
             let e = (q - zero) * scale - x
-            sum += weights[i] * e * e
+            sum += ws[i] * e * e
+            i += 1
         }
         return sum
     }
@@ -66,43 +90,11 @@ public enum WeightedGroupFit {
     static func mseAffine(
         _ values: UnsafeBufferPointer<Float>, weights: UnsafeBufferPointer<Float>, lo: Float, hi: Float, bits: Int
     ) -> GroupParameters {
-        var best = GroupFit.affine(lo: lo, hi: hi, bits: bits)
-        var bestError = squaredError(values, weights: weights, parameters: best, bits: bits)
-        let range = hi - lo
-        guard range > 0, bestError > 0 else { return best }
-        @inline(__always) func consider(_ a: Float, _ b: Float) -> Bool {
-            let candidate = GroupFit.affine(lo: lo + a * range, hi: hi - b * range, bits: bits)
-            let error = squaredError(values, weights: weights, parameters: candidate, bits: bits)
-            guard error < bestError else { return false }
-            best = candidate
-            bestError = error
-            return true
+        let (best, bestError) = AffineClippingSearch.run(lo: lo, hi: hi, bits: bits) { scales, zeros, count, errors in
+            CandidateErrors.weighted(
+                values, weights: weights, scales: scales, zeros: zeros, count: count, bits: bits, into: errors)
         }
-        var bestA: Float = 0, bestB: Float = 0
-        for i in 1...20 {
-            let t = Float(i) / 80
-            if consider(t, t) { bestA = t; bestB = t }
-        }
-        let a0 = bestA
-        for j in 0...10 {
-            let t = Float(j) / 40
-            if t != bestB, consider(a0, t) { bestB = t }
-        }
-        let b0 = bestB
-        for j in 0...10 {
-            let t = Float(j) / 40
-            if t != a0, consider(t, b0) { bestA = t }
-        }
-        let a1 = bestA
-        for d in [-1, 1] as [Float] {
-            let t = bestB + d / 80
-            if t >= 0, t < 0.5, consider(a1, t) { bestB = t }
-        }
-        let b1 = bestB
-        for d in [-1, 1] as [Float] {
-            let t = a1 + d / 80
-            if t >= 0, t < 0.5, consider(t, b1) { bestA = t }
-        }
+        guard let bestError else { return best }
         return refit(values, weights: weights, start: best, error: bestError, bits: bits, fixedZero: false)
     }
 
@@ -135,12 +127,16 @@ public enum WeightedGroupFit {
         guard n > 1, start.scale != 0, error > 0 else { return best }
         let top = Float((1 << bits) - 1)
         for _ in 0..<2 {
-            let s = Float(best.scale), z = Float(best.zero)
+            let s = GroupFit.widen(best.scale), z = GroupFit.widen(best.zero)
             let inverse = 1 / s
             var sw: Float = 0, sq: Float = 0, sx: Float = 0, sqq: Float = 0, sqx: Float = 0
             for i in 0..<n {
                 let x = values[i], w = weights[i]
-                var q = min(max((x * inverse + z).rounded(.toNearestOrEven), 0), top)
+                // min(max(round(v), 0), top), rounded after clamping (see ``CandidateErrors``).
+                var q = x * inverse + z
+                if q < 0 { q = 0 }
+                if q > top { q = top }
+                q = (q + 12_582_912) - 12_582_912
                 if fixedZero { q -= z }
                 sw += w
                 sq += w * q
