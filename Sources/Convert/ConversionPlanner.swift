@@ -73,12 +73,18 @@ public enum ConversionPlanner {
         return PlannedTensor(source: info, output: output, action: .cast(dtype), estimatedBytes: output.byteCount)
     }
 
-    /// Codes + fp16 scales and zero-points + the outlier budget (u32 index + f32 value each).
+    /// Codes + fp16 scales and zero-points + the outlier budget (u32 index + f32 value each),
+    /// the outliers trimmed to the recipe's bits-per-weight cap as the quantizer trims them.
     static func estimatedQuantizedBytes(_ info: TensorInfo, recipe: QuantizationRecipe) -> Int {
         let (rows, columns) = info.matrixShape
         let layout = recipe.layout(columns: columns)
         let groups = rows * layout.groupsPerRow(columns: columns)
-        let outliers = Int((Double(info.elementCount) * recipe.outlierBudget).rounded(.up))
-        return layout.packedByteCount(elementCount: info.elementCount) + groups * 4 + outliers * 8
+        let base = layout.packedByteCount(elementCount: info.elementCount) + groups * 4
+        var outlierBytes = Int((Double(info.elementCount) * recipe.outlierBudget).rounded(.up)) * 8
+        if let cap = recipe.maxBitsPerWeight {
+            let room = Int(cap * Double(info.elementCount) / 8) - base
+            outlierBytes = max(0, min(outlierBytes, room / 8 * 8))
+        }
+        return base + outlierBytes
     }
 }

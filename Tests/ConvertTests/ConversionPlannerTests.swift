@@ -60,6 +60,10 @@ struct ConversionPlannerTests {
         var withOutliers = recipe
         withOutliers.outlierBudget = 0.01
         #expect(ConversionPlanner.estimatedQuantizedBytes(info, recipe: withOutliers) == 224 + 256 + 5 * 8)
+        // The default's 0.5% budget is trimmed to its 4.5 bpw cap: 64×96 at group 96 has room for
+        // 128 bytes (16 outliers) beyond its 3072 code and 256 scale/zero bytes.
+        let wide = TensorInfo(name: "w", dtype: .f32, shape: [64, 96])
+        #expect(ConversionPlanner.estimatedQuantizedBytes(wide, recipe: .default) == 64 * 96 * 9 / 16)
     }
 
     @Test("output targets: extension, directory or shard size")
