@@ -1,4 +1,7 @@
 import Foundation
+import QPKCore
+import Formats
+import Quantize
 
 /// What the converter does with one source tensor.
 public enum TensorAction: Sendable, Equatable {
@@ -6,8 +9,8 @@ public enum TensorAction: Sendable, Equatable {
     case copy
     /// Decode to float and re-encode in another dtype.
     case cast(DType)
-    /// Quantize with the recipe (QPK output only).
-    case quantize(QuantizationRecipe)
+    /// Quantize as the tensor's decision says (QPK output only).
+    case quantize(QuantizationDecision)
     /// Reconstruct a quantized tensor in the given dtype.
     case dequantize(DType)
     /// Emit a BOOL mask marking the outlier parameters of the named quantized tensor.
@@ -47,6 +50,12 @@ public struct ConversionPlan: Sendable {
 
     /// The estimated size of the payload in bytes (headers excluded).
     public var estimatedBytes: Int { tensors.reduce(0) { $0 + $1.estimatedBytes } }
+
+    /// The decision of a quantized tensor, `nil` for every other action.
+    public func decision(at index: Int) -> QuantizationDecision? {
+        if case let .quantize(decision) = tensors[index].action { return decision }
+        return nil
+    }
 
     /// Parameters in the quantized tensors.
     public var quantizedParameters: Int {
@@ -91,8 +100,17 @@ public struct OutputTarget: Sendable, Equatable {
 
 /// The user's choices for one conversion.
 public struct ConversionOptions: Sendable {
-    /// The quantization recipe, used only when writing QPK.
+    /// The quantization recipe, used only when writing QPK: the file-wide choice each tensor's
+    /// ``QuantizationDecision`` starts from.
     public var recipe: QuantizationRecipe
+    /// The axis quantization groups run along; `nil` detects it from the checkpoint's weight
+    /// layout (``WeightLayout``): the last axis for PyTorch `[out, in]`, the leading axes for
+    /// Keras `[in, out]` and convolution kernels.
+    public var axis: QuantizationAxis?
+    /// Mixed precision (``MixedPrecision``): per-tensor widths under the uniform recipe's budget.
+    public var allocate: Bool = false
+    /// Tensors left out of the output entirely.
+    public var drop: [Glob] = []
     /// Floating tensors are cast to this dtype (the dequantized dtype for QPK sources).
     public var dtype: DType?
     public var include: [Glob]
@@ -110,11 +128,15 @@ public struct ConversionOptions: Sendable {
     public static let toolVersion = "0.1.0"
 
     public init(
-        recipe: QuantizationRecipe = .default, dtype: DType? = nil, include: [Glob] = [],
-        exclude: [Glob] = [], overwrite: Bool = false, outlierMask: Bool = false,
+        recipe: QuantizationRecipe = .default, axis: QuantizationAxis? = nil, allocate: Bool = false,
+        dtype: DType? = nil, include: [Glob] = [], exclude: [Glob] = [], drop: [Glob] = [],
+        overwrite: Bool = false, outlierMask: Bool = false,
         workers: Int = ProcessInfo.processInfo.activeProcessorCount
     ) {
         self.recipe = recipe
+        self.axis = axis
+        self.allocate = allocate
+        self.drop = drop
         self.dtype = dtype
         self.include = include
         self.exclude = exclude
@@ -130,6 +152,8 @@ public enum ConversionError: Error, CustomStringConvertible, Sendable, Equatable
     case sameFile(String)
     case notConvertible(String, DType, DType)
     case quantizedOutputRequiresQPK(String)
+    /// A `--drop` pattern that matches no tensor of the source.
+    case dropMatchesNothing(String)
 
     public var description: String {
         switch self {
@@ -139,6 +163,8 @@ public enum ConversionError: Error, CustomStringConvertible, Sendable, Equatable
             "\(path): input and output are the same file"
         case let .notConvertible(name, from, to):
             "tensor '\(name)': cannot cast \(from.rawValue) to \(to.rawValue) (no float view); exclude it or keep its dtype"
+        case let .dropMatchesNothing(pattern):
+            "--drop '\(pattern)' matches no tensor; check the name with `qpk inspect`"
         case let .quantizedOutputRequiresQPK(name):
             "tensor '\(name)': quantized tensors can only be stored in QPK; dequantization failed"
         }

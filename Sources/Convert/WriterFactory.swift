@@ -1,4 +1,7 @@
 import Foundation
+import QPKCore
+import Formats
+import Quantize
 
 /// Creates the writer for a plan's target, announcing every output tensor in plan order.
 enum WriterFactory {
@@ -25,16 +28,19 @@ enum WriterFactory {
                 qpkVersion: ConversionOptions.toolVersion, createdBy: options.createdBy)
             return try QPKWriter(
                 url: url, tensors: tensors, metadata: reader.metadata,
-                recipe: options.recipe.qpkHeaderValue, provenance: provenance, overwrite: options.overwrite)
+                recipe: options.recipe.qpkHeaderValue(allocate: options.allocate), provenance: provenance,
+                overwrite: options.overwrite)
         }
     }
 }
 
 extension QuantizationRecipe {
     /// The recipe as the QPK header's `recipe` object (spec/qpk-format.md §4.5): numbers as
-    /// numbers, so `outlier_budget` is the file-wide budget.
-    var qpkHeaderValue: [String: QPKJSONValue] {
-        [
+    /// numbers, so `outlier_budget` is the file-wide budget; the file default that each tensor's
+    /// `quantization` object (§4.3) completes or overrides (its axis, and under `allocate` its bits
+    /// and cap).
+    func qpkHeaderValue(allocate: Bool) -> [String: QPKJSONValue] {
+        var value: [String: QPKJSONValue] = [
             "method": .string(method.rawValue),
             "scheme": .string(scheme.rawValue),
             "bits": .integer(Int64(bits)),
@@ -45,5 +51,7 @@ extension QuantizationRecipe {
             "max_bits_per_weight": maxBitsPerWeight.map { .number($0) } ?? .null,
             "importance": .string(importance.rawValue),
         ]
+        if allocate { value["allocate"] = .bool(true) }
+        return value
     }
 }

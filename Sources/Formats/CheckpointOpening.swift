@@ -1,4 +1,5 @@
 import Foundation
+import QPKCore
 
 extension CheckpointFormat {
     /// Detects the format of the checkpoint at `url` by its magic bytes.

@@ -1,3 +1,5 @@
+import QPKCore
+
 /// One tensor's quantization options for ``BitAllocation``: what each bit width costs and how much
 /// error it leaves.
 public struct TensorCandidate: Sendable, Hashable {
@@ -129,17 +131,17 @@ import Darwin
 #endif
 
 extension TensorCandidate {
-    /// Quantizes `values` with `recipe` at each of `bits` and collects the options, for
-    /// `--allocate`. The quantized tensors are not kept (memory stays one tensor at a time);
-    /// re-quantize with the chosen width.
+    /// Quantizes `values` as `decision` says at each of `bits` (each width with its cap moved by
+    /// ``QuantizationDecision/withBits(_:)``, exactly as the chosen width will later be written)
+    /// and collects the options, for `--allocate`. The quantized tensors are not kept (memory
+    /// stays one tensor at a time); re-quantize with the chosen width.
     public static func measure(
-        _ values: UnsafeBufferPointer<Float>, info: TensorInfo, recipe: QuantizationRecipe,
-        bits: [Int] = QuantizationRecipe.supportedBits
+        _ values: UnsafeBufferPointer<Float>, info: TensorInfo, decision: QuantizationDecision,
+        columnImportance: [Float]? = nil, bits: [Int] = QuantizationRecipe.supportedBits
     ) -> TensorCandidate {
         let options = bits.map { b -> Option in
-            var r = recipe
-            r.bits = b
-            return Option(TensorQuantizer.quantize(values, info: info, recipe: r))
+            Option(TensorQuantizer.quantize(
+                values, info: info, decision: decision.withBits(b), columnImportance: columnImportance))
         }
         return TensorCandidate(name: info.name, parameters: info.elementCount, options: options)
     }

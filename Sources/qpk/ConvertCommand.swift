@@ -2,6 +2,9 @@ import ArgumentParser
 import Convert
 import Foundation
 import Inspect
+import QPKCore
+import Formats
+import Quantize
 
 struct ConvertCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -38,6 +41,9 @@ struct ConvertCommand: ParsableCommand {
     @Option(name: .customLong("exclude"), help: "Never quantize the tensors matching this glob (repeatable).")
     var exclude: [String] = []
 
+    @Option(name: .customLong("drop"), help: "Leave the tensors matching this glob out of the output (repeatable).")
+    var drop: [String] = []
+
     @Option(help: "Write safetensors shards of at most this size (e.g. 5GB, 500MB) into the output directory.")
     var maxShardSize: String?
 
@@ -69,19 +75,16 @@ struct ConvertCommand: ParsableCommand {
             throw ConversionError.sameFile(outputURL.path)
         }
         var options = ConversionOptions(
-            recipe: try quantization.recipe(),
+            recipe: try quantization.recipe(), axis: quantization.axis.axis, allocate: quantization.allocate,
             dtype: try parsedDType(),
-            include: include.map(Glob.init), exclude: exclude.map(Glob.init),
+            include: include.map(Glob.init), exclude: exclude.map(Glob.init), drop: drop.map(Glob.init),
             overwrite: force, outlierMask: outlierMask)
         if let threads { options.workers = max(1, threads) }
         options.createdBy = (["qpk"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
-        var plan = try ConversionPlanner.plan(reader: reader, destination: outputURL, target: target, options: options)
-        if quantization.allocate, target.format == .qpk {
-            plan = try MixedPrecision.allocate(plan, reader: reader, workers: options.workers)
-        }
+        let plan = try ConversionPlanner.plan(reader: reader, destination: outputURL, target: target, options: options)
 
         if dryRun {
-            try DryRunPrinter.print(plan, json: json)
+            try DryRunPrinter.print(ConversionSummary(plan: plan, options: options), json: json)
             return
         }
         let bar = ProgressBar(total: plan.tensors.count, label: "converting", enabled: Terminal.stderrIsTTY && !json)

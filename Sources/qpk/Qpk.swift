@@ -1,5 +1,10 @@
 import ArgumentParser
 import Foundation
+import QPKCore
+import Formats
+import Quantize
+import Convert
+import Inspect
 
 @main
 struct Qpk: ParsableCommand {

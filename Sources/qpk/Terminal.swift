@@ -1,6 +1,11 @@
 import Foundation
 #if canImport(Glibc)
 import Glibc
+import QPKCore
+import Formats
+import Quantize
+import Convert
+import Inspect
 #endif
 
 /// Where output goes, and whether it may use colour and progress bars.

@@ -1,5 +1,6 @@
 import Testing
 @testable import Formats
+import QPKCore
 
 @Suite("Checksums: CRC-32 (zlib) and SHA-256 (FIPS 180-4)")
 struct ChecksumTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Formats
+import QPKCore
 
 @Suite("QPK: write then read gives back exactly what was written")
 struct QPKRoundTripTests {

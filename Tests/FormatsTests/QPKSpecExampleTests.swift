@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Formats
+import QPKCore
 
 /// The worked example of `spec/qpk-format.md` §9, checked byte for byte.
 @Suite("QPK: the spec's worked example")

@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 @testable import Inspect
+import QPKCore
+import Formats
+import Quantize
 
 /// The JSON keys are a documented contract (spec/json-schemas.md): these tests pin them.
 @Suite("JSON schemas are stable")

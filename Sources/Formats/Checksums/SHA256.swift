@@ -1,3 +1,5 @@
+import QPKCore
+
 /// SHA-256 (FIPS 180-4 §6.2), incremental.
 ///
 /// The message is processed in 64-byte blocks; ``finalize()`` appends the padding of §5.1.1

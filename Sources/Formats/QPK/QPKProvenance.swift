@@ -1,4 +1,5 @@
 import Foundation
+import QPKCore
 
 /// Where a QPK file came from (`spec/qpk-format.md` §4.7): the source files, identified by name,
 /// size and the SHA-256 of their header bytes, plus the qpk version and the command that wrote it.

@@ -1,4 +1,7 @@
 import Foundation
+import QPKCore
+import Formats
+import Quantize
 
 /// The human rendering of ``InspectReport``: a heading, the metadata, the tensor table with a
 /// total line, the distribution table (with statistics), the per-layer summary and histograms.

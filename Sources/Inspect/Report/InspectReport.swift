@@ -1,5 +1,7 @@
 import Foundation
 import Formats
+import QPKCore
+import Quantize
 
 /// What `qpk inspect` should compute.
 public struct InspectOptions: Sendable {
@@ -169,7 +171,7 @@ public struct InspectReport: Sendable, Codable, Equatable {
         let wantsStats = options.statistics || options.histogramBins > 0
         let needsStorage = wantsStats || (provider == nil && reader.format == .qpk)
         let counter = Counter()
-        let entries = try ParallelChunks.map(indices: selected.count) { index -> TensorEntry in
+        let entries = try Parallel.map(count: selected.count, workers: 2) { index -> TensorEntry in
             let info = selected[index]
             var quantization = provider?.quantizationSummary(for: info.name)
             var stats: TensorStatistics?

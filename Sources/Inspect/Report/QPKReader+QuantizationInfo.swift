@@ -1,4 +1,6 @@
 import Formats
+import QPKCore
+import Quantize
 
 /// QPK files describe every tensor's quantization in their header, so `inspect` shows it without
 /// reading a single blob.
@@ -7,7 +9,7 @@ extension QPKReader: QuantizationInfoProviding {
         guard let record = record(for: name), let layout = record.layout, record.encoding == .affine else {
             return nil
         }
-        let (rows, columns) = record.info.matrixShape
+        let (rows, columns) = record.matrixShape
         return QuantizationSummary(
             bits: layout.bits, groupSize: layout.groupSize, scheme: layout.scheme,
             method: record.method ?? "unknown", outlierKind: record.outliers?.kind,

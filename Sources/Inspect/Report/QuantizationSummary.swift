@@ -1,4 +1,6 @@
 import Formats
+import QPKCore
+import Quantize
 
 /// How one tensor of a quantized checkpoint is stored, and how much error that cost.
 public struct QuantizationSummary: Sendable, Codable, Equatable {
@@ -47,7 +49,7 @@ public struct QuantizationSummary: Sendable, Codable, Equatable {
 
     /// The summary of a decoded quantized tensor.
     public init(_ tensor: QuantizedTensor) {
-        let (rows, columns) = tensor.info.matrixShape
+        let (rows, columns) = tensor.matrixShape
         self.init(
             bits: tensor.layout.bits, groupSize: tensor.layout.groupSize, scheme: tensor.layout.scheme,
             method: tensor.method, outlierKind: tensor.outliers?.kind,

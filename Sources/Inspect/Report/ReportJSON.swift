@@ -1,4 +1,7 @@
 import Foundation
+import QPKCore
+import Formats
+import Quantize
 
 /// The JSON conventions of every qpk report (`spec/json-schemas.md`): pretty-printed, keys sorted,
 /// absent values written as `null` (keys never disappear), and non-finite numbers written as the

@@ -1,5 +1,7 @@
 import Foundation
 import Formats
+import QPKCore
+import Quantize
 
 /// Checks one file (or sharded checkpoint) against its format's rules and collects every problem.
 ///
