@@ -33,15 +33,9 @@ enum Terminal {
         print(text.hasSuffix("\n") ? String(text.dropLast()) : text)
     }
 
-    /// Prints `value` as pretty, key-sorted JSON on stdout.
+    /// Prints `value` on stdout with the JSON conventions of every report (``ReportJSON``).
     static func printJSON<T: Encodable>(_ value: T) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(
-            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        let data = try encoder.encode(value)
-        FileHandle.standardOutput.write(data)
-        FileHandle.standardOutput.write(Data("\n".utf8))
+        FileHandle.standardOutput.write(try ReportJSON.data(value))
     }
 }
 

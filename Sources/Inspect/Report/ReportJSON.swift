@@ -22,9 +22,11 @@ public enum ReportJSON {
         return decoder
     }
 
-    /// `value` as UTF-8 JSON text followed by a newline.
+    /// `value` as UTF-8 JSON text followed by exactly one newline (Foundation's pretty printer
+    /// ends with one on some platforms and not on others).
     public static func data<T: Encodable>(_ value: T) throws -> Data {
         var data = try encoder().encode(value)
+        while data.last == 0x0A { data.removeLast() }
         data.append(0x0A)
         return data
     }
