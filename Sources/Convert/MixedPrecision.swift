@@ -6,46 +6,66 @@ import Quantize
 /// Mixed precision (`--allocate`): spends the bit budget of the uniform recipe where the measured
 /// error is largest.
 ///
-/// Every tensor the plan quantizes is first quantized at each supported width (2, 3, 4 and 8 bits)
-/// with its own decision at that width (``QuantizationDecision/withBits(_:)``: the bits-per-weight
-/// cap moves with the width, so the outlier room stays the same), and its effective bits per
-/// weight and relative noise energy are measured. The budget is what the uniform decisions spend
-/// (bits per weight over the same tensors), so the output is no larger than without `--allocate`.
-/// ``BitAllocation`` then picks a width per tensor (a multiple-choice knapsack solved greedily on
-/// convex hulls) and the plan's decisions are rewritten to exactly the measured ones: the
-/// converter then writes what was measured. Only the measurements are kept between the two passes,
-/// so memory stays bounded by the tensors being processed.
+/// Every tensor the plan quantizes is first quantized with each variant of its decision — every
+/// supported width (2, 3, 4 and 8 bits) at the recipe's group size and at groups of 32, 64 and
+/// 128 — each with its bits-per-weight cap moved with the width (``QuantizationDecision/withBits(_:)``,
+/// so the outlier room above the codes stays the same), and its effective bits per weight and
+/// relative noise energy are measured. The budget is what the uniform decisions spend (bits per
+/// weight over the same tensors), so the output is no larger than without `--allocate`.
+/// ``BitAllocation`` then picks a variant per tensor (a multiple-choice knapsack solved greedily
+/// on convex hulls, never worse than the uniform choice) and the plan's decisions are rewritten
+/// to exactly the measured ones: the converter then writes what was measured. Only the
+/// measurements are kept between the two passes, so memory stays bounded by the tensors being
+/// processed.
 public enum MixedPrecision {
     /// The widths a tensor may receive.
     public static let candidateBits = QuantizationRecipe.supportedBits
+    /// The group sizes tried besides the recipe's own.
+    public static let candidateGroupSizes = [32, 64, 128]
 
-    /// Returns `plan` with per-tensor bit widths chosen under the uniform decisions' budget.
+    /// The variants of `decision` that `--allocate` measures; the first is `decision` itself.
+    public static func variants(of decision: QuantizationDecision) -> [QuantizationDecision] {
+        var groups: [Int?] = [decision.groupSize]
+        for g in candidateGroupSizes where !groups.contains(g) { groups.append(g) }
+        var result = [decision]
+        for bits in candidateBits {
+            for group in groups {
+                var variant = decision.withBits(bits)
+                variant.groupSize = group
+                if variant != decision { result.append(variant) }
+            }
+        }
+        return result
+    }
+
+    /// Returns `plan` with per-tensor decisions chosen under the uniform decisions' budget.
     public static func allocate(
         _ plan: ConversionPlan, reader: any CheckpointReader, workers: Int
     ) throws -> ConversionPlan {
         let indices = plan.tensors.indices.filter { plan.decision(at: $0) != nil }
         guard !indices.isEmpty else { return plan }
         let measured = try measure(plan, indices: indices, reader: reader, workers: workers)
+        // Option 0 of every candidate is its uniform decision.
         var budgetBits = 0.0, parameters = 0.0
-        for (position, index) in indices.enumerated() {
-            let bits = plan.decision(at: index)!.bits
-            let uniform = measured[position].options.first { $0.bits == bits }
-            budgetBits += (uniform?.bitsPerWeight ?? Double(bits)) * Double(measured[position].parameters)
-            parameters += Double(measured[position].parameters)
+        for candidate in measured {
+            budgetBits += candidate.options[0].bitsPerWeight * Double(candidate.parameters)
+            parameters += Double(candidate.parameters)
         }
-        let allocation = BitAllocation.allocate(candidates: measured, budgetBitsPerWeight: budgetBits / parameters)
+        let chosen = BitAllocation.choose(
+            candidates: measured, budgetBitsPerWeight: budgetBits / parameters,
+            baseline: [Int](repeating: 0, count: measured.count))
         var result = plan
         for index in indices {
             let entry = plan.tensors[index]
-            guard let decision = plan.decision(at: index), let bits = allocation[entry.source.name] else { continue }
-            let chosen = decision.withBits(bits)
-            result.tensors[index].action = .quantize(chosen)
-            result.tensors[index].estimatedBytes = chosen.estimatedBytes(for: entry.source)
+            guard let decision = chosen[entry.source.name]?.decision else { continue }
+            result.tensors[index].action = .quantize(decision)
+            result.tensors[index].estimatedBytes = decision.estimatedBytes(for: entry.source)
         }
         return result
     }
 
-    /// Quantizes each selected tensor at every candidate width and keeps only the measurements.
+    /// Quantizes each selected tensor with every variant of its decision and keeps only the
+    /// measurements, in the order of `indices`.
     static func measure(
         _ plan: ConversionPlan, indices: [Int], reader: any CheckpointReader, workers: Int
     ) throws -> [TensorCandidate] {
@@ -59,7 +79,7 @@ public enum MixedPrecision {
             let importance = ActivationImportance.columnWeights(for: entry.source, decision: decision, reader: reader)
             return values.withUnsafeBufferPointer {
                 TensorCandidate.measure(
-                    $0, info: entry.source, decision: decision, columnImportance: importance, bits: candidateBits)
+                    $0, info: entry.source, variants: variants(of: decision), columnImportance: importance)
             }
         }
     }

@@ -171,11 +171,12 @@ struct ConverterTests {
             #expect(decision.maxBitsPerWeight == Double(decision.bits) + 0.5)
             let record = try #require(written.record(for: entry.source.name))
             #expect(record.decision == decision)
-            let option = try #require(measured[index].options.first { $0.bits == decision.bits })
+            let option = try #require(measured[index].options.first { $0.decision == decision })
             #expect(record.bitsPerWeight == option.bitsPerWeight, "\(entry.source.name)")
             writtenBits += record.storedByteCount * 8
-            let uniformOption = try #require(measured[index].options.first { $0.bits == 3 })
-            uniformBits += uniformOption.bitsPerWeight * Double(entry.source.elementCount)
+            // Option 0 is the uniform decision.
+            #expect(measured[index].options[0].decision == uniform.decision(at: index))
+            uniformBits += measured[index].options[0].bitsPerWeight * Double(entry.source.elementCount)
         }
         #expect(Double(writtenBits) <= uniformBits)
         #expect(Set(plan.tensors.indices.compactMap { plan.decision(at: $0)?.bits }).count > 1)
