@@ -13,6 +13,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", exact: "3.12.3"),
     ],
     targets: [
         .systemLibrary(
@@ -23,7 +24,9 @@ let package = Package(
             providers: [.apt(["zlib1g-dev"])]),
         // Value types every layer shares; links no C library.
         .target(name: "QPKCore"),
-        .target(name: "Formats", dependencies: ["QPKCore", "CHDF5", "CZlib"]),
+        .target(
+            name: "Formats",
+            dependencies: ["QPKCore", "CHDF5", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Quantize", dependencies: ["QPKCore"]),
         .target(name: "Convert", dependencies: ["QPKCore", "Formats", "Quantize"]),
         .target(name: "Inspect", dependencies: ["QPKCore", "Formats", "Quantize"]),

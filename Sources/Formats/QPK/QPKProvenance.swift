@@ -76,14 +76,14 @@ public struct QPKProvenance: Codable, Sendable, Equatable {
     public static func sha256Hex(ofHeaderOf url: URL) throws -> String {
         let file = try MappedFile(url: url)
         let count = headerByteCount(of: file.bytes, fileSize: file.bytes.count)
-        return SHA256.hex(SHA256.hash(UnsafeRawBufferPointer(rebasing: file.bytes[0..<count])))
+        return SHA256Hex.digest(of: UnsafeRawBufferPointer(rebasing: file.bytes[0..<count]))
     }
 
     /// The provenance entry for the file at `url`: its name, size and header hash.
     public static func source(describing url: URL) throws -> Source {
         let file = try MappedFile(url: url)
         let count = headerByteCount(of: file.bytes, fileSize: file.bytes.count)
-        let digest = SHA256.hash(UnsafeRawBufferPointer(rebasing: file.bytes[0..<count]))
-        return Source(name: url.lastPathComponent, size: file.bytes.count, headerSHA256: SHA256.hex(digest))
+        let digest = SHA256Hex.digest(of: UnsafeRawBufferPointer(rebasing: file.bytes[0..<count]))
+        return Source(name: url.lastPathComponent, size: file.bytes.count, headerSHA256: digest)
     }
 }
