@@ -161,17 +161,8 @@ public struct ConversionSummary: Sendable, Encodable {
 
         init(_ recipe: QuantizationRecipe) { self.recipe = recipe }
 
-        enum CodingKeys: String, CodingKey {
-            case method, scheme, bits, importance
-            case groupSize = "group_size"
-            case scaleSearch = "scale_search"
-            case outlierKind = "outlier_kind"
-            case outlierBudget = "outlier_budget"
-            case maxBitsPerWeight = "max_bits_per_weight"
-        }
-
         func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
+            var c = encoder.container(keyedBy: QuantizationDecision.CodingKeys.self)
             try c.encode(recipe.method, forKey: .method)
             try c.encode(recipe.scheme, forKey: .scheme)
             try c.encode(recipe.bits, forKey: .bits)

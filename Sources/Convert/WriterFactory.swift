@@ -40,17 +40,19 @@ extension QuantizationRecipe {
     /// `quantization` object (§4.3) completes or overrides (its axis, and under `allocate` its bits
     /// and cap).
     func qpkHeaderValue(allocate: Bool) -> [String: QPKJSONValue] {
-        var value: [String: QPKJSONValue] = [
-            "method": .string(method.rawValue),
-            "scheme": .string(scheme.rawValue),
-            "bits": .integer(Int64(bits)),
-            "group_size": groupSize.map { .integer(Int64($0)) } ?? .string("row"),
-            "scale_search": .string(scaleSearch.rawValue),
-            "outlier_budget": .number(effectiveOutlierBudget),
-            "outlier_kind": .string(outlierKind.resolved.rawValue),
-            "max_bits_per_weight": maxBitsPerWeight.map { .number($0) } ?? .null,
-            "importance": .string(importance.rawValue),
+        typealias Key = QuantizationDecision.CodingKeys
+        let entries: [(Key, QPKJSONValue)] = [
+            (.method, .string(method.rawValue)),
+            (.scheme, .string(scheme.rawValue)),
+            (.bits, .integer(Int64(bits))),
+            (.groupSize, groupSize.map { .integer(Int64($0)) } ?? .string("row")),
+            (.scaleSearch, .string(scaleSearch.rawValue)),
+            (.outlierBudget, .number(effectiveOutlierBudget)),
+            (.outlierKind, .string(outlierKind.resolved.rawValue)),
+            (.maxBitsPerWeight, maxBitsPerWeight.map { .number($0) } ?? .null),
+            (.importance, .string(importance.rawValue)),
         ]
+        var value = Dictionary(uniqueKeysWithValues: entries.map { ($0.0.stringValue, $0.1) })
         if allocate { value["allocate"] = .bool(true) }
         return value
     }

@@ -73,7 +73,9 @@ public struct QuantizationDecision: Sendable, Hashable, Codable {
         self.importance = importance
     }
 
-    private enum CodingKeys: String, CodingKey {
+    /// The JSON keys of a decision, snake_case: the one vocabulary that the QPK header (§4.3),
+    /// the recipe and every `--json` share.
+    public enum CodingKeys: String, CodingKey {
         case method, scheme, bits, axis, importance
         case groupSize = "group_size"
         case scaleSearch = "scale_search"

@@ -24,14 +24,7 @@ struct QPKHeaderDocument: Codable {
         var maxBitsPerWeight: Double?
         var importance: String?
 
-        enum CodingKeys: String, CodingKey {
-            case scheme, bits, axis, method, importance
-            case groupSize = "group_size"
-            case scaleSearch = "scale_search"
-            case outlierKind = "outlier_kind"
-            case outlierBudget = "outlier_budget"
-            case maxBitsPerWeight = "max_bits_per_weight"
-        }
+        typealias CodingKeys = QuantizationDecision.CodingKeys
 
         /// Writes the decision keys only when known; `max_bits_per_weight` as `null` for no cap.
         func encode(to encoder: any Encoder) throws {
