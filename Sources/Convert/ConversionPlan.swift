@@ -111,6 +111,9 @@ public struct ConversionOptions: Sendable {
     public var allocate: Bool = false
     /// Tensors left out of the output entirely.
     public var drop: [Glob] = []
+    /// Write a Hugging Face model folder in a runtime's quantized layout instead of QPK
+    /// (spec/runtime-layouts.md).
+    public var layout: RuntimeLayout?
     /// Floating tensors are cast to this dtype (the dequantized dtype for QPK sources).
     public var dtype: DType?
     public var include: [Glob]
@@ -154,6 +157,12 @@ public enum ConversionError: Error, CustomStringConvertible, Sendable, Equatable
     case quantizedOutputRequiresQPK(String)
     /// A `--drop` pattern that matches no tensor of the source.
     case dropMatchesNothing(String)
+    case layoutGroupSize(RuntimeLayout, Int)
+    case layoutBits(RuntimeLayout, Int)
+    case layoutNeedsOutputMajor(RuntimeLayout)
+    case layoutFromQuantized(String)
+    case layoutNeedsFolder(String)
+    case invalidConfig(String)
 
     public var description: String {
         switch self {
@@ -163,6 +172,18 @@ public enum ConversionError: Error, CustomStringConvertible, Sendable, Equatable
             "\(path): input and output are the same file"
         case let .notConvertible(name, from, to):
             "tensor '\(name)': cannot cast \(from.rawValue) to \(to.rawValue) (no float view); exclude it or keep its dtype"
+        case let .layoutGroupSize(layout, group):
+            "--layout \(layout.rawValue): group size \(group) is not one its runtimes load; use \(layout.supportedGroupSizes.map(String.init).joined(separator: ", "))"
+        case let .layoutBits(layout, bits):
+            "--layout \(layout.rawValue): \(bits)-bit codes are not supported; use \(layout.supportedBits.map(String.init).joined(separator: ", "))"
+        case let .layoutNeedsOutputMajor(layout):
+            "--layout \(layout.rawValue) stores PyTorch [out, in] weights; this is a Keras checkpoint ([in, out] kernels)"
+        case let .layoutFromQuantized(name):
+            "tensor '\(name)': is already quantized; dequantize the QPK file to safetensors first, then export the layout from the original weights"
+        case let .layoutNeedsFolder(path):
+            "\(path): --layout writes a model folder; give a directory (e.g. out-mlx/), not a file"
+        case let .invalidConfig(path):
+            "\(path): config.json is not a JSON object"
         case let .dropMatchesNothing(pattern):
             "--drop '\(pattern)' matches no tensor; check the name with `qpk inspect`"
         case let .quantizedOutputRequiresQPK(name):

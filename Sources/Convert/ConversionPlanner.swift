@@ -30,6 +30,10 @@ public enum ConversionPlanner {
         for pattern in options.drop where !reader.tensors.contains(where: { pattern.matches($0.name) }) {
             throw ConversionError.dropMatchesNothing(pattern.pattern)
         }
+        if let layout = options.layout {
+            return try RuntimeLayoutPlanning.plan(
+                reader: reader, destination: destination, target: target, options: options, layout: layout)
+        }
         let axis = options.axis ?? WeightLayout.of(reader).inputAxis
         var entries: [PlannedTensor] = []
         entries.reserveCapacity(reader.tensors.count)

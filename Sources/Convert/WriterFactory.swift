@@ -8,6 +8,9 @@ enum WriterFactory {
     static func makeWriter(
         plan: ConversionPlan, reader: any CheckpointReader, options: ConversionOptions
     ) throws -> any CheckpointWriter {
+        if let layout = options.layout {
+            return try RuntimeLayoutWriter(plan: plan, reader: reader, layout: layout, overwrite: options.overwrite)
+        }
         let tensors = plan.tensors.map(\.output)
         let url = plan.destination
         switch plan.target.format {

@@ -26,6 +26,23 @@ public enum ImportanceSource: String, Sendable, Codable, CaseIterable {
     case norm
 }
 
+/// Which values a group's zero-point may take.
+public enum ZeroPointDomain: String, Sendable, Codable, CaseIterable {
+    /// Any fp16 value (QPK, MLX): the fit's optimum.
+    case float16
+    /// An integer code in `[1, 2^bits − 1]`: GPTQ's integer zero-points, whose v1 checkpoints
+    /// store `zero − 1` in `bits` bits (so zero 0 cannot be stored).
+    case gptqInteger = "gptq_integer"
+
+    /// `zero` moved into the domain for `bits`-bit codes.
+    public func constrain(_ zero: Float, bits: Int) -> Float {
+        switch self {
+        case .float16: zero
+        case .gptqInteger: min(max((zero + 12_582_912) - 12_582_912, 1), Float((1 << bits) - 1))
+        }
+    }
+}
+
 /// Everything that decides how one tensor is quantized, resolved once per tensor by the planner
 /// and read by everyone after it: the quantizer, the size estimate of a dry run, the QPK header
 /// (spec/qpk-format.md §4.3), the convert JSON and inspect (spec/json-schemas.md).
@@ -55,6 +72,8 @@ public struct QuantizationDecision: Sendable, Hashable, Codable {
     public var maxBitsPerWeight: Double?
     /// The source of per-column error weights for the MSE fit.
     public var importance: ImportanceSource
+    /// The values a zero-point may take (integers for the GPTQ layout).
+    public var zeroPoints: ZeroPointDomain = .float16
 
     public init(
         method: QuantizationMethod, scheme: QuantizationScheme, bits: Int, groupSize: Int?,
@@ -82,6 +101,7 @@ public struct QuantizationDecision: Sendable, Hashable, Codable {
         case outlierKind = "outlier_kind"
         case outlierBudget = "outlier_budget"
         case maxBitsPerWeight = "max_bits_per_weight"
+        case zeroPoints = "zero_points"
     }
 
     /// Encodes every key, `null` where there is no value (`group_size` for per-row groups,
@@ -98,6 +118,7 @@ public struct QuantizationDecision: Sendable, Hashable, Codable {
         try c.encode(outlierBudget, forKey: .outlierBudget)
         try c.encode(maxBitsPerWeight, forKey: .maxBitsPerWeight)
         try c.encode(importance, forKey: .importance)
+        try c.encode(zeroPoints, forKey: .zeroPoints)
     }
 
     public init(from decoder: any Decoder) throws {
@@ -116,6 +137,7 @@ public struct QuantizationDecision: Sendable, Hashable, Codable {
         outlierBudget = try c.decode(Double.self, forKey: .outlierBudget)
         maxBitsPerWeight = try c.decodeIfPresent(Double.self, forKey: .maxBitsPerWeight)
         importance = try c.decode(ImportanceSource.self, forKey: .importance)
+        zeroPoints = try c.decodeIfPresent(ZeroPointDomain.self, forKey: .zeroPoints) ?? .float16
     }
 
     /// The layout of `info` under this decision (per-row groups span the whole row).

@@ -104,7 +104,8 @@ public enum TensorQuantizer {
                                     let job = RowJob(
                                         values: values, mask: maskBuffer, outlierRows: outlierRows,
                                         columnWeights: weights, columns: columns,
-                                        layout: layout, search: decision.scaleSearch, codes: codeBuffer,
+                                        layout: layout, search: decision.scaleSearch, zeroPoints: decision.zeroPoints,
+                                        codes: codeBuffer,
                                         scales: scaleBuffer, zeros: zeroBuffer, signal: signalBuffer,
                                         noise: noiseBuffer, maxError: maxBuffer)
                                     let per = (rows + chunkCount - 1) / max(chunkCount, 1)
@@ -188,6 +189,7 @@ struct RowJob: @unchecked Sendable {
     let columns: Int
     let layout: QuantizationLayout
     let search: ScaleSearch
+    let zeroPoints: ZeroPointDomain
     let codes: UnsafeMutableBufferPointer<UInt8>
     let scales: UnsafeMutableBufferPointer<Float16>
     let zeros: UnsafeMutableBufferPointer<Float16>
@@ -234,10 +236,13 @@ struct RowJob: @unchecked Sendable {
                         group, weights: UnsafeBufferPointer(rebasing: weightScratch[0..<kept]), bits: bits,
                         scheme: layout.scheme, search: search)
                     : GroupFit.fit(group, bits: bits, scheme: layout.scheme, search: search)
+                // The codes are computed against the zero-point as stored (an integer for GPTQ).
+                let zero = zeroPoints == .float16
+                    ? fitted.zero : Float16(zeroPoints.constrain(Float(fitted.zero), bits: bits))
                 scales[r * groupsPerRow + g] = fitted.scale
-                zeros[r * groupsPerRow + g] = fitted.zero
+                zeros[r * groupsPerRow + g] = zero
                 let s = Float(fitted.scale)
-                let z = Float(fitted.zero)
+                let z = Float(zero)
                 let inverse: Float = s == 0 ? 0 : 1 / s
                 var groupSignal = 0.0, groupNoise = 0.0, groupWorst: Float = 0
                 for i in start..<end {

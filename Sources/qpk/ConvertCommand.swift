@@ -44,6 +44,9 @@ struct ConvertCommand: ParsableCommand {
     @Option(name: .customLong("drop"), help: "Leave the tensors matching this glob out of the output (repeatable).")
     var drop: [String] = []
 
+    @Option(help: "Write a model folder in a runtime's quantized layout: mlx (MLX affine) or gptq (AutoGPTQ/transformers). Default group size 64 (mlx) or 128 (gptq).")
+    var layout: RuntimeLayout?
+
     @Option(help: "Write safetensors shards of at most this size (e.g. 5GB, 500MB) into the output directory.")
     var maxShardSize: String?
 
@@ -69,16 +72,20 @@ struct ConvertCommand: ParsableCommand {
         let inputURL = URL(fileURLWithPath: input)
         let outputURL = URL(fileURLWithPath: output)
         let reader = try Checkpoint.open(inputURL)
-        let target = try OutputTarget.forDestination(
-            outputURL, maxShardSize: try parsedShardSize(), gzipLevel: try parsedGzipLevel())
+        let target = try layout == nil
+            ? OutputTarget.forDestination(outputURL, maxShardSize: try parsedShardSize(), gzipLevel: try parsedGzipLevel())
+            : layoutTarget(outputURL)
         if inputURL.standardizedFileURL.path == outputURL.standardizedFileURL.path {
             throw ConversionError.sameFile(outputURL.path)
         }
+        var recipe = try quantization.recipe()
+        if layout != nil, quantization.groupSize == nil { recipe.groupSize = nil }  // the layout's default
         var options = ConversionOptions(
-            recipe: try quantization.recipe(), axis: quantization.axis.axis, allocate: quantization.allocate,
+            recipe: recipe, axis: quantization.axis.axis, allocate: quantization.allocate,
             dtype: try parsedDType(),
             include: include.map(Glob.init), exclude: exclude.map(Glob.init), drop: drop.map(Glob.init),
             overwrite: force, outlierMask: outlierMask)
+        options.layout = layout
         if let threads { options.workers = max(1, threads) }
         options.createdBy = (["qpk"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
         let plan = try ConversionPlanner.plan(reader: reader, destination: outputURL, target: target, options: options)
@@ -97,6 +104,20 @@ struct ConvertCommand: ParsableCommand {
         } else {
             ConvertSummaryPrinter.print(summary)
         }
+    }
+
+    /// The output of `--layout`: a model folder, never a file name with a checkpoint extension.
+    private func layoutTarget(_ url: URL) throws -> OutputTarget {
+        if CheckpointFormat(pathExtension: url.pathExtension) != nil { throw ConversionError.layoutNeedsFolder(url.path) }
+        for (flag, given) in [
+            ("--allocate", quantization.allocate), ("--outlier-budget", quantization.outlierBudget != nil),
+            ("--outlier-kind", quantization.outlierKind != nil), ("--axis", quantization.axis != .auto),
+            ("--max-shard-size", maxShardSize != nil), ("--compression", compression != nil),
+            ("--outlier-mask", outlierMask), ("--group-size row", quantization.groupSize.map { QuantizationRecipe.parseGroupSize($0) == .some(nil) } ?? false),
+        ] where given {
+            throw ValidationError("\(flag) does not apply to --layout \(layout!.rawValue): the layout stores groups of 32 to 256 along the input, without outliers")
+        }
+        return OutputTarget(format: .safetensors)
     }
 
     private func parsedDType() throws -> DType? {

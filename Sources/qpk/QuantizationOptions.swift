@@ -80,3 +80,5 @@ extension QuantizationOptions {
         return recipe
     }
 }
+
+extension RuntimeLayout: ExpressibleByArgument {}

@@ -23,6 +23,8 @@ struct QPKHeaderDocument: Codable {
         var outlierBudget: Double?
         var maxBitsPerWeight: Double?
         var importance: String?
+        /// Not written by QPK (its zero-points are always fp16); read if present.
+        var zeroPoints: String?
 
         typealias CodingKeys = QuantizationDecision.CodingKeys
 
