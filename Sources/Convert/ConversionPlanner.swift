@@ -23,6 +23,8 @@ public enum ConversionPlanner {
         for info in reader.tensors {
             let quantizedSource = isQuantized(info, in: reader)
             switch target.format {
+            case .gguf:
+                entries.append(try GGUFPlanning.plan(info, quantizedSource: quantizedSource, options: options))
             case .qpk:
                 if quantizedSource {
                     let bytes = (reader as? QPKReader)?.record(for: info.name)?.storedByteCount ?? info.byteCount

@@ -82,6 +82,8 @@ public struct Converter: Sendable {
             result.sqnrDB = quantized.error?.sqnrDB
             result.signalEnergy = floats.reduce(0.0) { $0 + Double($1) * Double($1) }
             return (.quantized(quantized), result)
+        case let .ggmlQuantize(type):
+            return try GGUFPlanning.encode(entry, stored: stored, type: type, result: result)
         case .outlierMask:
             let buffer = ByteBuffer(count: entry.output.byteCount)
             buffer.mutableBytes.initializeMemory(as: UInt8.self, repeating: 0)

@@ -26,6 +26,8 @@ enum WriterFactory {
             return try QPKWriter(
                 url: url, tensors: tensors, metadata: reader.metadata,
                 recipe: options.recipe.qpkHeaderValue, provenance: provenance, overwrite: options.overwrite)
+        case .gguf:
+            return try GGUFPlanning.makeWriter(plan: plan, reader: reader, options: options)
         }
     }
 }

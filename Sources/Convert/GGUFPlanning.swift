@@ -1,0 +1,128 @@
+import Foundation
+
+/// What a conversion to GGUF does with each tensor (spec/gguf.md §6).
+///
+/// - With a block `--type` (Q4_0, Q4_K, …): the tensors ``TensorSelection`` picks (floating, rank
+///   ≥ 2, ≥ 4096 elements, `--include`/`--exclude`) whose row length (the last axis, GGUF's
+///   `ne[0]`) is a whole number of blocks are encoded as ggml blocks (``TensorAction/ggmlQuantize(_:)``).
+/// - With a plain float `--type` (F32, F16, BF16): the selected tensors are cast to it.
+/// - Every other floating tensor: 1-D tensors (and scalars) are stored F32, as llama.cpp stores
+///   norms and biases; larger ones keep their dtype (or `--dtype`) when GGUF has it, else F32.
+/// - Integer tensors I8–I64 are copied; unsigned and boolean tensors have no GGUF type: an error.
+public enum GGUFPlanning {
+    /// The ggml types qpk writes.
+    public static let writableTypes: [GGMLType] = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q4_K, .q6_K, .iq4_NL]
+
+    /// Why a GGUF conversion cannot proceed.
+    public enum Failure: Error, CustomStringConvertible, Sendable, Equatable {
+        case noGGUFType(tensor: String, dtype: DType)
+        case unwritableType(GGMLType)
+
+        public var description: String {
+            switch self {
+            case let .noGGUFType(tensor, dtype):
+                "tensor '\(tensor)': GGUF has no element type for \(dtype.rawValue) (it stores F32, F16, BF16, F64 and I8-I64); convert to safetensors instead"
+            case let .unwritableType(type):
+                "qpk cannot write \(type.name) blocks; use one of " + GGUFPlanning.writableTypes.map(\.name).joined(separator: ", ")
+            }
+        }
+    }
+
+    /// The plan line of one source tensor.
+    public static func plan(_ info: TensorInfo, quantizedSource: Bool, options: ConversionOptions) throws -> PlannedTensor {
+        if let type = options.ggufType, !writableTypes.contains(type) { throw Failure.unwritableType(type) }
+        if let type = options.ggufType, reasonKept(info, type: type, options: options) == nil {
+            if type.isBlockQuantized {
+                let bytes = type.byteCount(elementCount: info.elementCount) ?? info.byteCount
+                return PlannedTensor(source: info, output: info, action: .ggmlQuantize(type), estimatedBytes: bytes)
+            }
+            return cast(info, to: type.plainDType ?? .f32, quantizedSource: quantizedSource)
+        }
+        guard info.dtype.isFloatingPoint, info.dtype.isConvertibleToFloat else {
+            guard GGMLType(plain: info.dtype) != nil else { throw Failure.noGGUFType(tensor: info.name, dtype: info.dtype) }
+            return PlannedTensor(source: info, output: info, action: .copy, estimatedBytes: info.byteCount)
+        }
+        var dtype = options.dtype ?? info.dtype
+        if info.shape.count < 2 || GGMLType(plain: dtype) == nil || !dtype.isFloatingPoint { dtype = .f32 }
+        return cast(info, to: dtype, quantizedSource: quantizedSource)
+    }
+
+    static func cast(_ info: TensorInfo, to dtype: DType, quantizedSource: Bool) -> PlannedTensor {
+        var output = info
+        output.dtype = dtype
+        let action: TensorAction = quantizedSource ? .dequantize(dtype) : (dtype == info.dtype ? .copy : .cast(dtype))
+        return PlannedTensor(source: info, output: output, action: action, estimatedBytes: output.byteCount)
+    }
+
+    /// Why `info` is not stored as `type` under `options`, or `nil` when it is.
+    public static func reasonKept(_ info: TensorInfo, type: GGMLType, options: ConversionOptions) -> String? {
+        guard info.dtype.isFloatingPoint, info.dtype.isConvertibleToFloat, info.elementCount > 0 else { return "not a floating tensor" }
+        if options.exclude.contains(where: { $0.matches(info.name) }) { return "excluded by --exclude" }
+        if !options.include.isEmpty {
+            if !options.include.contains(where: { $0.matches(info.name) }) { return "not matched by --include" }
+        } else if info.shape.count < 2 {
+            return "\(info.shape.count)-D"
+        } else if info.elementCount < TensorSelection.minimumElements {
+            return "fewer than \(TensorSelection.minimumElements) elements"
+        }
+        let row = info.shape.last ?? 1
+        if row % type.blockSize != 0 { return "row length \(row) is not a multiple of \(type.blockSize)" }
+        return nil
+    }
+
+    /// Encodes one tensor as ggml blocks and measures the error of the stored result.
+    static func encode(
+        _ entry: PlannedTensor, stored: TensorStorage, type: GGMLType, result: TensorResult
+    ) throws -> (TensorStorage, TensorResult) {
+        let floats = try Dequantizer.floats(stored, info: entry.source)
+        let byteCount = type.byteCount(elementCount: floats.count) ?? 0
+        let buffer = ByteBuffer(count: byteCount)
+        floats.withUnsafeBufferPointer { GGMLBlockQuantizer.encode($0, as: type, into: buffer.mutableBytes) }
+        let decoded = [Float](unsafeUninitializedCapacity: floats.count) { out, count in
+            GGMLBlockDecoder.decode(type, UnsafeRawBufferPointer(buffer.mutableBytes), count: floats.count, into: out)
+            count = floats.count
+        }
+        var signal = 0.0, noise = 0.0, maxError = 0.0
+        for i in floats.indices {
+            let x = Double(floats[i]), e = x - Double(decoded[i])
+            signal += x * x
+            noise += e * e
+            maxError = max(maxError, abs(e))
+        }
+        var result = result
+        result.bytes = byteCount
+        result.bits = type.codeBits
+        result.groupSize = type.blockSize
+        result.sqnrDB = noise > 0 ? 10 * log10(signal / noise) : .infinity
+        result.signalEnergy = signal
+        return (.dense(TensorBytes(buffer)), result)
+    }
+
+    /// The GGUF writer for `plan`: one declaration per planned tensor, and the source's metadata
+    /// (typed, from a GGUF source, minus `general.file_type`, which no longer holds; as strings
+    /// otherwise), plus `general.quantization_version` 2 when blocks are written.
+    static func makeWriter(
+        plan: ConversionPlan, reader: any CheckpointReader, options: ConversionOptions
+    ) throws -> GGUFWriter {
+        let declarations = try plan.tensors.map { entry -> GGUFTensorDeclaration in
+            if case let .ggmlQuantize(type) = entry.action {
+                return GGUFTensorDeclaration(info: entry.output, type: type)
+            }
+            guard let type = GGMLType(plain: entry.output.dtype) else {
+                throw Failure.noGGUFType(tensor: entry.output.name, dtype: entry.output.dtype)
+            }
+            return GGUFTensorDeclaration(info: entry.output, type: type)
+        }
+        var metadata: [(key: String, value: GGUFValue)]
+        if let gguf = reader as? GGUFReader {
+            metadata = gguf.header.keyValues.filter { $0.key != "general.file_type" }
+        } else {
+            metadata = reader.metadata.keys.sorted().map { ($0, .string(reader.metadata[$0]!)) }
+        }
+        let quantizationVersion = "general.quantization_version"
+        if declarations.contains(where: \.type.isBlockQuantized), !metadata.contains(where: { $0.key == quantizationVersion }) {
+            metadata.append((quantizationVersion, .uint32(2)))
+        }
+        return try GGUFWriter(url: plan.destination, tensors: declarations, metadata: metadata, overwrite: options.overwrite)
+    }
+}

@@ -1,0 +1,38 @@
+import ArgumentParser
+import Convert
+import Foundation
+import Inspect
+
+extension GGMLType: ExpressibleByArgument {
+    public init?(argument: String) {
+        guard let type = GGMLType(name: argument), GGUFPlanning.writableTypes.contains(type) else { return nil }
+        self = type
+    }
+
+    public static var allValueStrings: [String] { GGUFPlanning.writableTypes.map(\.name) }
+}
+
+/// The lines a GGUF conversion adds: what the block type cost, and which tensors kept a plain
+/// type and why (1-D, too small, row length not a whole number of blocks, excluded, …).
+enum GGUFSummaryPrinter {
+    static func print(_ summary: ConversionSummary, plan: ConversionPlan, options: ConversionOptions) {
+        guard let type = options.ggufType else { return }
+        if type.isBlockQuantized, summary.quantizedParameters > 0 {
+            let bpw = summary.quantizedBitsPerWeight.map { String(format: "%.3f", $0) } ?? "-"
+            let sqnr = summary.sqnrDB.map { String(format: "%.2f dB", $0) } ?? "-"
+            Swift.print("\(type.name): \(HumanUnits.count(summary.quantizedParameters)) parameters in ggml blocks at \(bpw) bits/weight, weight SQNR \(sqnr)")
+        }
+        var kept: [String: [String]] = [:]
+        for entry in plan.tensors {
+            if case .ggmlQuantize = entry.action { continue }
+            if entry.output.dtype == type.plainDType { continue }
+            let reason = GGUFPlanning.reasonKept(entry.source, type: type, options: options) ?? "kept"
+            kept["\(entry.output.dtype.rawValue) (\(reason))", default: []].append(entry.output.name)
+        }
+        for key in kept.keys.sorted() {
+            let names = kept[key]!
+            let shown = names.prefix(3).joined(separator: ", ") + (names.count > 3 ? ", …" : "")
+            Swift.print("kept \(names.count) tensor(s) as \(key): \(shown)")
+        }
+    }
+}
