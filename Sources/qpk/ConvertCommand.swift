@@ -63,13 +63,16 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "GGUF output: the ggml type of the selected weights (Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q6_K, IQ4_NL, F16, BF16, F32).")
     var type: GGMLType?
 
-    func validate() throws {
+    /// `--type` without a `.gguf` output is a usage error: one line, exit 2.
+    private func checkTypeUsage() throws {
         if type != nil, CheckpointFormat(pathExtension: URL(fileURLWithPath: output).pathExtension) != .gguf {
-            throw ValidationError("--type applies to GGUF output only: write to a .gguf file, or use --bits/--method for .qpk")
+            Terminal.error("--type applies to GGUF output only: write to a .gguf file, or use --bits/--method for .qpk")
+            throw ExitCode(2)
         }
     }
 
     func run() throws {
+        try checkTypeUsage()
         let inputURL = URL(fileURLWithPath: input)
         let outputURL = URL(fileURLWithPath: output)
         let reader = try Checkpoint.open(inputURL)

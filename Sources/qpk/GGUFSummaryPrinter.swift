@@ -21,6 +21,8 @@ enum GGUFSummaryPrinter {
             let bpw = summary.quantizedBitsPerWeight.map { String(format: "%.3f", $0) } ?? "-"
             let sqnr = summary.sqnrDB.map { String(format: "%.2f dB", $0) } ?? "-"
             Swift.print("\(type.name): \(HumanUnits.count(summary.quantizedParameters)) parameters in ggml blocks at \(bpw) bits/weight, weight SQNR \(sqnr)")
+        } else if type.isBlockQuantized {
+            Swift.print("\(type.name): no tensor qualified (the reasons follow); nothing was block-quantized")
         }
         var kept: [String: [String]] = [:]
         for entry in plan.tensors {
