@@ -18,8 +18,8 @@ enum GGMLAffineBlocks {
         let (d, m) = bestAffine(x, 32, lo: lo, hi: hi, maxCode: 15)
         A.storeHalf(d, out, 0)
         A.storeHalf(m, out, 2)
-        let codes = affineCodes(x, 32, d: d, m: m, maxCode: 15)
-        GGMLSymmetricBlocks.packNibbles(codes, out + 4)
+        let inverse: Float = d == 0 ? 0 : 1 / d
+        GGMLSymmetricBlocks.packNibbles(out + 4) { Int(A.nearest((x[$0] - m) * inverse, 0, 15)) }
     }
 
     /// The squared error of `x̂ = d·q + m`, q the nearest code in `[0, maxCode]`, and the sums a
@@ -69,10 +69,5 @@ enum GGMLAffineBlocks {
             consider(d, (sx - d * bestFit.sq) / count)
         }
         return best
-    }
-
-    static func affineCodes(_ x: UnsafePointer<Float>, _ n: Int, d: Float, m: Float, maxCode: Float) -> [Int] {
-        let inverse: Float = d == 0 ? 0 : 1 / d
-        return (0..<n).map { Int(A.nearest((x[$0] - m) * inverse, 0, maxCode)) }
     }
 }

@@ -1,3 +1,4 @@
+import Dispatch
 import Formats
 
 /// Encodes float rows as ggml blocks whose bytes follow ggml's layouts exactly (spec/gguf.md §5)
@@ -22,7 +23,7 @@ public enum GGMLBlockQuantizer {
             FloatCodec.encode(values, as: dtype, into: destination)
             return
         }
-        let block: (UnsafePointer<Float>, UnsafeMutableRawPointer) -> Void
+        let block: @Sendable (UnsafePointer<Float>, UnsafeMutableRawPointer) -> Void
         switch type {
         case .q4_0: block = { GGMLSymmetricBlocks.q4_0($0, $1) }
         case .q5_0: block = { GGMLSymmetricBlocks.q5_0($0, $1) }
@@ -33,13 +34,26 @@ public enum GGMLBlockQuantizer {
         case .q6_K: block = { GGMLKQuantBlocks.q6_K($0, $1) }
         default: preconditionFailure("qpk does not encode \(type.name)")
         }
-        for b in 0..<(values.count / type.blockSize) {
-            block(x + b * type.blockSize, out + b * type.typeSize)
+        // Blocks are independent: large tensors are cut into chunks encoded in parallel.
+        let blocks = values.count / type.blockSize
+        let chunk = 4096
+        let chunks = (blocks + chunk - 1) / chunk
+        let input = UncheckedSendable(x), output = UncheckedSendable(out)
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            for b in (c * chunk)..<min(blocks, (c + 1) * chunk) {
+                block(input.value + b * type.blockSize, output.value + b * type.typeSize)
+            }
         }
     }
 
     /// The types ``encode(_:as:into:)`` writes.
     public static let encodableTypes: Set<GGMLType> = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q4_K, .q6_K, .iq4_NL]
+}
+
+/// A pointer handed to the parallel chunks, each of which touches its own blocks only.
+struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }
 
 /// Shared arithmetic of the block searches.
@@ -57,12 +71,17 @@ enum GGMLArithmetic {
         p.storeBytes(of: Float16(x).bitPattern.littleEndian, toByteOffset: offset, as: UInt16.self)
     }
 
-    /// `t` rounded to the nearest integer in `[lo, hi]` (NaN goes to `lo`).
+    /// `t` rounded to the nearest integer in `[lo, hi]` (NaN goes to `lo`; ties to even).
+    ///
+    /// Clamped first, then rounded by adding and subtracting 1.5·2²³, which leaves the nearest
+    /// integer for |t| < 2²² in one add and one subtract (`rounded()` is a libm call on baseline
+    /// x86-64). Ties cost the same error either way, so the rounding of ties does not matter.
     @inline(__always) static func nearest(_ t: Float, _ lo: Float, _ hi: Float) -> Float {
-        var r = t.rounded()
-        if !(r >= lo) { r = lo }
-        if r > hi { r = hi }
-        return r
+        var v = t
+        if !(v >= lo) { v = lo }
+        if v > hi { v = hi }
+        let magic: Float = 12_582_912
+        return (v + magic) - magic
     }
 
     /// The squared error of `n` values under `x̂ = scale·c`, `c` the nearest integer in `[lo, hi]`.

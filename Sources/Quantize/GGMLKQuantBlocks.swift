@@ -145,7 +145,7 @@ enum GGMLKQuantBlocks {
         out.initializeMemory(as: UInt8.self, repeating: 0, count: 192)
         for i in 0..<256 {
             let scale = best.d * Float(best.scales[i >> 4])
-            let c = scale == 0 ? 0 : Int(A.nearest(x[i] / scale, -32, 31))
+            let c = scale == 0 ? 0 : Int(A.nearest(x[i] * (1 / scale), -32, 31))
             let q = c + 32
             let h = i >> 7, s = (i >> 5) & 3, l = i & 31
             let qlOffset = 64 * h + 32 * (s & 1) + l

@@ -9,19 +9,17 @@ enum GGMLSymmetricBlocks {
     static func q4_0(_ x: UnsafePointer<Float>, _ out: UnsafeMutableRawPointer) {
         let d = A.bestSymmetricScale(x, 32, lo: -8, hi: 7)
         A.storeHalf(d, out, 0)
-        let codes = codes(x, 32, scale: d, lo: -8, hi: 7, offset: 8)
-        packNibbles(codes, out + 2)
+        packNibbles(out + 2) { code(x[$0], scale: d, lo: -8, hi: 7) + 8 }
     }
 
     /// Q5_0: `x̂ = d·(q − 16)`; the fifth bits go to the little-endian u32 `qh` (bit j for value j).
     static func q5_0(_ x: UnsafePointer<Float>, _ out: UnsafeMutableRawPointer) {
         let d = A.bestSymmetricScale(x, 32, lo: -16, hi: 15)
         A.storeHalf(d, out, 0)
-        let codes = codes(x, 32, scale: d, lo: -16, hi: 15, offset: 16)
         var qh: UInt32 = 0
-        for j in 0..<32 { qh |= UInt32(codes[j] >> 4) << UInt32(j) }
+        for j in 0..<32 { qh |= UInt32((code(x[j], scale: d, lo: -16, hi: 15) + 16) >> 4) << UInt32(j) }
         out.storeBytes(of: qh.littleEndian, toByteOffset: 2, as: UInt32.self)
-        packNibbles(codes.map { $0 & 0xF }, out + 6)
+        packNibbles(out + 6) { (code(x[$0], scale: d, lo: -16, hi: 15) + 16) & 0xF }
     }
 
     /// Q8_0: `x̂ = d·q`, q a signed byte; ggml's rule is `d = absmax / 127`.
@@ -29,8 +27,7 @@ enum GGMLSymmetricBlocks {
         let amax = abs(A.signedAbsMax(x, 32))
         let d = A.bestSymmetricScale(x, 32, lo: -128, hi: 127, reference: amax / 127)
         A.storeHalf(d, out, 0)
-        let codes = codes(x, 32, scale: d, lo: -128, hi: 127, offset: 0)
-        for j in 0..<32 { out.storeBytes(of: Int8(codes[j]), toByteOffset: 2 + j, as: Int8.self) }
+        for j in 0..<32 { out.storeBytes(of: Int8(code(x[j], scale: d, lo: -128, hi: 127)), toByteOffset: 2 + j, as: Int8.self) }
     }
 
     /// IQ4_NL: `x̂ = d·v[q]` with the 16 values of ``GGMLBlockDecoder/iq4Values``. Candidates are
@@ -39,21 +36,23 @@ enum GGMLSymmetricBlocks {
     static func iq4_NL(_ x: UnsafePointer<Float>, _ out: UnsafeMutableRawPointer) {
         let d = bestNonUniformScale(x, 32)
         A.storeHalf(d, out, 0)
-        var codes = [Int](repeating: 0, count: 32)
         let inverse: Float = d == 0 ? 0 : 1 / d
-        for j in 0..<32 { codes[j] = nearestValueIndex(x[j] * inverse) }
-        if d == 0 { codes = [Int](repeating: 8, count: 32) }
-        packNibbles(codes, out + 2)
+        midpoints.withUnsafeBufferPointer { m in
+            packNibbles(out + 2) { j in d == 0 ? 8 : nearestValueIndex(x[j] * inverse, m.baseAddress!) }
+        }
     }
 
     static let values: [Float] = GGMLBlockDecoder.iq4Values.map(Float.init)
     static let midpoints: [Float] = (0..<15).map { (values[$0] + values[$0 + 1]) / 2 }
 
-    /// The index of the value nearest `t` (values are sorted: count the midpoints below `t`).
-    @inline(__always) static func nearestValueIndex(_ t: Float) -> Int {
-        var index = 0
-        for m in midpoints where t > m { index += 1 }
-        return index
+    /// The index of the value nearest `t`: the number of midpoints below `t`, by binary search
+    /// over the 15 sorted midpoints `m`.
+    @inline(__always) static func nearestValueIndex(_ t: Float, _ m: UnsafePointer<Float>) -> Int {
+        var i = t > m[7] ? 8 : 0
+        i += t > m[i + 3] ? 4 : 0
+        i += t > m[i + 1] ? 2 : 0
+        i += t > m[i] ? 1 : 0
+        return i
     }
 
     static func nonUniformError(_ x: UnsafePointer<Float>, _ n: Int, scale: Float) -> (error: Float, xv: Float, vv: Float) {
@@ -64,12 +63,16 @@ enum GGMLSymmetricBlocks {
         }
         let inverse = 1 / scale
         var e: Float = 0, xv: Float = 0, vv: Float = 0
-        for i in 0..<n {
-            let v = values[nearestValueIndex(x[i] * inverse)]
-            let r = x[i] - scale * v
-            e += r * r
-            xv += x[i] * v
-            vv += v * v
+        values.withUnsafeBufferPointer { v in
+            midpoints.withUnsafeBufferPointer { m in
+                for i in 0..<n {
+                    let value = v[nearestValueIndex(x[i] * inverse, m.baseAddress!)]
+                    let r = x[i] - scale * value
+                    e += r * r
+                    xv += x[i] * value
+                    vv += value * value
+                }
+            }
         }
         return (e, xv, vv)
     }
@@ -96,18 +99,16 @@ enum GGMLSymmetricBlocks {
         return best
     }
 
-    /// The nearest codes `c ∈ [lo, hi]` for `x / scale`, plus `offset` (all `offset` for a zero
-    /// scale, as ggml writes them).
-    static func codes(_ x: UnsafePointer<Float>, _ n: Int, scale: Float, lo: Float, hi: Float, offset: Int) -> [Int] {
-        guard scale != 0 else { return [Int](repeating: offset, count: n) }
-        let inverse = 1 / scale
-        return (0..<n).map { Int(A.nearest(x[$0] * inverse, lo, hi)) + offset }
+    /// The nearest code `c ∈ [lo, hi]` for `x / scale` (0 for a zero scale: ggml's code for an
+    /// all-zero block).
+    @inline(__always) static func code(_ x: Float, scale: Float, lo: Float, hi: Float) -> Int {
+        scale == 0 ? 0 : Int(A.nearest(x * (1 / scale), lo, hi))
     }
 
     /// 32 four-bit codes: value j in the low nibble of byte j, value j + 16 in its high nibble.
-    static func packNibbles(_ codes: [Int], _ out: UnsafeMutableRawPointer) {
+    @inline(__always) static func packNibbles(_ out: UnsafeMutableRawPointer, _ code: (Int) -> Int) {
         for j in 0..<16 {
-            out.storeBytes(of: UInt8(codes[j] & 0xF | (codes[j + 16] & 0xF) << 4), toByteOffset: j, as: UInt8.self)
+            out.storeBytes(of: UInt8(code(j) & 0xF | (code(j + 16) & 0xF) << 4), toByteOffset: j, as: UInt8.self)
         }
     }
 }

@@ -16,6 +16,9 @@ extension GGMLType: ExpressibleByArgument {
 /// type and why (1-D, too small, row length not a whole number of blocks, excluded, …).
 enum GGUFSummaryPrinter {
     static func print(_ summary: ConversionSummary, plan: ConversionPlan, options: ConversionOptions) {
+        if summary.sourceFormat == .qpk {
+            Swift.print("note: the QPK source's quantized tensors were dequantized and then encoded for GGUF (GGUF cannot hold QPK's groups and outliers)")
+        }
         guard let type = options.ggufType else { return }
         if type.isBlockQuantized, summary.quantizedParameters > 0 {
             let bpw = summary.quantizedBitsPerWeight.map { String(format: "%.3f", $0) } ?? "-"

@@ -31,6 +31,8 @@ def gguf_values(tensor):
     shape = tuple(reversed([int(d) for d in tensor.shape]))
     if tensor.tensor_type in (T.I8, T.I16, T.I32, T.I64):
         return np.asarray(tensor.data).reshape(shape)
+    if tensor.tensor_type == T.F64:
+        return np.asarray(tensor.data).astype(np.float32).reshape(shape)
     return gguf.quants.dequantize(np.asarray(tensor.data), tensor.tensor_type).astype(np.float32).reshape(shape)
 
 
@@ -147,31 +149,28 @@ def test_diff_reports_the_quantization_error_of_a_gguf(tmp_path, source):
     assert diff, "diff printed no JSON"
 
 
-def test_minilm_q4_0_beats_the_gguf_package_quantizer(tmp_path, minilm):
-    """Weight SQNR over the tensors qpk puts in Q4_0 blocks: qpk's search against
-    gguf.quants.quantize (ggml's reference rule), same tensors, same 4.5 bits per weight."""
-    results = {}
+def test_minilm_qpk_blocks_beat_the_gguf_package_quantizer(tmp_path, minilm):
+    """Weight SQNR over the tensors qpk puts in blocks, against gguf.quants.quantize's Q4_0
+    (ggml's reference rule) on the same tensors at the same 4.5 bits per weight. The gguf package
+    cannot quantize Q4_K, so qpk's Q4_K is held to the package's Q4_0 on its tensors (MiniLM's rows
+    of 384 are not whole 256-blocks: only the six 1536-wide output projections take Q4_K)."""
     source = load_file(str(minilm))
-    for qtype in ("Q4_0", "Q4_K"):
+    results = {}
+    for qtype, minimum in (("Q4_0", 36), ("Q4_K", 6)):
         out = tmp_path / f"minilm-{qtype}.gguf"
         run_qpk("convert", minilm, out, "--type", qtype)
         reader = gguf.GGUFReader(str(out))
-        names = [t.name for t in reader.tensors if t.tensor_type.name == qtype]
-        assert len(names) >= 36, names
+        blocks = [t for t in reader.tensors if t.tensor_type.name == qtype]
+        assert len(blocks) >= minimum, [t.name for t in blocks]
         signal = noise = ref_noise = 0.0
-        for tensor in reader.tensors:
-            if tensor.name not in names:
-                continue
+        for tensor in blocks:
             x = source[tensor.name].astype(np.float32)
-            mine = gguf_values(tensor)
-            signal += float(np.sum(x.astype(np.float64) ** 2))
-            noise += float(np.sum((x.astype(np.float64) - mine) ** 2))
-            if qtype == "Q4_0":
-                ref = gguf.quants.dequantize(gguf.quants.quantize(x, T.Q4_0), T.Q4_0)
-                ref_noise += float(np.sum((x.astype(np.float64) - ref) ** 2))
-        results[qtype] = 10 * np.log10(signal / noise)
-        if qtype == "Q4_0":
-            results["gguf Q4_0"] = 10 * np.log10(signal / ref_noise)
-    print(f"MiniLM weight SQNR: {results}")
-    assert results["Q4_0"] > results["gguf Q4_0"] + 0.3
-    assert results["Q4_K"] > results["gguf Q4_0"]
+            x64 = x.astype(np.float64)
+            ref = gguf.quants.dequantize(gguf.quants.quantize(x, T.Q4_0), T.Q4_0)
+            signal += float(np.sum(x64 ** 2))
+            noise += float(np.sum((x64 - gguf_values(tensor)) ** 2))
+            ref_noise += float(np.sum((x64 - ref) ** 2))
+        results[qtype] = (10 * np.log10(signal / noise), 10 * np.log10(signal / ref_noise), len(blocks))
+    print("MiniLM weight SQNR dB (qpk, gguf.quants Q4_0 on the same tensors, tensors):", results)
+    assert results["Q4_0"][0] > results["Q4_0"][1] + 0.3
+    assert results["Q4_K"][0] > results["Q4_K"][1]
