@@ -24,7 +24,7 @@ public enum ConversionPlanner {
             let quantizedSource = isQuantized(info, in: reader)
             switch target.format {
             case .gguf:
-                entries.append(try GGUFPlanning.plan(info, quantizedSource: quantizedSource, options: options))
+                entries.append(try GGUFPlanning.plan(info, in: reader, quantizedSource: quantizedSource, options: options))
             case .qpk:
                 if quantizedSource {
                     let bytes = (reader as? QPKReader)?.record(for: info.name)?.storedByteCount ?? info.byteCount

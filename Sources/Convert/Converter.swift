@@ -50,6 +50,7 @@ public struct Converter: Sendable {
 
     /// Produces the output storage of one planned tensor.
     static func transform(_ entry: PlannedTensor, reader: any CheckpointReader) throws -> (TensorStorage, TensorResult) {
+        if case let .ggmlQuantize(type) = entry.action { return try GGUFPlanning.encode(entry, type: type, reader: reader) }
         let source = entry.source
         let stored = try reader.storage(of: source)
         var result = TensorResult(name: entry.output.name, action: entry.action.name, dtype: entry.output.dtype,
@@ -82,8 +83,8 @@ public struct Converter: Sendable {
             result.sqnrDB = quantized.error?.sqnrDB
             result.signalEnergy = floats.reduce(0.0) { $0 + Double($1) * Double($1) }
             return (.quantized(quantized), result)
-        case let .ggmlQuantize(type):
-            return try GGUFPlanning.encode(entry, stored: stored, type: type, result: result)
+        case .ggmlQuantize:
+            preconditionFailure("ggml blocks are produced by GGUFPlanning.encode, before the storage is read")
         case .outlierMask:
             let buffer = ByteBuffer(count: entry.output.byteCount)
             buffer.mutableBytes.initializeMemory(as: UInt8.self, repeating: 0)

@@ -9,6 +9,8 @@ import Foundation
 /// - Every other floating tensor: 1-D tensors (and scalars) are stored F32, as llama.cpp stores
 ///   norms and biases; larger ones keep their dtype (or `--dtype`) when GGUF has it, else F32.
 /// - Integer tensors I8–I64 are copied; unsigned and boolean tensors have no GGUF type: an error.
+/// - From a GGUF source, block-quantized tensors keep their blocks byte for byte unless `--type`
+///   selects them for another block type.
 public enum GGUFPlanning {
     /// The ggml types qpk writes.
     public static let writableTypes: [GGMLType] = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q4_K, .q6_K, .iq4_NL]
@@ -28,9 +30,18 @@ public enum GGUFPlanning {
         }
     }
 
-    /// The plan line of one source tensor.
-    public static func plan(_ info: TensorInfo, quantizedSource: Bool, options: ConversionOptions) throws -> PlannedTensor {
+    /// The plan line of one source tensor of `reader`.
+    public static func plan(
+        _ info: TensorInfo, in reader: (any CheckpointReader)? = nil, quantizedSource: Bool, options: ConversionOptions
+    ) throws -> PlannedTensor {
         if let type = options.ggufType, !writableTypes.contains(type) { throw Failure.unwritableType(type) }
+        if let stored = storedBlockType(info, in: reader) {
+            let selected = options.ggufType.map { $0.isBlockQuantized && reasonKept(info, type: $0, options: options) == nil } ?? false
+            let type = selected ? options.ggufType! : stored
+            return PlannedTensor(
+                source: info, output: info, action: .ggmlQuantize(type),
+                estimatedBytes: type.byteCount(elementCount: info.elementCount) ?? info.byteCount)
+        }
         if let type = options.ggufType, reasonKept(info, type: type, options: options) == nil {
             if type.isBlockQuantized {
                 let bytes = type.byteCount(elementCount: info.elementCount) ?? info.byteCount
@@ -70,11 +81,28 @@ public enum GGUFPlanning {
         return nil
     }
 
-    /// Encodes one tensor as ggml blocks and measures the error of the stored result.
+    /// The block type a GGUF source stores `info` in, `nil` for plain tensors and other formats.
+    static func storedBlockType(_ info: TensorInfo, in reader: (any CheckpointReader)?) -> GGMLType? {
+        guard let gguf = reader as? GGUFReader, let type = gguf.ggmlType(of: info.name), type.isBlockQuantized else {
+            return nil
+        }
+        return type
+    }
+
+    /// Encodes one tensor as ggml blocks and measures the error of the stored result; blocks a
+    /// GGUF source already stores in `type` are copied byte for byte.
     static func encode(
-        _ entry: PlannedTensor, stored: TensorStorage, type: GGMLType, result: TensorResult
+        _ entry: PlannedTensor, type: GGMLType, reader: any CheckpointReader
     ) throws -> (TensorStorage, TensorResult) {
-        let floats = try Dequantizer.floats(stored, info: entry.source)
+        var result = TensorResult(
+            name: entry.output.name, action: entry.action.name, dtype: entry.output.dtype,
+            shape: entry.output.shape, bytes: entry.estimatedBytes)
+        if storedBlockType(entry.source, in: reader) == type, let gguf = reader as? GGUFReader {
+            result.action = "copy"
+            result.bytes = type.byteCount(elementCount: entry.source.elementCount) ?? 0
+            return (.dense(try gguf.storedBytes(of: entry.source.name)), result)
+        }
+        let floats = try Dequantizer.floats(reader.storage(of: entry.source), info: entry.source)
         let byteCount = type.byteCount(elementCount: floats.count) ?? 0
         let buffer = ByteBuffer(count: byteCount)
         floats.withUnsafeBufferPointer { GGMLBlockQuantizer.encode($0, as: type, into: buffer.mutableBytes) }
@@ -89,7 +117,6 @@ public enum GGUFPlanning {
             noise += e * e
             maxError = max(maxError, abs(e))
         }
-        var result = result
         result.bytes = byteCount
         result.bits = type.codeBits
         result.groupSize = type.blockSize

@@ -73,3 +73,44 @@ struct GGUFConversionTests {
         }
     }
 }
+
+@Suite("GGUF to GGUF: stored blocks are kept byte for byte unless --type selects them")
+struct GGUFToGGUFTests {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("fixtures/gguf")
+
+    func convert(_ name: String, type: GGMLType?, include: [Glob] = [], in dir: ScratchDirectory) throws -> (GGUFReader, GGUFReader) {
+        let source = try GGUFReader(url: Self.fixtures.appendingPathComponent(name))
+        var options = ConversionOptions(include: include)
+        options.ggufType = type
+        let url = dir.file("out-\(name)")
+        let plan = try ConversionPlanner.plan(reader: source, destination: url, target: OutputTarget(format: .gguf), options: options)
+        _ = try Converter(plan: plan, options: options).run(reader: source)
+        return (source, try GGUFReader(url: url))
+    }
+
+    @Test("without --type every block tensor is copied, types the reader cannot decode included")
+    func copies() throws {
+        let dir = try ScratchDirectory()
+        for name in ["types.gguf", "undecodable.gguf"] {
+            let (source, output) = try convert(name, type: nil, in: dir)
+            for tensor in source.tensors where source.ggmlType(of: tensor.name)!.isBlockQuantized {
+                #expect(output.ggmlType(of: tensor.name) == source.ggmlType(of: tensor.name))
+                #expect(Array(try output.storedBytes(of: tensor.name).bytes) == Array(try source.storedBytes(of: tensor.name).bytes))
+            }
+            #expect(output.metadata["general.architecture"] == "qpk-fixture")
+        }
+    }
+
+    @Test("--type re-encodes the selected tensors from their decoded values and copies the rest")
+    func requantizes() throws {
+        let dir = try ScratchDirectory()
+        let (source, output) = try convert("types.gguf", type: .q8_0, include: [Glob("Q4_K")], in: dir)
+        #expect(output.ggmlType(of: "Q4_K") == .q8_0)
+        #expect(output.ggmlType(of: "Q6_K") == .q6_K)
+        let original = try Dequantizer.floats(source.storage(of: source.tensor(named: "Q4_K")!), info: source.tensor(named: "Q4_K")!)
+        let requantized = try Dequantizer.floats(output.storage(of: output.tensor(named: "Q4_K")!), info: output.tensor(named: "Q4_K")!)
+        let worst = zip(original, requantized).map { abs($0 - $1) }.max()!
+        #expect(worst <= (original.map(abs).max()! / 127) * 0.51 + 1e-6)
+    }
+}
