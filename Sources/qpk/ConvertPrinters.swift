@@ -28,6 +28,7 @@ enum DryRunPrinter {
 
     static func bitsText(_ action: TensorAction) -> String {
         if case let .quantize(recipe) = action { return String(recipe.bits) }
+        if case let .ggmlQuantize(type) = action { return type.name }
         return ""
     }
 }
