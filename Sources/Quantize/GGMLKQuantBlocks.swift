@@ -9,7 +9,9 @@ import Formats
 ///    then super-scales ×{0.97, 1, 1.03} (Q4_K) or ×{0.99, 1, 1.01} (Q6_K), and for every
 ///    sub-block its integer scale (and minimum) ±1, each judged by the sub-block's decoded error;
 /// 3. the whole sequence once more from the sub-blocks' plain min-max (Q4_K) or absmax (Q6_K)
-///    scales — ggml's simple rule — keeping whichever super-block decodes with less error.
+///    scales — the simple rule — and, for Q4_K, from the sub-scales of the weighted search ggml's
+///    reference Q4_K quantizer runs (``ggmlSubBlockSearch(_:)``), keeping whichever super-block
+///    decodes with the least error.
 enum GGMLKQuantBlocks {
     typealias A = GGMLArithmetic
 
@@ -39,8 +41,10 @@ enum GGMLKQuantBlocks {
             searched.append(searchSubBlock(p, lo: lo, hi: hi))
         }
         var best = q4KSuperBlock(x, subScales: simple)
-        let candidate = q4KSuperBlock(x, subScales: searched)
-        if candidate.error < best.error { best = candidate }
+        for subScales in [searched, (0..<8).map { ggmlSubBlockSearch(x + 32 * $0) }] {
+            let candidate = q4KSuperBlock(x, subScales: subScales)
+            if candidate.error < best.error { best = candidate }
+        }
         A.storeHalf(best.d, out, 0)
         A.storeHalf(best.dmin, out, 2)
         let sc = best.choices.map(\.scale), mn = best.choices.map(\.minimum)
@@ -80,7 +84,97 @@ enum GGMLKQuantBlocks {
                 }
             }
         }
+        // Two least-squares refits of (scale, offset) for the best candidate's codes, the offset
+        // kept ≤ 0 (the stored minimum is subtracted).
+        for _ in 0..<2 {
+            let inverse: Float = best.scale == 0 ? 0 : 1 / best.scale
+            var sq: Float = 0, sqq: Float = 0, sxq: Float = 0, sx: Float = 0
+            for i in 0..<32 {
+                let q = A.nearest((p[i] + best.minimum) * inverse, 0, 15)
+                sq += q
+                sqq += q * q
+                sxq += p[i] * q
+                sx += p[i]
+            }
+            let det = 32 * sqq - sq * sq
+            guard det > 0 else { break }
+            var scale = (32 * sxq - sq * sx) / det
+            var offset = (sx - scale * sq) / 32
+            if offset > 0 {
+                offset = 0
+                scale = sxq / sqq
+            }
+            let e = subBlockError(p, scale: scale, minimum: -offset)
+            guard scale > 0, e < bestError else { break }
+            best = (scale, -offset)
+            bestError = e
+        }
         return best
+    }
+
+    /// The sub-block search of ggml's reference Q4_K quantizer (`make_qkx2_quants` with 20 steps),
+    /// written from its description: weights `w = rms(x) + |x|`; start from min-max (minimum ≤ 0);
+    /// for inverse scales `(15 − 1 + 0.1·k) / (max − min)`, k = 0…20, take the nearest codes and
+    /// solve the weighted least squares for scale and minimum (minimum clamped to ≤ 0, then the
+    /// scale refitted alone); keep the smallest weighted error.
+    static func ggmlSubBlockSearch(_ p: UnsafePointer<Float>) -> (scale: Float, minimum: Float) {
+        var lo = p[0], hi = p[0], sumX2: Float = 0
+        for i in 0..<32 {
+            lo = min(lo, p[i])
+            hi = max(hi, p[i])
+            sumX2 += p[i] * p[i]
+        }
+        let rms = (sumX2 / 32).squareRoot()
+        if lo > 0 { lo = 0 }
+        guard hi > lo, (hi - lo).isFinite else { return (0, -lo) }
+        var sumW: Float = 0, sumX: Float = 0
+        for i in 0..<32 {
+            let w = rms + abs(p[i])
+            sumW += w
+            sumX += w * p[i]
+        }
+        func weightedError(scale: Float, minimum: Float, inverse: Float, origin: Float) -> Float {
+            var e: Float = 0
+            for i in 0..<32 {
+                let q = A.nearest(inverse * (p[i] - origin), 0, 15)
+                let r = scale * q + minimum - p[i]
+                e += (rms + abs(p[i])) * r * r
+            }
+            return e
+        }
+        var scale = (hi - lo) / 15, minimum = lo
+        var best = weightedError(scale: scale, minimum: minimum, inverse: 15 / (hi - lo), origin: lo)
+        for k in 0...20 {
+            let inverse = (-1 + 0.1 * Float(k) + 15) / (hi - lo)
+            var sumL: Float = 0, sumL2: Float = 0, sumXL: Float = 0
+            for i in 0..<32 {
+                let q = A.nearest(inverse * (p[i] - lo), 0, 15), w = rms + abs(p[i])
+                sumL += w * q
+                sumL2 += w * q * q
+                sumXL += w * q * p[i]
+            }
+            let det = sumW * sumL2 - sumL * sumL
+            guard det > 0 else { continue }
+            var candidateScale = (sumW * sumXL - sumX * sumL) / det
+            var candidateMinimum = (sumL2 * sumX - sumL * sumXL) / det
+            if candidateMinimum > 0 {
+                candidateMinimum = 0
+                candidateScale = sumXL / sumL2
+            }
+            // The codes stay those of this step's inverse scale, as in the reference.
+            var e: Float = 0
+            for i in 0..<32 {
+                let q = A.nearest(inverse * (p[i] - lo), 0, 15)
+                let r = candidateScale * q + candidateMinimum - p[i]
+                e += (rms + abs(p[i])) * r * r
+            }
+            if e < best {
+                best = e
+                scale = candidateScale
+                minimum = candidateMinimum
+            }
+        }
+        return (max(scale, 0), -minimum)
     }
 
     @inline(__always) static func subBlockError(_ p: UnsafePointer<Float>, scale: Float, minimum: Float) -> Float {
