@@ -9,9 +9,9 @@ import Formats
 ///    then super-scales ×{0.97, 1, 1.03} (Q4_K) or ×{0.99, 1, 1.01} (Q6_K), and for every
 ///    sub-block its integer scale (and minimum) ±1, each judged by the sub-block's decoded error;
 /// 3. the whole sequence once more from the sub-blocks' plain min-max (Q4_K) or absmax (Q6_K)
-///    scales — the simple rule — and, for Q4_K, from the sub-scales of the weighted search ggml's
-///    reference Q4_K quantizer runs (``ggmlSubBlockSearch(_:)``), keeping whichever super-block
-///    decodes with the least error.
+///    scales — the simple rule — and from the sub-scales of the weighted searches ggml's
+///    reference quantizers run (``ggmlSubBlockSearch(_:)``, ``ggmlSymmetricSearch(_:)``),
+///    keeping whichever super-block decodes with the least error.
 enum GGMLKQuantBlocks {
     typealias A = GGMLArithmetic
 
@@ -232,8 +232,10 @@ enum GGMLKQuantBlocks {
             searched.append(A.bestSymmetricScale(p, 16, lo: -32, hi: 31, roundToHalf: false))
         }
         var best = q6KSuperBlock(x, subScales: simple)
-        let candidate = q6KSuperBlock(x, subScales: searched)
-        if candidate.error < best.error { best = candidate }
+        for subScales in [searched, (0..<16).map { ggmlSymmetricSearch(x + 16 * $0) }] {
+            let candidate = q6KSuperBlock(x, subScales: subScales)
+            if candidate.error < best.error { best = candidate }
+        }
         A.storeHalf(best.d, out, 208)
         for sub in 0..<16 { out.storeBytes(of: Int8(best.scales[sub]), toByteOffset: 192 + sub, as: Int8.self) }
         out.initializeMemory(as: UInt8.self, repeating: 0, count: 192)
@@ -250,6 +252,31 @@ enum GGMLKQuantBlocks {
             let qh = out.load(fromByteOffset: qhOffset, as: UInt8.self) | UInt8(q >> 4) << (2 * s)
             out.storeBytes(of: qh, toByteOffset: qhOffset, as: UInt8.self)
         }
+    }
+
+    /// The sub-block search of ggml's reference Q6_K quantizer (`make_qx_quants`, 16 values,
+    /// codes in [−32, 31], weights x²), written from its description: inverse scales
+    /// `−(32 + 0.1·k)/m` for k = −9…9 (m the signed absmax), each with the weighted
+    /// least-squares scale `Σ w·x·c / Σ w·c²` of its codes, keeping the largest `(Σ w·x·c)² / Σ w·c²`.
+    static func ggmlSymmetricSearch(_ p: UnsafePointer<Float>) -> Float {
+        let m = A.signedAbsMax(p, 16)
+        guard m != 0, m.isFinite else { return 0 }
+        var scale: Float = 0, best: Float = -1
+        for k in -9...9 {
+            let inverse = -(32 + 0.1 * Float(k)) / m
+            var sumXL: Float = 0, sumL2: Float = 0
+            for i in 0..<16 {
+                let c = A.nearest(inverse * p[i], -32, 31), w = p[i] * p[i]
+                sumXL += w * p[i] * c
+                sumL2 += w * c * c
+            }
+            guard sumL2 > 0 else { continue }
+            if best < 0 || sumXL * sumXL > best * sumL2 {
+                scale = sumXL / sumL2
+                best = scale * sumXL
+            }
+        }
+        return scale
     }
 
     static func q6KSuperBlock(_ x: UnsafePointer<Float>, subScales: [Float]) -> (d: Float, scales: [Int], error: Float) {
