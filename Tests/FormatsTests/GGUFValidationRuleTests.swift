@@ -97,6 +97,17 @@ struct GGUFValidationRuleTests {
         #expect(try ggufError(b.bytes, in: dir)?.ruleName == "InvalidUTF8")
     }
 
+    @Test("an array of more than 2^24 elements is ArrayTooLong, even when the file holds it")
+    func arrayTooLong() throws {
+        var b = GGUFBytes.header(tensors: 0, kvs: 1)
+        b.string("huge")
+        b.u32(9)
+        b.u32(0)
+        b.u64((1 << 24) + 1)
+        b.bytes += [UInt8](repeating: 0, count: (1 << 24) + 1)
+        #expect(try ggufError(b.bytes, in: dir) == .arrayTooLong(path: path, key: "huge", count: (1 << 24) + 1))
+    }
+
     @Test("a key that appears twice is DuplicateKey")
     func duplicateKey() throws {
         var b = GGUFBytes.header(tensors: 0, kvs: 2)

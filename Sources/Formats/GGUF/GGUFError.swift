@@ -10,6 +10,9 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable, Sendable {
     case countBeyondFile(path: String, what: String, count: UInt64)
     /// A KV pair, string, array or tensor info runs past the end of the file.
     case truncated(path: String, tensor: String?, what: String)
+    /// A metadata array has more than ``GGUFHeader/maximumArrayLength`` elements (qpk holds
+    /// metadata in memory; real files' largest arrays, token lists, are far shorter).
+    case arrayTooLong(path: String, key: String, count: UInt64)
     /// A metadata value has a type number outside the spec's 0…12.
     case unknownValueType(path: String, key: String, type: UInt32)
     /// A key, string value or tensor name is not valid UTF-8.
@@ -44,6 +47,7 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable, Sendable {
         case .unsupportedVersion: "UnsupportedVersion"
         case .countBeyondFile: "CountBeyondFile"
         case .truncated: "Truncated"
+        case .arrayTooLong: "ArrayTooLong"
         case .unknownValueType: "UnknownValueType"
         case .invalidUTF8: "InvalidUTF8"
         case .duplicateKey: "DuplicateKey"
@@ -90,6 +94,8 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable, Sendable {
             return "\(path): CountBeyondFile: the header declares \(count) \(what), more than the rest of the file can hold; \(Self.truncatedHint)"
         case let .truncated(path, tensor, what):
             return "\(path): \(tensor.map { "tensor '\($0)': " } ?? "")Truncated: \(what) runs past the end of the file; \(Self.truncatedHint)"
+        case let .arrayTooLong(path, key, count):
+            return "\(path): ArrayTooLong: metadata key '\(key)' holds an array of \(count) elements, more than the \(GGUFHeader.maximumArrayLength) qpk reads; the file is corrupt or not a model"
         case let .unknownValueType(path, key, type):
             return "\(path): UnknownValueType: metadata key '\(key)' has value type \(type), not one of GGUF's 0…12; the file is corrupt or from a newer GGUF"
         case let .invalidUTF8(path, tensor, what):

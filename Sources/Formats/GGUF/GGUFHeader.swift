@@ -19,6 +19,8 @@ public struct GGUFHeader: Sendable {
     /// The alignment when `general.alignment` is absent.
     public static let defaultAlignment = 32
     public static let alignmentKey = "general.alignment"
+    /// The longest metadata array qpk reads (2²⁴ elements).
+    public static let maximumArrayLength: UInt64 = 1 << 24
     /// ggml's `GGML_MAX_DIMS`.
     public static let maximumDimensions: UInt32 = 4
 
@@ -185,6 +187,9 @@ private struct Cursor {
             // hold is a truncation, caught before anything is allocated.
             guard count <= UInt64(bytes.count - offset) / UInt64(elementType.minimumSize), depth < 16 else {
                 throw GGUFError.truncated(path: path, tensor: nil, what: "the \(count)-element array of metadata key '\(key)'")
+            }
+            guard count <= GGUFHeader.maximumArrayLength else {
+                throw GGUFError.arrayTooLong(path: path, key: key, count: count)
             }
             var values: [GGUFValue] = []
             values.reserveCapacity(Int(count))
