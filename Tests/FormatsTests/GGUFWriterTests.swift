@@ -44,6 +44,10 @@ struct GGUFWriterTests {
         #expect(throws: GGUFWriterError.rowNotBlockAligned(path: url.path, tensor: "q", type: "Q4_0", rowLength: 48)) {
             _ = try GGUFWriter(url: url, tensors: [.init(info: q, type: .q4_0)], metadata: [], overwrite: false)
         }
+        let fiveD = TensorInfo(name: "t", dtype: .f32, shape: [1, 1, 1, 1, 2])
+        #expect(throws: GGUFWriterError.tooManyDimensions(path: url.path, tensor: "t", dimensions: 5)) {
+            _ = try GGUFWriter(url: url, tensors: [.init(info: fiveD, type: .f32)], metadata: [], overwrite: false)
+        }
         let a = TensorInfo(name: "a", dtype: .f32, shape: [2])
         let writer = try GGUFWriter(url: url, tensors: [.init(info: a, type: .f32)], metadata: [], overwrite: false)
         #expect(throws: GGUFWriterError.wrongByteCount(path: url.path, tensor: "a", expected: 8, actual: 4)) {

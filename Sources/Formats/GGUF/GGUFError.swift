@@ -130,6 +130,7 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable, Sendable {
 public enum GGUFWriterError: Error, CustomStringConvertible, Equatable, Sendable {
     case duplicateTensor(path: String, tensor: String)
     case rowNotBlockAligned(path: String, tensor: String, type: String, rowLength: Int)
+    case tooManyDimensions(path: String, tensor: String, dimensions: Int)
     case unannouncedTensor(path: String, tensor: String)
     case tensorWrittenTwice(path: String, tensor: String)
     case quantizedStorage(path: String, tensor: String)
@@ -143,6 +144,8 @@ public enum GGUFWriterError: Error, CustomStringConvertible, Equatable, Sendable
             "\(path): tensor '\(name)': announced twice; tensor names must be unique"
         case let .rowNotBlockAligned(path, name, type, rowLength):
             "\(path): tensor '\(name)': its row of \(rowLength) values is not a whole number of \(type) blocks; store it as F32 or F16"
+        case let .tooManyDimensions(path, name, dimensions):
+            "\(path): tensor '\(name)': has \(dimensions) dimensions, GGUF stores at most 4; reshape it or write safetensors"
         case let .unannouncedTensor(path, name):
             "\(path): tensor '\(name)': was not announced to the writer with this shape; pass it to init"
         case let .tensorWrittenTwice(path, name):

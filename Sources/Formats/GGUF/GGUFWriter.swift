@@ -54,6 +54,9 @@ public final class GGUFWriter: CheckpointWriter {
             guard indexByName.updateValue(index, forKey: name) == nil else {
                 throw GGUFWriterError.duplicateTensor(path: url.path, tensor: name)
             }
+            guard declaration.info.shape.count <= Int(GGUFHeader.maximumDimensions) else {
+                throw GGUFWriterError.tooManyDimensions(path: url.path, tensor: name, dimensions: declaration.info.shape.count)
+            }
             guard let bytes = declaration.type.byteCount(elementCount: declaration.info.elementCount),
                   declaration.type.rowByteCount(declaration.info.shape.last ?? 1) != nil else {
                 throw GGUFWriterError.rowNotBlockAligned(
