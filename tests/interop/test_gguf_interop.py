@@ -149,11 +149,65 @@ def test_diff_reports_the_quantization_error_of_a_gguf(tmp_path, source):
     assert diff, "diff printed no JSON"
 
 
+def ggml_reference_q4_k(x):
+    """ggml's reference Q4_K quantizer (quantize_row_q4_K_ref with make_qkx2_quants), written in
+    numpy from its description, decoded back to float32: per 32-value sub-block a weighted search
+    (weights rms + |x|, 21 inverse scales, weighted least squares, minimum <= 0), then 6-bit
+    sub-scales against d = max scale / 63 and dmin = max min / 63 and nearest codes."""
+    f32 = np.float32
+    x = x.reshape(-1, 8, 32).astype(f32)
+    w = np.sqrt((x * x).sum(-1, keepdims=True) / f32(32)) + np.abs(x)
+    lo = np.minimum(x.min(-1, keepdims=True), f32(0))
+    hi = x.max(-1, keepdims=True)
+    span = np.where(hi > lo, hi - lo, f32(1))
+    sum_w = w.sum(-1, keepdims=True)
+    sum_x = (w * x).sum(-1, keepdims=True)
+
+    def codes(inverse):
+        return np.clip(np.rint(inverse * (x - lo)), 0, 15).astype(f32)
+
+    scale = span / f32(15)
+    minimum = lo.copy()
+    best = (w * (scale * codes(f32(15) / span) + minimum - x) ** 2).sum(-1, keepdims=True)
+    for k in range(21):
+        q = codes((f32(-1) + f32(0.1) * f32(k) + f32(15)) / span)
+        sum_l = (w * q).sum(-1, keepdims=True)
+        sum_l2 = (w * q * q).sum(-1, keepdims=True)
+        sum_xl = (w * q * x).sum(-1, keepdims=True)
+        det = sum_w * sum_l2 - sum_l * sum_l
+        with np.errstate(divide="ignore", invalid="ignore"):
+            this_scale = (sum_w * sum_xl - sum_x * sum_l) / det
+            this_min = (sum_l2 * sum_x - sum_l * sum_xl) / det
+            clamp = this_min > 0
+            this_scale = np.where(clamp, sum_xl / sum_l2, this_scale)
+            this_min = np.where(clamp, f32(0), this_min)
+            err = (w * (this_scale * q + this_min - x) ** 2).sum(-1, keepdims=True)
+        better = (det > 0) & (err < best) & (hi > lo)
+        best = np.where(better, err, best)
+        scale = np.where(better, this_scale, scale)
+        minimum = np.where(better, this_min, minimum)
+    scale = np.where(hi > lo, scale, f32(0))
+    mins = -minimum
+    max_scale = scale.max(1, keepdims=True)
+    max_min = mins.max(1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ls = np.minimum(np.rint(np.where(max_scale > 0, f32(63) / max_scale, f32(0)) * scale), 63)
+        lm = np.minimum(np.rint(np.where(max_min > 0, f32(63) / max_min, f32(0)) * mins), 63)
+    d = (max_scale / f32(63)).astype(np.float16).astype(f32)
+    dmin = (max_min / f32(63)).astype(np.float16).astype(f32)
+    dj, dm = d * ls, dmin * lm
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.where(dj > 0, np.clip(np.rint((x + dm) / dj), 0, 15), f32(0))
+    return (dj * q - dm).reshape(-1)
+
+
 def test_minilm_qpk_blocks_beat_the_gguf_package_quantizer(tmp_path, minilm):
     """Weight SQNR over the tensors qpk puts in blocks, against gguf.quants.quantize's Q4_0
-    (ggml's reference rule) on the same tensors at the same 4.5 bits per weight. The gguf package
-    cannot quantize Q4_K, so qpk's Q4_K is held to the package's Q4_0 on its tensors (MiniLM's rows
-    of 384 are not whole 256-blocks: only the six 1536-wide output projections take Q4_K)."""
+    (ggml's reference rule) on the same tensors at the same 4.5 bits per weight; no block may be
+    worse than the reference's. The gguf package
+    cannot quantize Q4_K, so qpk's Q4_K is held to a numpy port of ggml's reference Q4_K
+    quantizer (`ggml_reference_q4_k`) on its tensors (MiniLM's rows of 384 are not whole
+    256-blocks: only the six 1536-wide output projections take Q4_K)."""
     source = load_file(str(minilm))
     results = {}
     for qtype, minimum in (("Q4_0", 36), ("Q4_K", 6)):
@@ -166,11 +220,20 @@ def test_minilm_qpk_blocks_beat_the_gguf_package_quantizer(tmp_path, minilm):
         for tensor in blocks:
             x = source[tensor.name].astype(np.float32)
             x64 = x.astype(np.float64)
-            ref = gguf.quants.dequantize(gguf.quants.quantize(x, T.Q4_0), T.Q4_0)
+            if qtype == "Q4_0":
+                ref = gguf.quants.dequantize(gguf.quants.quantize(x, T.Q4_0), T.Q4_0)
+            else:
+                ref = ggml_reference_q4_k(x).reshape(x.shape)
+            mine = gguf_values(tensor)
+            block = 32 if qtype == "Q4_0" else 256
+            mine_blocks = ((x64 - mine) ** 2).reshape(-1, block).sum(1)
+            ref_blocks = ((x64 - ref) ** 2).reshape(-1, block).sum(1)
+            worse = int(np.sum(mine_blocks > ref_blocks * (1 + 1e-6)))
+            assert worse == 0, f"{tensor.name}: {worse} {qtype} blocks worse than the reference rule"
             signal += float(np.sum(x64 ** 2))
-            noise += float(np.sum((x64 - gguf_values(tensor)) ** 2))
-            ref_noise += float(np.sum((x64 - ref) ** 2))
+            noise += float(mine_blocks.sum())
+            ref_noise += float(ref_blocks.sum())
         results[qtype] = (10 * np.log10(signal / noise), 10 * np.log10(signal / ref_noise), len(blocks))
-    print("MiniLM weight SQNR dB (qpk, gguf.quants Q4_0 on the same tensors, tensors):", results)
+    print("MiniLM weight SQNR dB (qpk, reference on the same tensors, tensors):", results)
     assert results["Q4_0"][0] > results["Q4_0"][1] + 0.3
     assert results["Q4_K"][0] > results["Q4_K"][1]
