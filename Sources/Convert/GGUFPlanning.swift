@@ -12,8 +12,8 @@ import Foundation
 /// - From a GGUF source, block-quantized tensors keep their blocks byte for byte unless `--type`
 ///   selects them for another block type.
 public enum GGUFPlanning {
-    /// The ggml types qpk writes.
-    public static let writableTypes: [GGMLType] = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q4_K, .q6_K, .iq4_NL]
+    /// The ggml types qpk writes, in ggml's numbering order.
+    public static let writableTypes: [GGMLType] = GGMLType.allCases.filter(GGMLBlockQuantizer.encodableTypes.contains)
 
     /// Why a GGUF conversion cannot proceed.
     public enum Failure: Error, CustomStringConvertible, Sendable, Equatable {
