@@ -4,7 +4,9 @@ import Foundation
 ///
 /// - With a block `--type` (Q4_0, Q4_K, …): the tensors ``TensorSelection`` picks (floating, rank
 ///   ≥ 2, ≥ 4096 elements, `--include`/`--exclude`) whose row length (the last axis, GGUF's
-///   `ne[0]`) is a whole number of blocks are encoded as ggml blocks (``TensorAction/ggmlQuantize(_:)``).
+///   `ne[0]`) is a whole number of blocks are encoded as ggml blocks (``TensorAction/ggmlQuantize(_:)``);
+///   for Q4_K and Q6_K, selected tensors whose rows are whole 32-blocks but not 256-blocks take
+///   llama.cpp's fallback type (``fallback(for:)``).
 /// - With a plain float `--type` (F32, F16, BF16): the selected tensors are cast to it.
 /// - Every other floating tensor: 1-D tensors (and scalars) are stored F32, as llama.cpp stores
 ///   norms and biases; larger ones keep their dtype (or `--dtype`) when GGUF has it, else F32.
@@ -36,13 +38,13 @@ public enum GGUFPlanning {
     ) throws -> PlannedTensor {
         if let type = options.ggufType, !writableTypes.contains(type) { throw Failure.unwritableType(type) }
         if let stored = storedBlockType(info, in: reader) {
-            let selected = options.ggufType.map { $0.isBlockQuantized && reasonKept(info, type: $0, options: options) == nil } ?? false
-            let type = selected ? options.ggufType! : stored
+            let selected = options.ggufType.flatMap { $0.isBlockQuantized ? selectedType(info, requested: $0, options: options) : nil }
+            let type = selected ?? stored
             return PlannedTensor(
                 source: info, output: info, action: .ggmlQuantize(type),
                 estimatedBytes: type.byteCount(elementCount: info.elementCount) ?? info.byteCount)
         }
-        if let type = options.ggufType, reasonKept(info, type: type, options: options) == nil {
+        if let type = options.ggufType.flatMap({ selectedType(info, requested: $0, options: options) }) {
             if type.isBlockQuantized {
                 let bytes = type.byteCount(elementCount: info.elementCount) ?? info.byteCount
                 return PlannedTensor(source: info, output: info, action: .ggmlQuantize(type), estimatedBytes: bytes)
@@ -63,6 +65,27 @@ public enum GGUFPlanning {
         output.dtype = dtype
         let action: TensorAction = quantizedSource ? .dequantize(dtype) : (dtype == info.dtype ? .copy : .cast(dtype))
         return PlannedTensor(source: info, output: output, action: action, estimatedBytes: output.byteCount)
+    }
+
+    /// The 32-value type llama.cpp stores a tensor in when a K-quant was asked for but its rows
+    /// are not whole 256-value super-blocks (`llama_tensor_get_type`'s fallback): Q4_K → Q5_0,
+    /// Q6_K → Q8_0.
+    public static func fallback(for type: GGMLType) -> GGMLType? {
+        switch type {
+        case .q4_K: .q5_0
+        case .q6_K: .q8_0
+        default: nil
+        }
+    }
+
+    /// The type `info` is stored in when `requested` is asked for: `requested` itself, its
+    /// ``fallback(for:)`` when only the row length stands in the way, or `nil` (a plain type).
+    public static func selectedType(_ info: TensorInfo, requested: GGMLType, options: ConversionOptions) -> GGMLType? {
+        if reasonKept(info, type: requested, options: options) == nil { return requested }
+        if let fallback = fallback(for: requested), reasonKept(info, type: fallback, options: options) == nil {
+            return fallback
+        }
+        return nil
     }
 
     /// Why `info` is not stored as `type` under `options`, or `nil` when it is.

@@ -20,10 +20,17 @@ enum GGUFSummaryPrinter {
             Swift.print("note: the QPK source's quantized tensors were dequantized and then encoded for GGUF (GGUF cannot hold QPK's groups and outliers)")
         }
         guard let type = options.ggufType else { return }
+        let fallback = GGUFPlanning.fallback(for: type)
+        let fallbackNames = plan.tensors.filter { $0.action == .ggmlQuantize(fallback ?? type) && fallback != nil }.map(\.output.name)
         if type.isBlockQuantized, summary.quantizedParameters > 0 {
             let bpw = summary.quantizedBitsPerWeight.map { String(format: "%.3f", $0) } ?? "-"
             let sqnr = summary.sqnrDB.map { String(format: "%.2f dB", $0) } ?? "-"
-            Swift.print("\(type.name): \(HumanUnits.count(summary.quantizedParameters)) parameters in ggml blocks at \(bpw) bits/weight, weight SQNR \(sqnr)")
+            let types = fallbackNames.isEmpty ? type.name : "\(type.name) and \(fallback!.name)"
+            Swift.print("\(types): \(HumanUnits.count(summary.quantizedParameters)) parameters in ggml blocks at \(bpw) bits/weight, weight SQNR \(sqnr)")
+            if let fallback, !fallbackNames.isEmpty {
+                let shown = fallbackNames.prefix(3).joined(separator: ", ") + (fallbackNames.count > 3 ? ", …" : "")
+                Swift.print("stored \(fallbackNames.count) tensor(s) as \(fallback.name) (rows not whole \(type.blockSize)-value super-blocks; llama.cpp's fallback for \(type.name)): \(shown)")
+            }
         } else if type.isBlockQuantized {
             Swift.print("\(type.name): no tensor qualified (the reasons follow); nothing was block-quantized")
         }

@@ -19,6 +19,12 @@ struct GGUFConversionTests {
         return (plan, options)
     }
 
+    func optionsWith(_ type: GGMLType) -> ConversionOptions {
+        var options = ConversionOptions()
+        options.ggufType = type
+        return options
+    }
+
     @Test("a block type goes to the selected weights whose rows are whole blocks; the rest say why not")
     func selection() throws {
         let dir = try ScratchDirectory()
@@ -33,6 +39,12 @@ struct GGUFConversionTests {
         let (k, _) = try self.plan(.q4_K, to: dir.file("k.gguf"))
         #expect(k.tensors[0].action == .ggmlQuantize(.q4_K))
         #expect(k.tensors[0].estimatedBytes == 64 * 144)
+        // Rows of 96 are whole 32-blocks but not 256-blocks: llama.cpp's fallback, Q5_0 for Q4_K
+        // and Q8_0 for Q6_K; rows of 100 are neither and stay F32.
+        let wide = TensorInfo(name: "w96", dtype: .f32, shape: [64, 96])
+        #expect(try GGUFPlanning.plan(wide, quantizedSource: false, options: optionsWith(.q4_K)).action == .ggmlQuantize(.q5_0))
+        #expect(try GGUFPlanning.plan(wide, quantizedSource: false, options: optionsWith(.q6_K)).action == .ggmlQuantize(.q8_0))
+        #expect(k.tensors[3].action == .copy)
         let (excluded, _) = try self.plan(.q4_0, exclude: [Glob("enc.*")], to: dir.file("e.gguf"))
         #expect(excluded.tensors[0].action == .copy)
         let (plain, _) = try self.plan(.f16, to: dir.file("h.gguf"))
