@@ -43,10 +43,10 @@ public struct GGUFHeader: Sendable {
         guard version == 2 || version == 3 else { throw GGUFError.unsupportedVersion(path: path, version: version) }
         let tensorCount = try cursor.u64("the header")
         let kvCount = try cursor.u64("the header")
-        // Smallest entries: a KV is a key length, one key byte, a type and a 1-byte value; a
-        // tensor info is a name length, a dimension count, a type and an offset.
+        // Smallest entries: a KV is a key length, a type and a 1-byte value (13 bytes); a tensor
+        // info is a name length, a dimension count, a type and an offset (24 bytes).
         let remaining = UInt64(bytes.count - cursor.offset)
-        guard kvCount <= remaining / 14 else {
+        guard kvCount <= remaining / 13 else {
             throw GGUFError.countBeyondFile(path: path, what: "metadata key-value pairs", count: kvCount)
         }
         guard tensorCount <= remaining / 24 else {
