@@ -15,6 +15,8 @@ public enum TensorAction: Sendable, Equatable {
     case dequantize(DType)
     /// Emit a BOOL mask marking the outlier parameters of the named quantized tensor.
     case outlierMask(of: String)
+    /// Encode as ggml blocks of the given type (GGUF output only; ``GGUFPlanning``).
+    case ggmlQuantize(GGMLType)
 
     /// A short word for tables and JSON.
     public var name: String {
@@ -24,6 +26,7 @@ public enum TensorAction: Sendable, Equatable {
         case .quantize: "quantize"
         case .dequantize: "dequantize"
         case .outlierMask: "outlier-mask"
+        case .ggmlQuantize: "quantize"
         }
     }
 }
@@ -126,6 +129,8 @@ public struct ConversionOptions: Sendable {
     public var workers: Int
     /// Recorded in QPK provenance as `created_by` (e.g. the command line).
     public var createdBy: String = "qpk"
+    /// GGUF output only: the ggml type of the selected weights (`--type`); `nil` keeps dtypes.
+    public var ggufType: GGMLType?
 
     /// The version of qpk recorded in the files it writes.
     public static let toolVersion = "0.1.0"
@@ -167,7 +172,7 @@ public enum ConversionError: Error, CustomStringConvertible, Sendable, Equatable
     public var description: String {
         switch self {
         case let .unknownOutputFormat(path):
-            "\(path): cannot tell the output format: use a .safetensors, .h5/.hdf5 or .qpk extension, or a directory for shards"
+            "\(path): cannot tell the output format: use a .safetensors, .h5/.hdf5, .qpk or .gguf extension, or a directory for shards"
         case let .sameFile(path):
             "\(path): input and output are the same file"
         case let .notConvertible(name, from, to):

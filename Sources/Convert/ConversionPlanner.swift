@@ -40,6 +40,8 @@ public enum ConversionPlanner {
         for info in reader.tensors where !options.drop.contains(where: { $0.matches(info.name) }) {
             let storedQuantized = reader.quantizedByteCount(of: info)
             switch target.format {
+            case .gguf:
+                entries.append(try GGUFPlanning.plan(info, in: reader, quantizedSource: storedQuantized != nil, options: options))
             case .qpk:
                 if let bytes = storedQuantized {
                     entries.append(PlannedTensor(source: info, output: info, action: .copy, estimatedBytes: bytes))

@@ -14,8 +14,10 @@ public struct TensorResult: Sendable, Encodable {
     public var estimatedBytes: Int
     /// Bytes the output spends on it, once written; `nil` in a dry run.
     public var bytes: Int?
-    /// The quantization decision of a quantized tensor.
+    /// The quantization decision of a tensor quantized for QPK or a runtime layout.
     public var decision: QuantizationDecision?
+    /// The ggml block type of a tensor quantized for GGUF (`Q4_K`, …).
+    public var ggmlType: String?
     /// Parameters kept at full precision as outliers (quantized and dequantized tensors).
     public var outliers: Int?
     /// The measured SQNR of a quantized tensor (or of a copied one, from its QPK record).
@@ -30,6 +32,7 @@ public struct TensorResult: Sendable, Encodable {
         shape = entry.output.shape
         estimatedBytes = entry.estimatedBytes
         if case let .quantize(decision) = entry.action { self.decision = decision }
+        if case let .ggmlQuantize(type) = entry.action { ggmlType = type.name }
     }
 
     /// Effective bits per weight of what was (or will be) stored.
@@ -40,6 +43,7 @@ public struct TensorResult: Sendable, Encodable {
 
     enum CodingKeys: String, CodingKey {
         case name, action, dtype, shape, bytes, decision, outliers
+        case ggmlType = "ggml_type"
         case estimatedBytes = "estimated_bytes"
         case bitsPerWeight = "bits_per_weight"
         case sqnrDB = "sqnr_db"
@@ -56,6 +60,7 @@ public struct TensorResult: Sendable, Encodable {
         try c.encode(bytes, forKey: .bytes)
         try c.encode(bitsPerWeight, forKey: .bitsPerWeight)
         try c.encode(decision, forKey: .decision)
+        try c.encode(ggmlType, forKey: .ggmlType)
         try c.encode(outliers, forKey: .outliers)
         try c.encode(sqnrDB, forKey: .sqnrDB)
     }
@@ -108,7 +113,7 @@ public struct ConversionSummary: Sendable, Encodable {
         estimatedBytes = plan.estimatedBytes
         self.outputBytes = outputBytes
         self.seconds = seconds
-        let quantized = results.filter { $0.decision != nil }
+        let quantized = results.filter { $0.decision != nil || $0.ggmlType != nil }
         quantizedParameters = quantized.reduce(0) { $0 + $1.shape.reduce(1, *) }
         quantizedBitsPerWeight = quantizedParameters == 0 ? nil
             : Double(quantized.reduce(0) { $0 + ($1.bytes ?? $1.estimatedBytes) } * 8) / Double(quantizedParameters)

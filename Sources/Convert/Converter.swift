@@ -52,11 +52,11 @@ public struct Converter: Sendable {
     /// Produces the output storage of one planned tensor.
     static func transform(_ entry: PlannedTensor, reader: any CheckpointReader) throws -> (TensorStorage, TensorResult) {
         let source = entry.source
-        let stored = try reader.storage(of: source)
         var result = TensorResult(planned: entry)
         result.bytes = entry.estimatedBytes
         switch entry.action {
         case .copy:
+            let stored = try reader.storage(of: source)
             if case let .quantized(q) = stored {
                 let (rows, columns) = q.matrixShape
                 result.bytes = q.storedByteCount
@@ -65,12 +65,12 @@ public struct Converter: Sendable {
             }
             return (stored, result)
         case let .cast(dtype), let .dequantize(dtype):
-            let floats = try Dequantizer.floats(stored, info: source)
+            let floats = try Dequantizer.floats(reader.storage(of: source), info: source)
             let buffer = ByteBuffer(count: entry.output.byteCount)
             floats.withUnsafeBufferPointer { FloatCodec.encode($0, as: dtype, into: buffer.mutableBytes) }
             return (.dense(TensorBytes(buffer)), result)
         case let .quantize(decision):
-            let floats = try Dequantizer.floats(stored, info: source)
+            let floats = try Dequantizer.floats(reader.storage(of: source), info: source)
             // Data-free per-column error weights (spec/quantization.md §10); nil = unweighted.
             let importance = ActivationImportance.columnWeights(for: source, decision: decision, reader: reader)
             let quantized = floats.withUnsafeBufferPointer {
@@ -82,10 +82,13 @@ public struct Converter: Sendable {
             result.sqnrDB = quantized.error?.sqnrDB
             result.signalEnergy = floats.reduce(0.0) { $0 + Double($1) * Double($1) }
             return (.quantized(quantized), result)
+        case let .ggmlQuantize(type):
+            // GGUF blocks read their source themselves: a block type qpk cannot decode is copied.
+            return try GGUFPlanning.encode(entry, type: type, reader: reader)
         case .outlierMask:
             let buffer = ByteBuffer(count: entry.output.byteCount)
             buffer.mutableBytes.initializeMemory(as: UInt8.self, repeating: 0)
-            if case let .quantized(q) = stored, let outliers = q.outliers {
+            if case let .quantized(q) = try reader.storage(of: source), let outliers = q.outliers {
                 markOutliers(outliers, layout: q.layout, shape: source.shape, into: buffer.mutableBytes)
                 let (rows, columns) = q.matrixShape
                 result.outliers = outliers.parameterCount(rows: rows, columns: columns)

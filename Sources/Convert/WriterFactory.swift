@@ -33,6 +33,8 @@ enum WriterFactory {
                 url: url, tensors: tensors, metadata: reader.metadata,
                 recipe: options.recipe.qpkHeaderValue(allocate: options.allocate), provenance: provenance,
                 overwrite: options.overwrite)
+        case .gguf:
+            return try GGUFPlanning.makeWriter(plan: plan, reader: reader, options: options)
         }
     }
 }

@@ -6,6 +6,7 @@ public enum CheckpointFormat: String, Sendable, Codable, CaseIterable {
     case safetensors
     case hdf5
     case qpk
+    case gguf
 }
 
 /// Read access to a checkpoint in any format: tensor descriptions up front, data on demand.
@@ -73,7 +74,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Sendable, Equatable
     public var description: String {
         switch self {
         case let .unknownFormat(path):
-            "\(path): not a safetensors, HDF5 or QPK file (unrecognised magic bytes)"
+            "\(path): not a safetensors, HDF5, QPK or GGUF file (unrecognised magic bytes)"
         case let .quantizedTensor(path, name):
             "\(path): tensor '\(name)': is quantized; dequantize it first"
         case let .noSuchTensor(path, name):

@@ -9,7 +9,7 @@ import Quantize
 struct ConvertCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "convert",
-        abstract: "Convert a checkpoint between safetensors, HDF5 and QPK, quantizing or dequantizing on the way.",
+        abstract: "Convert a checkpoint between safetensors, HDF5, QPK and GGUF, quantizing or dequantizing on the way.",
         discussion: """
             Writing .qpk quantizes the selected weights task-agnostically (default recipe: PreQuant, \
             4 bits) and records the outlier parameters kept at full precision. Writing .safetensors \
@@ -22,12 +22,13 @@ struct ConvertCommand: ParsableCommand {
               qpk convert shards-dir/ merged.safetensors
               qpk convert model.safetensors out-dir/ --max-shard-size 2GB
               qpk convert model.h5 model.safetensors
+              qpk convert model.safetensors model.gguf --type Q4_K
             """)
 
     @Argument(help: "The source checkpoint: a file, a shard directory or a *.safetensors.index.json.")
     var input: String
 
-    @Argument(help: "The output: *.safetensors, *.h5/*.hdf5, *.qpk, or a directory for shards.")
+    @Argument(help: "The output: *.safetensors, *.h5/*.hdf5, *.qpk, *.gguf, or a directory for shards.")
     var output: String
 
     @OptionGroup var quantization: QuantizationOptions
@@ -68,7 +69,19 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
 
+    @Option(help: "GGUF output: the ggml type of the selected weights (Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q6_K, IQ4_NL, F16, BF16, F32).")
+    var type: GGMLType?
+
+    /// `--type` without a `.gguf` output is a usage error: one line, exit 2.
+    private func checkTypeUsage() throws {
+        if type != nil, CheckpointFormat(pathExtension: URL(fileURLWithPath: output).pathExtension) != .gguf {
+            Terminal.error("--type applies to GGUF output only: write to a .gguf file, or use --bits/--method for .qpk")
+            throw ExitCode(2)
+        }
+    }
+
     func run() throws {
+        try checkTypeUsage()
         let inputURL = URL(fileURLWithPath: input)
         let outputURL = URL(fileURLWithPath: output)
         let reader = try Checkpoint.open(inputURL)
@@ -88,6 +101,7 @@ struct ConvertCommand: ParsableCommand {
         options.layout = layout
         if let threads { options.workers = max(1, threads) }
         options.createdBy = (["qpk"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
+        options.ggufType = type
         let plan = try ConversionPlanner.plan(reader: reader, destination: outputURL, target: target, options: options)
 
         if dryRun {
@@ -103,6 +117,7 @@ struct ConvertCommand: ParsableCommand {
             try Terminal.printJSON(summary)
         } else {
             ConvertSummaryPrinter.print(summary)
+            if target.format == .gguf { GGUFSummaryPrinter.print(summary, plan: plan, options: options) }
         }
     }
 

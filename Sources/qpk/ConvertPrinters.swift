@@ -19,7 +19,7 @@ enum DryRunPrinter {
         for entry in summary.tensors {
             table.append([
                 entry.name, entry.action, entry.dtype.rawValue, shapeText(entry.shape),
-                entry.decision.map { String($0.bits) } ?? "", entry.decision?.axis.name ?? "",
+                entry.decision.map { String($0.bits) } ?? entry.ggmlType ?? "", entry.decision?.axis.name ?? "",
                 HumanUnits.bytes(entry.estimatedBytes),
             ])
         }

@@ -13,7 +13,7 @@ struct ConvertJSONTests {
     ]
     static let tensorKeys: Set<String> = [
         "name", "action", "dtype", "shape", "estimated_bytes", "bytes", "bits_per_weight", "decision",
-        "outliers", "sqnr_db",
+        "ggml_type", "outliers", "sqnr_db",
     ]
     static let decisionKeys: Set<String> = [
         "method", "scheme", "bits", "group_size", "axis", "scale_search", "outlier_kind", "outlier_budget",

@@ -191,7 +191,8 @@ public struct InspectReport: Sendable, Codable, Equatable {
             let bytes = quantization?.storedBytes ?? info.byteCount
             let parameters = info.elementCount
             let entry = TensorEntry(
-                name: info.name, dtype: info.dtype.rawValue, shape: info.shape, parameters: parameters,
+                name: info.name, dtype: provider?.storedTypeName(for: info.name) ?? info.dtype.rawValue,
+                shape: info.shape, parameters: parameters,
                 bytes: bytes, bitsPerWeight: bitsPerWeight(bytes: bytes, parameters: parameters),
                 stats: stats, quantization: quantization)
             options.progress?(counter.increment(), selected.count, info.name)

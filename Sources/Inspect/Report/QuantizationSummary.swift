@@ -157,8 +157,13 @@ public protocol QuantizationInfoProviding: Sendable {
 
     /// The quantization of tensor `name`, or `nil` if it is stored unquantized.
     func quantizationSummary(for name: String) -> QuantizationSummary?
+
+    /// The element type the file stores for `name` when it has no qpk dtype (GGUF: `Q4_K`, …);
+    /// `nil` shows the dtype.
+    func storedTypeName(for name: String) -> String?
 }
 
 extension QuantizationInfoProviding {
     public func quantizedFileSummary() -> QuantizedFileSummary? { nil }
+    public func storedTypeName(for name: String) -> String? { nil }
 }
