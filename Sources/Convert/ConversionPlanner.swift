@@ -18,6 +18,7 @@ public enum ConversionPlanner {
         reader: any CheckpointReader, destination: URL, target: OutputTarget,
         options: ConversionOptions
     ) throws -> ConversionPlan {
+        try ConversionChecks.check(options, reader: reader, target: target)
         var entries: [PlannedTensor] = []
         entries.reserveCapacity(reader.tensors.count)
         for info in reader.tensors {
@@ -36,7 +37,7 @@ public enum ConversionPlanner {
                 }
             case .safetensors, .hdf5:
                 if quantizedSource {
-                    let dtype = options.dtype ?? info.dtype
+                    let dtype = ConversionChecks.dequantizedDType(of: info, requested: options.dtype)
                     var output = info
                     output.dtype = dtype
                     entries.append(PlannedTensor(
@@ -51,9 +52,11 @@ public enum ConversionPlanner {
                 }
             }
         }
-        return ConversionPlan(
+        let plan = ConversionPlan(
             source: reader.url, sourceFormat: reader.format, destination: destination, target: target,
             tensors: entries)
+        try ConversionChecks.check(plan, options: options)
+        return plan
     }
 
     static func isQuantized(_ info: TensorInfo, in reader: any CheckpointReader) -> Bool {

@@ -47,6 +47,9 @@ struct ConvertCommand: ParsableCommand {
     @Flag(help: "Dequantizing: also write a BOOL <name>.outlier_mask tensor per quantized weight.")
     var outlierMask = false
 
+    @Flag(help: "Allow --dtype to cast floating tensors to an integer or bool dtype (rounds every value; refused otherwise).")
+    var allowLossyCast = false
+
     @Flag(help: "Print the plan (action, bits, bytes per tensor) and the final size; write nothing.")
     var dryRun = false
 
@@ -73,9 +76,14 @@ struct ConvertCommand: ParsableCommand {
             dtype: try parsedDType(),
             include: include.map(Glob.init), exclude: exclude.map(Glob.init),
             overwrite: force, outlierMask: outlierMask)
-        if let threads { options.workers = max(1, threads) }
-        options.createdBy = (["qpk"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
+        if let threads {
+            try UsageError.requireCount(threads, atLeast: 1, option: "--threads")
+            options.workers = threads
+        }
+        options.allowLossyCast = allowLossyCast
+        options.createdBy = RecordedCommandLine.provenance(CommandLine.arguments)
         var plan = try ConversionPlanner.plan(reader: reader, destination: outputURL, target: target, options: options)
+        try ConversionChecks.checkRecipeApplies(plan, flags: quantization.givenFlags)
         if quantization.allocate, target.format == .qpk {
             plan = try MixedPrecision.allocate(plan, reader: reader, workers: options.workers)
         }

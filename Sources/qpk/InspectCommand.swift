@@ -33,11 +33,12 @@ struct InspectCommand: ParsableCommand {
     var json = false
 
     func run() throws {
+        try UsageError.requireCount(bins, atLeast: 1, option: "--bins")
         let reader = try Checkpoint.open(URL(fileURLWithPath: file))
         let wantsStats = stats || histogram
         let bar = ProgressBar(total: reader.tensors.count, label: "inspecting", enabled: Terminal.stderrIsTTY && wantsStats)
         let options = InspectOptions(
-            statistics: wantsStats, histogramBins: histogram ? max(bins, 1) : 0,
+            statistics: wantsStats, histogramBins: histogram ? bins : 0,
             tensorFilters: tensors.map(Glob.init),
             progress: { _, _, name in bar.advance(detail: name) })
         let report = try InspectReport.build(reader: reader, options: options)

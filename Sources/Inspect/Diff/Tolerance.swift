@@ -1,3 +1,5 @@
+import Formats
+
 /// numpy's `allclose`/`isclose` rule for one pair of values.
 ///
 /// Finite pairs are close when |a − b| ≤ atol + rtol·|b| (asymmetric: `b` is the reference,
@@ -19,6 +21,14 @@ public struct Tolerance: Sendable, Hashable, Codable {
         case relative = "rtol"
         case absolute = "atol"
         case equalNaN = "equal_nan"
+    }
+
+    /// Checks that both tolerances are finite and non-negative (a negative or NaN tolerance
+    /// would make every tensor "different", silently).
+    /// - Throws: ``UsageError`` (rule `invalid_number`) naming `--atol` or `--rtol`.
+    public func validate() throws {
+        try UsageError.requireNumber(absolute, atLeast: 0, option: "--atol")
+        try UsageError.requireNumber(relative, atLeast: 0, option: "--rtol")
     }
 
     /// Whether `a` and `b` are close.
