@@ -24,10 +24,13 @@ public protocol CheckpointReader: AnyObject, Sendable {
     /// The stored data of `tensor`.
     /// - Throws: a format error naming the tensor when its bytes cannot be read or are corrupt.
     func storage(of tensor: TensorInfo) throws -> TensorStorage
+    /// The tensor called `name`, if any. Readers answer from a name index in O(1), so callers
+    /// that look tensors up one by one stay linear in the tensor count.
+    func tensor(named name: String) -> TensorInfo?
 }
 
 extension CheckpointReader {
-    /// The tensor called `name`, if any.
+    /// The tensor called `name`, if any: a linear scan, for readers without a name index.
     public func tensor(named name: String) -> TensorInfo? {
         tensors.first { $0.name == name }
     }

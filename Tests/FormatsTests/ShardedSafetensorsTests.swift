@@ -192,7 +192,9 @@ struct ShardedSafetensorsWriterTests {
         let writer = try ShardedSafetensorsWriter(
             url: out, tensors: tensors, metadata: ["format": "pt"], maxShardSize: 40, overwrite: false)
         for tensor in tensors.reversed() { try writer.write(tensor, storage: storage(for: tensor)) }
-        #expect(try FileManager.default.contentsOfDirectory(atPath: out.path).isEmpty)
+        // A new folder is built under a hidden temporary name and appears only complete.
+        #expect(!FileManager.default.fileExists(atPath: out.path))
+        #expect(try dir.contents().count == 1 && dir.contents()[0].hasPrefix(".out\(TemporaryFiles.marker)"))
         try writer.finish()
         let names = try FileManager.default.contentsOfDirectory(atPath: out.path).sorted()
         #expect(names == writer.shardFileNames + ["model.safetensors.index.json"])

@@ -113,6 +113,11 @@ public final class ShardedSafetensorsReader: CheckpointReader {
         self.metadata = metadata
     }
 
+    /// The tensor called `name`, if any (O(1)).
+    public func tensor(named name: String) -> TensorInfo? {
+        shardOfTensor[name].flatMap { shards[$0].tensor(named: name) }
+    }
+
     /// The shard that holds the tensor called `name`.
     public func shard(containing name: String) -> SafetensorsReader? {
         shardOfTensor[name].map { shards[$0] }

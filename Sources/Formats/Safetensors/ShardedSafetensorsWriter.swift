@@ -17,7 +17,8 @@ import Foundation
 /// The folder may exist and hold other files (a model folder with `config.json` and a tokenizer):
 /// the writer touches only the files it writes, the shards and the index. Each is an
 /// ``AtomicOutput`` that appears complete in ``finish()``, the index last, so a failed or
-/// abandoned writer changes nothing (a folder it created is removed again). Without `overwrite`,
+/// abandoned writer changes nothing. A folder that does not exist yet is built under a hidden
+/// temporary name and renamed into place at the end, so it too appears only complete. Without `overwrite`,
 /// an existing shard or index of the same name is an error; with it, they are replaced, and the
 /// shards of an earlier qpk run (`model-NNNNN-of-NNNNN.safetensors`) that the old index lists and
 /// the new one does not are deleted. Nothing else in the folder is ever deleted.
@@ -36,8 +37,11 @@ public final class ShardedSafetensorsWriter: CheckpointWriter {
     private let shardOfTensor: [String: Int]
     private let totalSize: Int
     private var finished = false
-    /// Whether the writer created the folder (removed again unless ``finish()`` succeeds).
-    private var createdFolder = false
+    /// A new folder is built under a hidden temporary name (``TemporaryFiles``) and renamed to
+    /// `url` by ``finish()``; an existing folder is written into directly. Removed on failure.
+    private var temporaryFolder: URL?
+    /// Where the shards and the index go: `temporaryFolder`, or `url` when it existed.
+    private let folder: URL
     /// Shards of an earlier qpk run listed by the old index and not rewritten now.
     private let staleShards: [String]
     private let lock = NSLock()
@@ -106,17 +110,21 @@ public final class ShardedSafetensorsWriter: CheckpointWriter {
             guard manager.fileExists(atPath: parent.path, isDirectory: &isDirectory), isDirectory.boolValue else {
                 throw FileAccessError.cannotWrite(url.path, "the folder \(parent.path) does not exist; create it first")
             }
-            guard mkdir(url.path, 0o755) == 0 else {
+            TemporaryFiles.clearStale(in: parent)
+            let temporary = TemporaryFiles.temporaryURL(for: url)
+            guard mkdir(temporary.path, 0o755) == 0 else {
                 throw FileAccessError.cannotWrite(url.path, String(cString: strerror(errno)))
             }
-            createdFolder = true
+            TemporaryFiles.register(temporary)
+            temporaryFolder = temporary
             staleShards = []
         }
+        folder = temporaryFolder ?? url
         writers = []
         do {
             for (i, shard) in shards.enumerated() {
                 writers.append(try SafetensorsWriter(
-                    url: url.appendingPathComponent(fileNames[i]), tensors: shard, metadata: metadata, overwrite: overwrite))
+                    url: folder.appendingPathComponent(fileNames[i]), tensors: shard, metadata: metadata, overwrite: overwrite))
             }
         } catch {
             writers = []
@@ -150,7 +158,10 @@ public final class ShardedSafetensorsWriter: CheckpointWriter {
     }
 
     private func removeCreatedFolder() {
-        if createdFolder { rmdir(url.path) }
+        guard let temporaryFolder else { return }
+        try? FileManager.default.removeItem(at: temporaryFolder)
+        TemporaryFiles.unregister(temporaryFolder)
+        self.temporaryFolder = nil
     }
 
     private static func fiveDigits(_ n: Int) -> String {
@@ -183,9 +194,18 @@ public final class ShardedSafetensorsWriter: CheckpointWriter {
         let missing = writers.flatMap(\.unwrittenTensors)
         guard missing.isEmpty else { throw SafetensorsWriterError.missingTensors(path: url.path, tensors: missing) }
         for writer in writers { try writer.finish() }
-        let index = try AtomicOutput(destination: url.appendingPathComponent(Self.indexFileName), overwrite: overwrite)
+        let index = try AtomicOutput(destination: folder.appendingPathComponent(Self.indexFileName), overwrite: overwrite)
         try index.append(Array(indexJSON().utf8))
         try index.commit()
+        if let temporaryFolder {
+            // A folder that appeared meanwhile is never replaced (rename over a non-empty folder fails).
+            guard rename(temporaryFolder.path, url.path) == 0 else {
+                let reason = errno == EEXIST || errno == ENOTEMPTY ? "it appeared while writing; nothing was changed" : String(cString: strerror(errno))
+                throw FileAccessError.cannotWrite(url.path, reason)
+            }
+            TemporaryFiles.unregister(temporaryFolder)
+            self.temporaryFolder = nil
+        }
         succeeded = true
         for name in staleShards { unlink(url.appendingPathComponent(name).path) }
     }
