@@ -213,7 +213,14 @@ struct FootgunTests {
         #expect(left.count <= 1 && left.allSatisfy { $0.hasPrefix(".out.h5.qpk-tmp-\(hdf5.processIdentifier)-") })
         #expect(!FileManager.default.fileExists(atPath: dir.path("out.h5")))
 
-        // ... and the next run into the folder removes it (its process is gone).
+        // A new shard folder is built under a temporary name: killed, it is one hidden folder.
+        let sharding = try startConvert(big, dir.path("shards") + "/", ["--max-shard-size", "20MB", "--dtype", "bf16"])
+        #expect(try waitForTemporaryFile(in: dir))
+        kill(sharding.processIdentifier, SIGKILL)
+        sharding.waitUntilExit()
+        #expect(!FileManager.default.fileExists(atPath: dir.path("shards")))
+
+        // ... and the next run into the folder removes them (their processes are gone).
         #expect(try QpkProcess.run(["convert", model, dir.path("small.safetensors")]).status == 0)
         #expect(try contents(dir) == ["notes.txt", "small.safetensors"])
     }
