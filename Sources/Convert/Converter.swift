@@ -26,7 +26,12 @@ public struct Converter: Sendable {
         let writer = try WriterFactory.makeWriter(plan: plan, reader: reader, options: options)
         let results = try process(reader: reader, writer: writer, progress: progress)
         try writer.finish()
-        let outputBytes = Self.sizeOnDisk(plan.destination)
+        // A shard folder may hold other files (config.json, …): count only what was written.
+        let outputBytes = (writer as? ShardedSafetensorsWriter).map { sharded in
+            (sharded.shardFileNames + [ShardedSafetensorsWriter.indexFileName]).reduce(0) {
+                $0 + Self.sizeOnDisk(plan.destination.appendingPathComponent($1))
+            }
+        } ?? Self.sizeOnDisk(plan.destination)
         return ConversionSummary(
             plan: plan, results: results, outputBytes: outputBytes,
             seconds: Date().timeIntervalSince(started), recipe: plan.target.format == .qpk ? options.recipe : nil)

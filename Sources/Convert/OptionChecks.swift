@@ -37,18 +37,22 @@ public enum ConversionChecks {
 
     /// Checks the finished plan: a float → integer (or bool) cast needs `allowLossyCast`, as
     /// numpy's `same_kind` casting rule refuses it (`astype` would round every value, typically
-    /// to zeros for weights).
+    /// to zeros for weights); and `allowLossyCast` without such a cast would do nothing.
     public static func check(_ plan: ConversionPlan, options: ConversionOptions) throws {
-        guard !options.allowLossyCast else { return }
-        for entry in plan.tensors {
-            let target: DType
+        var lossy: PlannedTensor?
+        for entry in plan.tensors where lossy == nil {
             switch entry.action {
-            case let .cast(dtype), let .dequantize(dtype): target = dtype
-            default: continue
+            case let .cast(dtype), let .dequantize(dtype):
+                if entry.source.dtype.isFloatingPoint, !dtype.isFloatingPoint { lossy = entry }
+            default:
+                continue
             }
-            if entry.source.dtype.isFloatingPoint, !target.isFloatingPoint {
-                throw UsageError(.lossyCast, "tensor '\(entry.source.name)': casting \(entry.source.dtype.rawValue) to \(target.rawValue) rounds every value to an integer (weights mostly become 0); pass --allow-lossy-cast if that is what you want, or use a float --dtype")
-            }
+        }
+        if let entry = lossy, !options.allowLossyCast {
+            throw UsageError(.lossyCast, "tensor '\(entry.source.name)': casting \(entry.source.dtype.rawValue) to \(entry.output.dtype.rawValue) rounds every value to an integer (weights mostly become 0); pass --allow-lossy-cast if that is what you want, or use a float --dtype")
+        }
+        if lossy == nil, options.allowLossyCast {
+            throw UsageError(.notApplicable, "--allow-lossy-cast has no effect: no floating tensor is cast to an integer or bool dtype (give one with --dtype)")
         }
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Convert
+import Formats
 import Foundation
 import Inspect
 

@@ -320,6 +320,8 @@ struct FootgunTests {
             (["diff", model, model, "--atol=-1"], "--atol"),
             (["diff", model, model, "--rtol", "nan"], "--rtol"),
             (["inspect", model, "--histogram", "--bins", "0"], "--bins"),
+            (["inspect", model, "--bins", "10"], "--histogram"),
+            (["convert", model, out, "--allow-lossy-cast"], "--allow-lossy-cast has no effect"),
         ]
         for (arguments, mentions) in cases {
             let result = try QpkProcess.run(arguments)
