@@ -242,8 +242,13 @@ struct ShardedSafetensorsWriterTests {
             try ShardedSafetensorsWriter(url: out, tensors: tensors, metadata: [:], maxShardSize: 40, overwrite: false)
         }
         try Data([2]).write(to: out.appendingPathComponent("model-00001-of-00007.safetensors"))
+        let before = try FileManager.default.contentsOfDirectory(atPath: out.path).sorted()
         let writer = try ShardedSafetensorsWriter(url: out, tensors: tensors, metadata: [:], maxShardSize: 64, overwrite: true)
         for tensor in tensors { try writer.write(tensor, storage: storage(for: tensor)) }
+        // Until finish(), the new files live in one hidden folder inside `out`; nothing else changed.
+        let during = try FileManager.default.contentsOfDirectory(atPath: out.path).sorted()
+        #expect(during.filter { !$0.hasPrefix(".") } == before)
+        #expect(during.filter { $0.hasPrefix(".out\(TemporaryFiles.marker)") }.count == 1)
         try writer.finish()
         // The five old shards were listed by the old index: the ones not rewritten are gone; the
         // config and the unlisted shard-like file are not qpk's and stay.

@@ -15,10 +15,11 @@ import Foundation
 /// shard of its own.
 ///
 /// The folder may exist and hold other files (a model folder with `config.json` and a tokenizer):
-/// the writer touches only the files it writes, the shards and the index. Each is an
-/// ``AtomicOutput`` that appears complete in ``finish()``, the index last, so a failed or
-/// abandoned writer changes nothing. A folder that does not exist yet is built under a hidden
-/// temporary name and renamed into place at the end, so it too appears only complete. Without `overwrite`,
+/// the writer touches only the files it writes, the shards and the index. Everything is written
+/// into a hidden temporary folder first (``TemporaryFiles``: removed on SIGINT/SIGTERM, cleared
+/// by the next run after a kill), so a failed or abandoned writer changes nothing: a new folder is
+/// renamed into place by ``finish()``; into an existing one the finished shards, then the index,
+/// are renamed. Without `overwrite`,
 /// an existing shard or index of the same name is an error; with it, they are replaced, and the
 /// shards of an earlier qpk run (`model-NNNNN-of-NNNNN.safetensors`) that the old index lists and
 /// the new one does not are deleted. Nothing else in the folder is ever deleted.
@@ -37,11 +38,13 @@ public final class ShardedSafetensorsWriter: CheckpointWriter {
     private let shardOfTensor: [String: Int]
     private let totalSize: Int
     private var finished = false
-    /// A new folder is built under a hidden temporary name (``TemporaryFiles``) and renamed to
-    /// `url` by ``finish()``; an existing folder is written into directly. Removed on failure.
+    /// Where the shards and the index are written: a hidden temporary folder (``TemporaryFiles``),
+    /// beside `url` when `url` is new (renamed to `url` by ``finish()``), inside `url` when it
+    /// exists (its files are renamed into `url` by ``finish()``, the index last). Removed on failure.
     private var temporaryFolder: URL?
-    /// Where the shards and the index go: `temporaryFolder`, or `url` when it existed.
     private let folder: URL
+    /// Whether `url` existed: the files are moved into it rather than the folder renamed.
+    private let intoExistingFolder: Bool
     /// Shards of an earlier qpk run listed by the old index and not rewritten now.
     private let staleShards: [String]
     private let lock = NSLock()
@@ -105,6 +108,14 @@ public final class ShardedSafetensorsWriter: CheckpointWriter {
                 if manager.fileExists(atPath: path), !overwrite { throw FileAccessError.alreadyExists(path) }
             }
             staleShards = overwrite ? Self.shardsListed(byIndexIn: url).filter { !fileNames.contains($0) } : []
+            TemporaryFiles.clearStale(in: url)
+            let temporary = TemporaryFiles.temporaryURL(for: url.appendingPathComponent(url.lastPathComponent))
+            guard mkdir(temporary.path, 0o755) == 0 else {
+                throw FileAccessError.cannotWrite(url.path, String(cString: strerror(errno)))
+            }
+            TemporaryFiles.register(temporary)
+            temporaryFolder = temporary
+            intoExistingFolder = true
         } else {
             let parent = url.deletingLastPathComponent()
             guard manager.fileExists(atPath: parent.path, isDirectory: &isDirectory), isDirectory.boolValue else {
@@ -118,17 +129,18 @@ public final class ShardedSafetensorsWriter: CheckpointWriter {
             TemporaryFiles.register(temporary)
             temporaryFolder = temporary
             staleShards = []
+            intoExistingFolder = false
         }
         folder = temporaryFolder ?? url
         writers = []
         do {
             for (i, shard) in shards.enumerated() {
                 writers.append(try SafetensorsWriter(
-                    url: folder.appendingPathComponent(fileNames[i]), tensors: shard, metadata: metadata, overwrite: overwrite))
+                    url: folder.appendingPathComponent(fileNames[i]), tensors: shard, metadata: metadata, overwrite: false))
             }
         } catch {
             writers = []
-            removeCreatedFolder()
+            removeTemporaryFolder()
             if let error = error as? SafetensorsWriterError { throw error.reported(at: url.path) }
             throw error
         }
@@ -157,7 +169,7 @@ public final class ShardedSafetensorsWriter: CheckpointWriter {
         return parts.count == 2 && parts.allSatisfy { $0.count >= 5 && $0.allSatisfy { ("0"..."9").contains($0) } }
     }
 
-    private func removeCreatedFolder() {
+    private func removeTemporaryFolder() {
         guard let temporaryFolder else { return }
         try? FileManager.default.removeItem(at: temporaryFolder)
         TemporaryFiles.unregister(temporaryFolder)
@@ -190,14 +202,17 @@ public final class ShardedSafetensorsWriter: CheckpointWriter {
         guard !finished else { throw SafetensorsWriterError.alreadyFinished(path: url.path) }
         finished = true
         var succeeded = false
-        defer { if !succeeded { writers = []; removeCreatedFolder() } }
+        defer { if !succeeded { writers = []; removeTemporaryFolder() } }
         let missing = writers.flatMap(\.unwrittenTensors)
         guard missing.isEmpty else { throw SafetensorsWriterError.missingTensors(path: url.path, tensors: missing) }
         for writer in writers { try writer.finish() }
-        let index = try AtomicOutput(destination: folder.appendingPathComponent(Self.indexFileName), overwrite: overwrite)
+        let index = try AtomicOutput(destination: folder.appendingPathComponent(Self.indexFileName), overwrite: false)
         try index.append(Array(indexJSON().utf8))
         try index.commit()
-        if let temporaryFolder {
+        guard let temporaryFolder else { throw SafetensorsWriterError.alreadyFinished(path: url.path) }
+        if intoExistingFolder {
+            try moveFiles(from: temporaryFolder)
+        } else {
             // A folder that appeared meanwhile is never replaced (rename over a non-empty folder fails).
             guard rename(temporaryFolder.path, url.path) == 0 else {
                 let reason = errno == EEXIST || errno == ENOTEMPTY ? "it appeared while writing; nothing was changed" : String(cString: strerror(errno))
@@ -208,6 +223,22 @@ public final class ShardedSafetensorsWriter: CheckpointWriter {
         }
         succeeded = true
         for name in staleShards { unlink(url.appendingPathComponent(name).path) }
+    }
+
+    /// Moves the finished shards, then the index, from `temporary` into the existing `url`: only
+    /// renames, so the window in which the folder mixes old and new files is a few system calls
+    /// (every byte was written and synced before).
+    private func moveFiles(from temporary: URL) throws {
+        let names = shardFileNames + [Self.indexFileName]
+        if !overwrite, let clash = names.first(where: { FileManager.default.fileExists(atPath: url.appendingPathComponent($0).path) }) {
+            throw FileAccessError.alreadyExists(url.appendingPathComponent(clash).path)
+        }
+        for name in names {
+            guard rename(temporary.appendingPathComponent(name).path, url.appendingPathComponent(name).path) == 0 else {
+                throw FileAccessError.cannotWrite(url.appendingPathComponent(name).path, String(cString: strerror(errno)))
+            }
+        }
+        removeTemporaryFolder()
     }
 
     /// The index JSON, formatted as transformers writes it (`indent=2`, keys sorted).
@@ -225,7 +256,7 @@ public final class ShardedSafetensorsWriter: CheckpointWriter {
     deinit {
         if !finished {
             writers = []
-            removeCreatedFolder()
+            removeTemporaryFolder()
         }
     }
 }
