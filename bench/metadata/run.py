@@ -111,7 +111,8 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}"
+    load = os.getloadavg()[0]
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}, load average {load:.1f} at the end"
     record = {
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "tensors": args.tensors, "file_bytes": size, "repeats": args.repeats,
