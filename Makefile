@@ -61,6 +61,7 @@ fixtures: deps
 bench: deps release
 	QPK=$(QPK) $(PYTHON) bench/quality/run.py
 	QPK=$(QPK) $(PYTHON) bench/speed/run.py
+	QPK=$(QPK) $(PYTHON) bench/metadata/run.py
 
 clean:
 	rm -rf .build build

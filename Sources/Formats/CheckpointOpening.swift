@@ -12,6 +12,7 @@ extension CheckpointFormat {
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
             throw FileAccessError.cannotOpen(url.path, "No such file or directory")
         }
+        try FileAccessError.requireRegularFileOrDirectory(url.path)
         if isDirectory.boolValue || url.lastPathComponent.hasSuffix(".index.json") {
             return (.safetensors, true)
         }

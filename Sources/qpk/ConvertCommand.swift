@@ -1,5 +1,6 @@
 import ArgumentParser
 import Convert
+import Formats
 import Foundation
 import Inspect
 import QPKCore
@@ -57,6 +58,9 @@ struct ConvertCommand: ParsableCommand {
     @Flag(help: "Dequantizing: also write a BOOL <name>.outlier_mask tensor per quantized weight.")
     var outlierMask = false
 
+    @Flag(help: "Allow --dtype to cast floating tensors to an integer or bool dtype (rounds every value; refused otherwise).")
+    var allowLossyCast = false
+
     @Flag(help: "Print the plan (action, bits, bytes per tensor) and the final size; write nothing.")
     var dryRun = false
 
@@ -99,10 +103,15 @@ struct ConvertCommand: ParsableCommand {
             include: include.map(Glob.init), exclude: exclude.map(Glob.init), drop: drop.map(Glob.init),
             overwrite: force, outlierMask: outlierMask)
         options.layout = layout
-        if let threads { options.workers = max(1, threads) }
-        options.createdBy = (["qpk"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
         options.ggufType = type
+        if let threads {
+            try UsageError.requireCount(threads, atLeast: 1, option: "--threads")
+            options.workers = threads
+        }
+        options.allowLossyCast = allowLossyCast
+        options.createdBy = RecordedCommandLine.provenance(CommandLine.arguments)
         let plan = try ConversionPlanner.plan(reader: reader, destination: outputURL, target: target, options: options)
+        try ConversionChecks.checkRecipeApplies(plan, flags: quantization.givenFlags)
 
         if dryRun {
             try DryRunPrinter.print(ConversionSummary(plan: plan, options: options), json: json)

@@ -100,8 +100,17 @@ class QPKFile:
     # §4
     def _parse_header(self):
         raw = self.data[self.header_offset:self.header_offset + self.header_length]
+        def unique_members(pairs):
+            # Rule 10a: a key twice in one object makes the file ambiguous (json keeps the last).
+            seen = set()
+            for key, _ in pairs:
+                if key in seen:
+                    raise QPKFormatError("duplicate_key", f'the key "{key}" appears twice in one object')
+                seen.add(key)
+            return dict(pairs)
+
         try:
-            header = json.loads(raw.decode("utf-8"))
+            header = json.loads(raw.decode("utf-8"), object_pairs_hook=unique_members)
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise QPKFormatError("invalid_header", str(e))
         if not isinstance(header, dict) or header.get("format") != "qpk" or header.get("version") != 1:
