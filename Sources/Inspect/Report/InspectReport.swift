@@ -191,7 +191,7 @@ public struct InspectReport: Sendable, Codable, Equatable {
                     }
                 }
             }
-            let bytes = quantization?.storedBytes ?? info.byteCount
+            let bytes = quantization?.storedBytes ?? reader.quantizedByteCount(of: info) ?? info.byteCount
             let parameters = info.elementCount
             let entry = TensorEntry(
                 name: info.name, dtype: provider?.storedTypeName(for: info.name) ?? info.dtype.rawValue,
