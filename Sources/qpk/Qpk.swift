@@ -20,7 +20,8 @@ struct Qpk: ParsableCommand {
             by extension.
             """,
         version: version,
-        subcommands: [ConvertCommand.self, InspectCommand.self, DiffCommand.self, ValidateCommand.self])
+        subcommands: [ConvertCommand.self, InspectCommand.self, DiffCommand.self, ValidateCommand.self,
+                      TokenizeCommand.self, EmbedCommand.self])
 
     /// Runs the command line with qpk's exit codes: `diff` and `validate` follow diff(1)
     /// (0 equal/valid, 1 different/invalid, 2 trouble), every other command exits 0 or 1.
