@@ -31,8 +31,17 @@ public struct ModelFolder: Sendable {
         }
     }
 
-    /// The encoder with the folder's weights.
+    /// The encoder with the folder's weights (BERT family).
     public func loadEncoder() throws -> BertEncoder {
         try BertEncoder(config: config, checkpoint: try Checkpoint.open(try weightsURL))
+    }
+
+    /// The forward pass of the folder's architecture, with its weights.
+    public func loadModel() throws -> any SequenceModel {
+        let checkpoint = try Checkpoint.open(try weightsURL)
+        switch config.family {
+        case .bert: return try BertEncoder(config: config, checkpoint: checkpoint)
+        case .llama: return try LlamaDecoder(config: config, checkpoint: checkpoint)
+        }
     }
 }

@@ -9,7 +9,7 @@ struct EmbedCommand: ParsableCommand {
         commandName: "embed",
         abstract: "Print sentence embeddings from qpk's forward pass (diagnostic).",
         discussion: """
-            MODEL_DIR holds config.json, tokenizer.json and model.safetensors (BERT family). Each \
+            MODEL_DIR holds config.json, tokenizer.json and model.safetensors (BERT or llama family). Each \
             line of standard input is one sentence; each output line is a JSON object with \
             "tokens" (the ids) and "embedding" (the mean of the last hidden states over the \
             tokens), plus "hidden_states" (tokens × hidden) with --hidden-states (spec/model.md).
@@ -41,14 +41,14 @@ struct EmbedCommand: ParsableCommand {
 
     func run() throws {
         let folder = try ModelFolder(URL(fileURLWithPath: model))
-        let encoder = try folder.loadEncoder()
+        let encoder = try folder.loadModel()
         let limit = maxLength ?? folder.tokenizer.maxLength ?? (folder.config.maxPositions - folder.config.positionOffset)
         let sentences = try InputLines.read(jsonLines: jsonLines)
         let output = FileHandle.standardOutput
         for start in stride(from: 0, to: sentences.count, by: batchSize) {
             let slice = sentences[start..<min(start + batchSize, sentences.count)]
             let batch = TokenBatch(slice.map { folder.tokenizer.encode($0, maxLength: limit) }, padID: folder.tokenizer.padID)
-            let hidden = try encoder.hiddenStates(batch)
+            let hidden = try encoder.hiddenStates(batch, observer: nil)
             let pooled = meanPooled(hidden, batch: batch, normalize: normalize)
             var text = ""
             for s in 0..<batch.count {

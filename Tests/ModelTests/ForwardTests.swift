@@ -131,13 +131,13 @@ private func maxDifference(_ a: ArraySlice<Float>, _ b: ArraySlice<Float>) -> Fl
         #expect(throws: ModelError.missingTensor(missing.weights.path, tensor: "encoder.layer.1.output.dense.bias")) {
             try encoder(missing)
         }
-        let llama = try TinyBert(modelType: "gpt2")
-        defer { llama.remove() }
+        let gpt2 = try TinyBert(modelType: "gpt2")
+        defer { gpt2.remove() }
         do {
-            _ = try ModelConfig(contentsOf: llama.config)
+            _ = try ModelConfig(contentsOf: gpt2.config)
             Issue.record("gpt2 config accepted")
         } catch {
-            #expect("\(error)" == "\(llama.config.path): model_type \"gpt2\" is not supported; supported: bert, camembert, roberta, xlm-roberta")
+            #expect("\(error)" == "\(gpt2.config.path): model_type \"gpt2\" is not supported; supported: bert, camembert, llama, mistral, qwen2, roberta, xlm-roberta")
         }
         let tiny = try TinyBert()
         defer { tiny.remove() }

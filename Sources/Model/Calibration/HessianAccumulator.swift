@@ -32,6 +32,7 @@ public struct HessianAccumulator: Sendable {
         precondition(input.columns == dimension, "Hessian of width \(dimension) given \(input.columns) columns")
         let d = dimension
         let real = (0..<input.rows).filter { rowMask.isEmpty || rowMask[$0] != 0 }
+        BLAS.useCallerThreads()
         var chunk = [Double](repeating: 0, count: Self.chunkRows * d)
         var start = 0
         while start < real.count {

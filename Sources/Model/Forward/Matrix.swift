@@ -1,4 +1,5 @@
 import CBLAS
+import QPKCore
 
 /// A row-major fp32 matrix: tokens × features for activations.
 public struct Matrix: Sendable, Equatable {
@@ -42,8 +43,8 @@ public struct Linear: Sendable {
         self.bias = bias
     }
 
-    /// `x Wᵀ + b` for every row of `x`, as one `cblas_sgemm` (the output starts as the broadcast
-    /// bias and the product is added with β = 1).
+    /// `x Wᵀ + b` for every row of `x` through `cblas_sgemm` (the output starts as the broadcast
+    /// bias and the product is added with β = 1), the rows split over cores.
     public func callAsFunction(_ x: Matrix) -> Matrix {
         precondition(x.columns == inFeatures, "\(name): input has \(x.columns) features, the layer takes \(inFeatures)")
         var out = [Float](repeating: 0, count: x.rows * outFeatures)
@@ -54,16 +55,34 @@ public struct Linear: Sendable {
                 }
             }
         }
+        BLAS.useCallerThreads()
+        let (m, n, k) = (x.rows, outFeatures, inFeatures)
+        let beta: Float = bias == nil ? 0 : 1
         x.values.withUnsafeBufferPointer { a in
             weight.withUnsafeBufferPointer { w in
                 out.withUnsafeMutableBufferPointer { c in
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
-                                Int32(x.rows), Int32(outFeatures), Int32(inFeatures),
-                                1, a.baseAddress, Int32(inFeatures), w.baseAddress, Int32(inFeatures),
-                                bias == nil ? 0 : 1, c.baseAddress, Int32(outFeatures))
+                    let views = UncheckedSendable((a, w, c))
+                    // Row slices on every core, one single-threaded sgemm each.
+                    Parallel.forEachChunk(rows: m, work: n * k) { rows in
+                        let (a, w, c) = views.value
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
+                                    Int32(rows.count), Int32(n), Int32(k),
+                                    1, a.baseAddress! + rows.lowerBound * k, Int32(k), w.baseAddress, Int32(k),
+                                    beta, c.baseAddress! + rows.lowerBound * n, Int32(n))
+                    }
                 }
             }
         }
         return Matrix(rows: x.rows, columns: outFeatures, values: out)
     }
+}
+
+/// How qpk drives OpenBLAS.
+enum BLAS {
+    /// OpenBLAS's own threads spin while they wait for work, which on a busy machine (more runnable
+    /// threads than cores) costs several times the work itself. qpk therefore runs OpenBLAS
+    /// single-threaded and spreads independent products over cores itself (``Parallel``).
+    private static let singleThreaded: Void = { openblas_set_num_threads(1) }()
+
+    static func useCallerThreads() { _ = singleThreaded }
 }
