@@ -103,6 +103,29 @@ private func maxDifference(_ a: ArraySlice<Float>, _ b: ArraySlice<Float>) -> Fl
         #expect(abs(split.hessian[0] - 2.0 / 3 * (1 + 1 + 0.25)) < 1e-12)
     }
 
+    @Test func hessianOverManyPanelsAndChunksEqualsTheDirectSum() {
+        // d = 150 spans three column panels, 1100 rows three conversion chunks.
+        let d = 150, n = 1100
+        var state: UInt32 = 12345
+        let values = (0..<(n * d)).map { _ -> Float in
+            state = state &* 1664525 &+ 1013904223
+            return Float(state >> 8) / Float(1 << 24) - 0.5
+        }
+        var mask = [Float](repeating: 1, count: n)
+        mask[7] = 0
+        var accumulator = HessianAccumulator(dimension: d)
+        accumulator.add(Matrix(rows: n, columns: d, values: values), rowMask: mask)
+        #expect(accumulator.count == n - 1)
+        let h = accumulator.hessian
+        var worst = 0.0
+        for (i, j) in [(0, 0), (3, 149), (64, 65), (127, 128), (149, 149), (100, 20), (70, 140)] {
+            var direct = 0.0
+            for r in 0..<n where r != 7 { direct += Double(values[r * d + i]) * Double(values[r * d + j]) }
+            worst = max(worst, abs(h[i * d + j] - 2 * direct / Double(n - 1)))
+        }
+        #expect(worst < 1e-12)
+    }
+
     @Test func replacedWeightsChangeTheOutput() throws {
         let tiny = try TinyBert()
         defer { tiny.remove() }

@@ -1,12 +1,14 @@
 import CBLAS
+import Dispatch
 import Foundation
+import QPKCore
 
 /// Accumulates, for one linear layer's input, the GPTQ Hessian `H = 2/n · Σ x xᵀ` (Frantar et al.
 /// 2023, §3, from OBQ's quadratic loss ‖W X − Ŵ X‖²) and the per-column mean of `x²` (the
 /// importance vector llama.cpp's imatrix stores, which is `diag(H)/2`).
 ///
-/// The sum is kept in float64 and grows with every batch (`cblas_dsyrk` on the batch's real rows,
-/// converted to float64 one chunk at a time), so memory is the `d × d` matrix plus one chunk,
+/// The sum is kept in float64 and grows with every batch (``addUpperGram(_:rows:dimension:into:)``
+/// on the batch's real rows, converted to float64 one chunk at a time), so memory is the `d × d` matrix plus one chunk,
 /// whatever the number of samples. Padding rows (row mask 0) are skipped.
 public struct HessianAccumulator: Sendable {
     /// The input width `d`.
@@ -18,8 +20,25 @@ public struct HessianAccumulator: Sendable {
     /// The number of rows (tokens) seen, `n`.
     public private(set) var count: Int = 0
 
-    /// Rows converted to float64 per `dsyrk` call.
-    static let chunkRows = 256
+    /// Rows converted to float64 per product.
+    static let chunkRows = 512
+    /// Columns of `Σ x xᵀ` per parallel panel.
+    static let panelWidth = 64
+
+    /// `C[0..<j₁, j₀..<j₁] += X[:, 0..<j₁]ᵀ X[:, j₀..<j₁]` for each panel `[j₀, j₁)` of columns, one
+    /// `cblas_dgemm` per panel, panels on every core: together the upper triangle of `C += XᵀX`
+    /// (a few entries below the diagonal are computed too and ignored).
+    static func addUpperGram(_ x: UnsafePointer<Double>, rows: Int, dimension d: Int, into c: UnsafeMutablePointer<Double>) {
+        let panels = (d + panelWidth - 1) / panelWidth
+        let views = UncheckedSendable((x, c))
+        DispatchQueue.concurrentPerform(iterations: panels) { panel in
+            let (x, c) = views.value
+            let j0 = panel * panelWidth
+            let j1 = min(d, j0 + panelWidth)
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(j1), Int32(j1 - j0), Int32(rows),
+                        1, x, Int32(d), x + j0, Int32(d), 1, c + j0, Int32(d))
+        }
+    }
 
     public init(dimension: Int) {
         self.dimension = dimension
@@ -46,9 +65,7 @@ public struct HessianAccumulator: Sendable {
             }
             chunk.withUnsafeBufferPointer { x in
                 sum.withUnsafeMutableBufferPointer { c in
-                    // Row-major C(d×d) += Xᵀ X with X rows×d: upper triangle, transposed operand.
-                    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(d), Int32(rows),
-                                1, x.baseAddress, Int32(d), 1, c.baseAddress, Int32(d))
+                    Self.addUpperGram(x.baseAddress!, rows: rows, dimension: d, into: c.baseAddress!)
                 }
             }
             start += rows
