@@ -7,7 +7,7 @@ PYTHON    ?= python3
 QPK       := $(CURDIR)/.build/release/qpk
 DEMO_DIR  := build/demo
 DEMO_SRC  := fixtures/models/fracast/model.safetensors
-APT_PKGS  := libhdf5-dev zlib1g-dev pkg-config
+APT_PKGS  := libhdf5-dev zlib1g-dev libopenblas-dev pkg-config
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps build release test unit-test interop-test demo bench clean fixtures

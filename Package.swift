@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "Quantize", targets: ["Quantize"]),
         .library(name: "Convert", targets: ["Convert"]),
         .library(name: "Inspect", targets: ["Inspect"]),
+        .library(name: "Model", targets: ["Model"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
@@ -22,6 +23,9 @@ let package = Package(
         .systemLibrary(
             name: "CZlib", path: "Sources/CZlib",
             providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(
+            name: "CBLAS", path: "Sources/CBLAS",
+            providers: [.apt(["libopenblas-dev"])]),
         // Value types every layer shares; links no C library.
         .target(name: "QPKCore"),
         .target(
@@ -30,10 +34,12 @@ let package = Package(
         .target(name: "Quantize", dependencies: ["QPKCore"]),
         .target(name: "Convert", dependencies: ["QPKCore", "Formats", "Quantize"]),
         .target(name: "Inspect", dependencies: ["QPKCore", "Formats", "Quantize"]),
+        // What needs a model, not just tensors: config.json, tokenizers, forward passes, calibration.
+        .target(name: "Model", dependencies: ["QPKCore", "Formats", "Quantize", "CBLAS"]),
         .executableTarget(
             name: "qpk",
             dependencies: [
-                "QPKCore", "Formats", "Quantize", "Convert", "Inspect",
+                "QPKCore", "Formats", "Quantize", "Convert", "Inspect", "Model",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "FormatsTests", dependencies: ["QPKCore", "Formats"]),
@@ -43,5 +49,6 @@ let package = Package(
             name: "InspectTests", dependencies: ["QPKCore", "Inspect", "Quantize", "Formats"],
             exclude: ["Support/numpy_expected.py"]),
         .testTarget(name: "CLITests", dependencies: ["QPKCore", "Formats"]),
+        .testTarget(name: "ModelTests", dependencies: ["QPKCore", "Formats", "Model"]),
     ]
 )

@@ -20,7 +20,8 @@ struct Qpk: ParsableCommand {
             by extension.
             """,
         version: version,
-        subcommands: [ConvertCommand.self, InspectCommand.self, DiffCommand.self, ValidateCommand.self])
+        subcommands: [ConvertCommand.self, InspectCommand.self, DiffCommand.self, ValidateCommand.self,
+                      TokenizeCommand.self, EmbedCommand.self])
 
     /// Runs the command line with qpk's exit statuses (``ExitStatus``, spec/cli.md), the same in
     /// every command: 0 success/valid/equal, 1 invalid/different, 2 trouble.
