@@ -23,20 +23,23 @@ struct ValidateCommand: ParsableCommand {
 
     func run() throws {
         var report = ValidationReport()
+        var checkedReport = ValidationReport()
         var trouble = false
         for file in files {
-            do {
-                report.append(try CheckpointValidator.validate(URL(fileURLWithPath: file)))
-            } catch {
+            let (result, checked) = CheckpointValidator.validate(path: file)
+            report.append(result)
+            if checked {
+                checkedReport.append(result)
+            } else {
+                // Trouble goes to stderr, one line; the JSON report lists the file too.
                 trouble = true
-                Terminal.error(String(describing: error))
+                Terminal.error("\(file): \(result.problems.first?.message ?? "cannot be checked")")
             }
         }
         if json {
             FileHandle.standardOutput.write(try report.jsonData())
-            FileHandle.standardOutput.write(Data("\n".utf8))
-        } else {
-            Terminal.printBlock(report.renderText(colors: Colors(enabled: Terminal.useColor)))
+        } else if !checkedReport.files.isEmpty {
+            Terminal.printBlock(checkedReport.renderText(colors: Colors(enabled: Terminal.useColor)))
         }
         if trouble { throw ExitCode(2) }
         if !report.allValid { throw ExitCode(1) }

@@ -78,3 +78,34 @@ struct ConvertJSONTests {
         #expect(object["source"] as? String == model)
     }
 }
+
+/// `qpk validate --json` lists every file given, as given (spec/json-schemas.md).
+@Suite("qpk validate --json: every file, as given")
+struct ValidateJSONTests {
+    @Test("a file that cannot be opened is listed with the reason, the report is invalid, exit 2")
+    func unreadableFileIsListed() throws {
+        let model = "fixtures/models/fracast/model.safetensors"
+        let process = Process()
+        process.executableURL = QpkProcess.binary
+        process.arguments = ["validate", "missing.safetensors", model, "--json"]
+        process.currentDirectoryURL = QpkProcess.repositoryRoot
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = Pipe()
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 2)
+        let text = String(decoding: data, as: UTF8.self)
+        #expect(text.hasSuffix("}\n") && !text.hasSuffix("\n\n"))
+        let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect(object["valid"] as? Bool == false)
+        let files = try #require(object["files"] as? [[String: Any]])
+        #expect(files.map { $0["file"] as? String } == ["missing.safetensors", model])
+        #expect(files[0]["valid"] as? Bool == false && files[0]["format"] is NSNull)
+        let problem = try #require((files[0]["problems"] as? [[String: Any]])?.first)
+        #expect(problem["rule"] as? String == "cannot_open")
+        #expect((problem["message"] as? String ?? "").contains("No such file"))
+        #expect(files[1]["valid"] as? Bool == true)
+    }
+}

@@ -22,6 +22,28 @@ public enum CheckpointValidator {
         return result
     }
 
+    /// The rule of a file that could not be checked at all (missing, unreadable, not a regular
+    /// file): its result lists the reason, and `qpk validate` exits 2.
+    public static let cannotOpenRule = "cannot_open"
+
+    /// Validates the file given as `path` on the command line, reporting it under that name; a
+    /// file that cannot be checked at all becomes a result with one ``cannotOpenRule`` problem
+    /// and `checked == false` instead of an error, so every file given is in the report.
+    public static func validate(path: String) -> (result: ValidationReport.FileResult, checked: Bool) {
+        do {
+            var result = try validate(URL(fileURLWithPath: path))
+            result.file = path
+            return (result, true)
+        } catch {
+            let message = String(describing: error)
+            let prefix = URL(fileURLWithPath: path).path + ": "
+            let detail = message.hasPrefix(prefix) ? String(message.dropFirst(prefix.count)) : message
+            return (ValidationReport.FileResult(file: path, format: nil, problems: [
+                .init(rule: cannotOpenRule, message: detail, hint: "check the path and the permissions"),
+            ]), false)
+        }
+    }
+
     /// The report already prints the file, the tensor and the rule before each message: remove
     /// them from messages that repeat them (format errors are written to stand alone), and drop
     /// a hint the message already contains.

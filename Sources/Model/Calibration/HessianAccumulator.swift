@@ -30,13 +30,13 @@ public struct HessianAccumulator: Sendable {
     /// (a few entries below the diagonal are computed too and ignored).
     static func addUpperGram(_ x: UnsafePointer<Double>, rows: Int, dimension d: Int, into c: UnsafeMutablePointer<Double>) {
         let panels = (d + panelWidth - 1) / panelWidth
-        let views = UncheckedSendable((x, c))
-        DispatchQueue.concurrentPerform(iterations: panels) { panel in
-            let (x, c) = views.value
-            let j0 = panel * panelWidth
-            let j1 = min(d, j0 + panelWidth)
-            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(j1), Int32(j1 - j0), Int32(rows),
-                        1, x, Int32(d), x + j0, Int32(d), 1, c + j0, Int32(d))
+        Parallel.forEachChunk(rows: panels, work: rows * d * panelWidth) { range in
+            for panel in range {
+                let j0 = panel * panelWidth
+                let j1 = min(d, j0 + panelWidth)
+                cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(j1), Int32(j1 - j0), Int32(rows),
+                            1, x, Int32(d), x + j0, Int32(d), 1, c + j0, Int32(d))
+            }
         }
     }
 

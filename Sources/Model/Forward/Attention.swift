@@ -28,10 +28,11 @@ enum Attention {
                 value.values.withUnsafeBufferPointer { v in
                     out.values.withUnsafeMutableBufferPointer { o in
                         let views = UncheckedSendable((q, k, v, o))
-                        DispatchQueue.concurrentPerform(iterations: batch.count) { s in
+                        Parallel.forEachChunk(rows: batch.count, work: t * t * hidden) { sentences in
+                          for s in sentences {
                             let (q, k, v, o) = views.value
                             let real = batch.lengths[s]
-                            guard real > 0 else { return }
+                            guard real > 0 else { continue }
                             var scores = [Float](repeating: 0, count: t * real)
                             let base = s * t * hidden
                             let kvBase = s * t * kvColumns
@@ -55,6 +56,7 @@ enum Attention {
                                                 0, o.baseAddress! + base + h * d, Int32(hidden))
                                 }
                             }
+                          }
                         }
                     }
                 }
