@@ -53,7 +53,7 @@ public final class AtomicOutput {
         #endif
         let named = TemporaryFiles.temporaryURL(for: destination)
         fd = open(named.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw FileAccessError.cannotWrite(path, String(cString: strerror(errno))) }
+        guard fd >= 0 else { throw FileAccessError.cannotWrite(path, String(cString: strerror(errno)), errno: errno) }
         temporaryURL = named
         TemporaryFiles.register(named)
     }
@@ -110,7 +110,7 @@ public final class AtomicOutput {
             let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
             if n < 0 {
                 if errno == EINTR { continue }
-                throw FileAccessError.cannotWrite(destination.path, String(cString: strerror(errno)))
+                throw FileAccessError.cannotWrite(destination.path, String(cString: strerror(errno)), errno: errno)
             }
             done += n
         }
@@ -122,7 +122,7 @@ public final class AtomicOutput {
     public func commit() throws {
         try flush()
         guard fsync(fd) == 0 || errno == EINVAL else {
-            throw FileAccessError.cannotWrite(destination.path, String(cString: strerror(errno)))
+            throw FileAccessError.cannotWrite(destination.path, String(cString: strerror(errno)), errno: errno)
         }
         if let temporaryURL {
             close(fd)
@@ -164,14 +164,14 @@ public final class AtomicOutput {
         if link(to: destination) == 0 { return }
         let reason = errno
         guard reason == EEXIST else {
-            throw FileAccessError.cannotWrite(destination.path, String(cString: strerror(reason)))
+            throw FileAccessError.cannotWrite(destination.path, String(cString: strerror(reason)), errno: reason)
         }
         guard overwrite else { throw FileAccessError.alreadyExists(destination.path) }
         let named = TemporaryFiles.temporaryURL(for: destination)
         TemporaryFiles.register(named)
         guard link(to: named) == 0 else {
             TemporaryFiles.unregister(named)
-            throw FileAccessError.cannotWrite(destination.path, String(cString: strerror(errno)))
+            throw FileAccessError.cannotWrite(destination.path, String(cString: strerror(errno)), errno: errno)
         }
         try moveIntoPlace(named)
         #endif

@@ -25,10 +25,10 @@ public final class MappedFile: @unchecked Sendable {
     public init(url: URL) throws {
         self.url = url
         let fd = open(url.path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-        guard fd >= 0 else { throw FileAccessError.cannotOpen(url.path, String(cString: strerror(errno))) }
+        guard fd >= 0 else { throw FileAccessError.cannotOpen(url.path, String(cString: strerror(errno)), errno: errno) }
         defer { close(fd) }
         var info = stat()
-        guard fstat(fd, &info) == 0 else { throw FileAccessError.cannotOpen(url.path, String(cString: strerror(errno))) }
+        guard fstat(fd, &info) == 0 else { throw FileAccessError.cannotOpen(url.path, String(cString: strerror(errno)), errno: errno) }
         guard (info.st_mode & S_IFMT) != S_IFDIR else { throw FileAccessError.isDirectory(url.path) }
         guard (info.st_mode & S_IFMT) == S_IFREG else {
             throw FileAccessError.notRegularFile(url.path, FileAccessError.kindName(mode: info.st_mode))
@@ -39,7 +39,7 @@ public final class MappedFile: @unchecked Sendable {
             return
         }
         guard let address = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), address != MAP_FAILED else {
-            throw FileAccessError.cannotMap(url.path, String(cString: strerror(errno)))
+            throw FileAccessError.cannotMap(url.path, String(cString: strerror(errno)), errno: errno)
         }
         bytes = UnsafeRawBufferPointer(start: address, count: size)
     }
@@ -66,24 +66,34 @@ public final class MappedFile: @unchecked Sendable {
 }
 
 /// Problems opening, mapping or writing files, independent of any format.
-public enum FileAccessError: Error, CustomStringConvertible, Sendable, Equatable {
-    case cannotOpen(String, String)
+public enum FileAccessError: CheckpointDiagnosable, Sendable, Equatable {
+    /// The file cannot be opened (the system's reason and error number when it gave one).
+    case cannotOpen(String, String, errno: Int32? = nil)
     case isDirectory(String)
-    case cannotMap(String, String)
-    case cannotWrite(String, String)
+    case cannotMap(String, String, errno: Int32? = nil)
+    case cannotWrite(String, String, errno: Int32? = nil)
     case alreadyExists(String)
     /// The path is a FIFO, socket or device: reading it could block forever or never end.
     case notRegularFile(String, String)
 
-    public var description: String {
+    /// The problem as data: rules `cannot_open`, `is_directory`, `cannot_map`, `cannot_write`,
+    /// `already_exists` and `not_regular_file`, with the system's error number where there is one.
+    public var diagnostic: CheckpointDiagnostic {
         switch self {
-        case let .cannotOpen(path, reason): "\(path): cannot open: \(reason)"
-        case let .isDirectory(path): "\(path): is a directory"
-        case let .cannotMap(path, reason): "\(path): cannot memory-map: \(reason)"
-        case let .cannotWrite(path, reason): "\(path): cannot write: \(reason)"
-        case let .alreadyExists(path): "\(path): already exists (use --force to overwrite)"
+        case let .cannotOpen(path, reason, code):
+            CheckpointDiagnostic(file: path, rule: "cannot_open", detail: reason, errno: code)
+        case let .isDirectory(path):
+            CheckpointDiagnostic(file: path, rule: "is_directory", detail: "is a directory, not a file")
+        case let .cannotMap(path, reason, code):
+            CheckpointDiagnostic(file: path, rule: "cannot_map", detail: reason, errno: code)
+        case let .cannotWrite(path, reason, code):
+            CheckpointDiagnostic(file: path, rule: "cannot_write", detail: reason, errno: code)
+        case let .alreadyExists(path):
+            CheckpointDiagnostic(file: path, rule: "already_exists", detail: "the output already exists", hint: "use --force to replace it")
         case let .notRegularFile(path, kind):
-            "\(path): is a \(kind), not a regular file; qpk reads checkpoints from regular files only (copy it to a file first)"
+            CheckpointDiagnostic(
+                file: path, rule: "not_regular_file", detail: "is a \(kind), not a regular file",
+                hint: "qpk reads checkpoints from regular files only (copy it to a file first)")
         }
     }
 

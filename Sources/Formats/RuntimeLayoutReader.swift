@@ -185,16 +185,19 @@ public final class RuntimeLayoutReader: CheckpointReader, @unchecked Sendable {
 }
 
 /// A runtime-layout checkpoint that cannot be read as float weights.
-public enum RuntimeLayoutError: Error, Sendable, Equatable, CustomStringConvertible {
+public enum RuntimeLayoutError: CheckpointDiagnosable, Sendable, Equatable {
     case missingConfiguration(String, tensor: String)
     case inconsistent(String, tensor: String, String)
 
-    public var description: String {
+    public var diagnostic: CheckpointDiagnostic {
         switch self {
         case let .missingConfiguration(path, tensor):
-            "\(path): tensor '\(tensor)': missing_layout_config: a packed weight whose bits and group size no config.json beside it gives"
+            CheckpointDiagnostic(
+                file: path, tensor: tensor, rule: "missing_layout_config",
+                detail: "a packed weight whose bits and group size no config.json beside it gives",
+                hint: "keep the model folder's config.json with its weights")
         case let .inconsistent(path, tensor, detail):
-            "\(path): tensor '\(tensor)': inconsistent_layout: \(detail)"
+            CheckpointDiagnostic(file: path, tensor: tensor, rule: "inconsistent_layout", detail: detail)
         }
     }
 }

@@ -54,12 +54,12 @@ struct GGUFCLITests {
         try bytes.write(to: url)
         let validate = try QpkProcess.run(["validate", url.path])
         #expect(validate.status == 1)
-        #expect(validate.stdout.contains("TensorDataOutOfBounds"))
+        #expect(validate.stdout.contains("tensor_data_out_of_bounds"))
         #expect(validate.stdout.contains("IQ4_XS"))
         let inspect = try QpkProcess.run(["inspect", url.path])
         #expect(inspect.status != 0)
         #expect(inspect.stderr.split(separator: "\n").count == 1)
-        #expect(inspect.stderr.contains("cut.gguf") && inspect.stderr.contains("TensorDataOutOfBounds"))
+        #expect(inspect.stderr.contains("cut.gguf") && inspect.stderr.contains("tensor_data_out_of_bounds"))
     }
 
     @Test("a type qpk cannot decode is listed by inspect; reading its values is one clear line")

@@ -232,7 +232,7 @@ struct GGUFValidationRuleTests {
         b.bytes += Array(repeating: 0, count: 8)
         let error = try #require(try ggufError(b.bytes, in: dir))
         #expect(!error.description.contains("\n"))
-        #expect(error.description.hasPrefix("\(path): tensor 'blk.0.w': TensorDataMisaligned: "))
+        #expect(error.description.hasPrefix("\(path): tensor 'blk.0.w': tensor_data_misaligned: "))
     }
 
     @Test("random corruption of a valid file never crashes: it opens or fails with a named rule")

@@ -338,7 +338,8 @@ struct QPKValidationRuleTests {
         for error in errors {
             #expect(!error.description.contains("\n"))
             #expect(error.description.hasPrefix("f: "))
-            #expect(error.description.contains("[\(error.rule)]"))
+            #expect(error.description.contains(": \(error.rule): "))
+            #expect(error.diagnostic.rule == error.rule && error.diagnostic.file == "f")
         }
         #expect(QPKError.blobChecksumMismatch(path: "f", tensor: "t", blob: "codes", stored: 1, computed: 2).description
             .contains("tensor 't'"))

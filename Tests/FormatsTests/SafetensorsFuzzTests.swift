@@ -74,7 +74,7 @@ struct SafetensorsFuzzTests {
             if replacement == original[position] { replacement = replacement == 0x39 ? 0x30 : replacement + 1 }
             bytes[position] = replacement
             if let problem = try openNeverCrashes(bytes, at: url) { Issue.record("\(problem)") }
-            do { _ = try SafetensorsReader(url: url) } catch let error as SafetensorsError { rules.insert(error.ruleName) }
+            do { _ = try SafetensorsReader(url: url) } catch let error as SafetensorsError { rules.insert(error.referenceName) }
         }
         #expect(rules.isSuperset(of: ["InvalidOffset", "TensorInvalidInfo"]))
     }

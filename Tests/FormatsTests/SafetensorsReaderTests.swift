@@ -36,7 +36,7 @@ struct SafetensorsValidationRuleTests {
         #expect(try validationError(safetensorsBytes(header: "{}", declaredLength: .max), in: dir)
             == .headerTooLarge(path: path, headerLength: .max, isGitLFSPointer: false))
         // Exactly 100,000,000 is allowed by rule 2 and then fails rule 3 in this small file.
-        #expect(try validationError(safetensorsBytes(header: "{}", declaredLength: 100_000_000), in: dir)?.ruleName
+        #expect(try validationError(safetensorsBytes(header: "{}", declaredLength: 100_000_000), in: dir)?.referenceName
             == "InvalidHeaderLength")
     }
 
@@ -55,7 +55,7 @@ struct SafetensorsValidationRuleTests {
         let header: [UInt8] = Array(#"{"caf"#.utf8) + [0xE9] + Array(#"":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#.utf8)
         #expect(try validationError(safetensorsBytes(headerBytes: header, buffer: [0, 0, 0, 0]), in: dir)
             == .invalidHeader(path: dir.file("test.safetensors").path))
-        #expect(try validationError(safetensorsBytes(headerBytes: [0xFF, 0xFE]), in: dir)?.ruleName == "InvalidHeader")
+        #expect(try validationError(safetensorsBytes(headerBytes: [0xFF, 0xFE]), in: dir)?.referenceName == "InvalidHeader")
     }
 
     @Test("5. an unknown dtype is InvalidHeaderDeserialization naming the dtype")
@@ -97,7 +97,7 @@ struct SafetensorsValidationRuleTests {
             == .validationOverflow(path: dir.file("test.safetensors").path, tensor: "a"))
         // The element count fits but the bit count does not.
         let bits = #"{"a":{"dtype":"F64","shape":[1152921504606846976],"data_offsets":[0,4]}}"#
-        #expect(try validationError(safetensorsBytes(header: bits, buffer: [0, 0, 0, 0]), in: dir)?.ruleName == "ValidationOverflow")
+        #expect(try validationError(safetensorsBytes(header: bits, buffer: [0, 0, 0, 0]), in: dir)?.referenceName == "ValidationOverflow")
     }
 
     @Test("8. a sub-byte tensor that does not fill whole bytes is MisalignedSlice")
@@ -126,7 +126,7 @@ struct SafetensorsValidationRuleTests {
         #expect(try validationError(long, in: dir) == .metadataIncompleteBuffer(
             path: path, expectedSize: UInt64(long.count - 1), fileSize: long.count, isGitLFSPointer: false))
         let short = safetensorsBytes(header: oneF32, buffer: [0, 0, 0])
-        #expect(try validationError(short, in: dir)?.ruleName == "MetadataIncompleteBuffer")
+        #expect(try validationError(short, in: dir)?.referenceName == "MetadataIncompleteBuffer")
     }
 
     @Test("the rules run in the reference's order: an early rule wins over a later one")
@@ -134,10 +134,10 @@ struct SafetensorsValidationRuleTests {
         let dir = try TemporaryDirectory()
         // Broken offsets (6) and a wrong size (9) and a short buffer (10): rule 6 is reported.
         let header = #"{"a":{"dtype":"F32","shape":[5],"data_offsets":[4,8]}}"#
-        #expect(try validationError(safetensorsBytes(header: header), in: dir)?.ruleName == "InvalidOffset")
+        #expect(try validationError(safetensorsBytes(header: header), in: dir)?.referenceName == "InvalidOffset")
         // Overflow (7) in the first tensor and a misaligned second tensor (8): rule 7.
         let both = #"{"a":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,0]},"b":{"dtype":"F4","shape":[1],"data_offsets":[0,0]}}"#
-        #expect(try validationError(safetensorsBytes(header: both), in: dir)?.ruleName == "ValidationOverflow")
+        #expect(try validationError(safetensorsBytes(header: both), in: dir)?.referenceName == "ValidationOverflow")
     }
 
     @Test("every committed invalid fixture fails with the rule the Python reference reported", arguments: try SafetensorsFixtures.expectedInvalid().sorted(by: { $0.key < $1.key }))
@@ -147,10 +147,11 @@ struct SafetensorsValidationRuleTests {
         do {
             _ = try SafetensorsReader(url: url)
         } catch let error as SafetensorsError {
-            #expect(error.ruleName == rule)
+            #expect(error.referenceName == rule)
             #expect(error.path == url.path)
             #expect(error.description.hasPrefix(url.path + ": "))
-            #expect(error.description.contains(rule))
+            #expect(error.diagnostic.rule == CheckpointDiagnostic.snakeCase(rule))
+            #expect(error.description.contains(": \(error.diagnostic.rule): "))
         }
     }
 
@@ -193,7 +194,7 @@ struct SafetensorsErrorMessageTests {
         ]
         for error in errors {
             #expect(error.description.contains("looks like a git-lfs pointer or a truncated download"))
-            #expect(error.description.hasPrefix("m.safetensors: \(error.ruleName): "))
+            #expect(error.description.hasPrefix("m.safetensors: \(error.diagnostic.rule): "))
         }
     }
 
@@ -206,7 +207,8 @@ struct SafetensorsErrorMessageTests {
             .tensorInvalidInfo(path: "m.safetensors", tensor: "w"),
         ]
         for error in errors {
-            #expect(error.description.hasPrefix("m.safetensors: tensor 'w': \(error.ruleName): "))
+            #expect(error.description.hasPrefix("m.safetensors: tensor 'w': \(error.diagnostic.rule): "))
+            #expect(error.diagnostic.tensor == "w" && error.diagnostic.hint != nil)
             #expect(error.tensor == "w")
             #expect(!error.description.contains("\n"))
         }
@@ -217,7 +219,7 @@ struct SafetensorsErrorMessageTests {
 struct SafetensorsStrictHeaderTests {
     private func rule(_ header: String, buffer: Int = 4) throws -> String? {
         let dir = try TemporaryDirectory()
-        return try validationError(safetensorsBytes(header: header, buffer: .init(repeating: 0, count: buffer)), in: dir)?.ruleName
+        return try validationError(safetensorsBytes(header: header, buffer: .init(repeating: 0, count: buffer)), in: dir)?.referenceName
     }
 
     @Test("duplicate keys are rejected, in tensors, in fields and in __metadata__")

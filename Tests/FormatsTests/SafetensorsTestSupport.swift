@@ -72,5 +72,5 @@ func loadValues<T: FixedWidthInteger>(_ bytes: TensorBytes, as _: T.Type) -> [T]
 
 extension SafetensorsError {
     /// Whether two errors break the same rule (ignoring the associated values).
-    func sameRule(as other: SafetensorsError) -> Bool { ruleName == other.ruleName }
+    func sameRule(as other: SafetensorsError) -> Bool { referenceName == other.referenceName }
 }

@@ -1,7 +1,7 @@
 import QPKCore
 /// Why a file is not a valid GGUF file: one case per structural rule of spec/gguf.md §7, checked
 /// in the order a reader meets them. ``ruleName`` is the rule's stable name (used in JSON).
-public enum GGUFError: Error, CustomStringConvertible, Equatable, Sendable {
+public enum GGUFError: CheckpointDiagnosable, Equatable, Sendable {
     /// The file does not start with the four bytes `GGUF`.
     case badMagic(path: String)
     /// The version is not 2 or 3 (1 used 32-bit counts; a byte-swapped number is a big-endian file).
@@ -81,49 +81,53 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable, Sendable {
 
     private static let truncatedHint = "a truncated download or a corrupt file; fetch the file again"
 
-    public var description: String {
+    /// The problem as data; its rule is ``ruleName`` in snake_case.
+    public var diagnostic: CheckpointDiagnostic {
+        let (file, message, advice): (String, String, String?)
         switch self {
         case let .badMagic(path):
-            return "\(path): BadMagic: the file does not start with the bytes 'GGUF'; it is not a GGUF file"
+            (file, message, advice) = (path, "the file does not start with the bytes 'GGUF'", "it is not a GGUF file")
         case let .unsupportedVersion(path, version):
             let swapped = version.byteSwapped
             let hint = (swapped == 2 || swapped == 3)
                 ? "this is a big-endian GGUF file; qpk reads little-endian GGUF only"
                 : "qpk reads GGUF versions 2 and 3; re-export the model with a current gguf writer"
-            return "\(path): UnsupportedVersion: version \(version); \(hint)"
+            (file, message, advice) = (path, "version \(version)", hint)
         case let .countBeyondFile(path, what, count):
-            return "\(path): CountBeyondFile: the header declares \(count) \(what), more than the rest of the file can hold; \(Self.truncatedHint)"
-        case let .truncated(path, tensor, what):
-            return "\(path): \(tensor.map { "tensor '\($0)': " } ?? "")Truncated: \(what) runs past the end of the file; \(Self.truncatedHint)"
+            (file, message, advice) = (path, "the header declares \(count) \(what), more than the rest of the file can hold", Self.truncatedHint)
+        case let .truncated(path, _, what):
+            (file, message, advice) = (path, "\(what) runs past the end of the file", Self.truncatedHint)
         case let .arrayTooLong(path, key, count):
-            return "\(path): ArrayTooLong: metadata key '\(key)' holds an array of \(count) elements, more than the \(GGUFHeader.maximumArrayLength) qpk reads; the file is corrupt or not a model"
+            (file, message, advice) = (path, "metadata key '\(key)' holds an array of \(count) elements, more than the \(GGUFHeader.maximumArrayLength) qpk reads", "the file is corrupt or not a model")
         case let .unknownValueType(path, key, type):
-            return "\(path): UnknownValueType: metadata key '\(key)' has value type \(type), not one of GGUF's 0…12; the file is corrupt or from a newer GGUF"
-        case let .invalidUTF8(path, tensor, what):
-            return "\(path): \(tensor.map { "tensor '\($0)': " } ?? "")InvalidUTF8: \(what) is not valid UTF-8; the file is corrupt"
+            (file, message, advice) = (path, "metadata key '\(key)' has value type \(type), not one of GGUF's 0…12", "the file is corrupt or from a newer GGUF")
+        case let .invalidUTF8(path, _, what):
+            (file, message, advice) = (path, "\(what) is not valid UTF-8", "the file is corrupt")
         case let .duplicateKey(path, key):
-            return "\(path): DuplicateKey: metadata key '\(key)' appears more than once; keys must be unique"
+            (file, message, advice) = (path, "metadata key '\(key)' appears more than once", "keys must be unique")
         case let .invalidAlignment(path, detail):
-            return "\(path): InvalidAlignment: general.alignment \(detail); it must be a uint32 power of two"
-        case let .duplicateTensorName(path, tensor):
-            return "\(path): tensor '\(tensor)': DuplicateTensorName: two tensors have this name; names must be unique"
+            (file, message, advice) = (path, "general.alignment \(detail)", "it must be a uint32 power of two")
+        case let .duplicateTensorName(path, _):
+            (file, message, advice) = (path, "two tensors have this name", "names must be unique")
         case let .tooManyDimensions(path, tensor, dimensions):
-            return "\(path): tensor '\(tensor)': TooManyDimensions: \(dimensions) dimensions, ggml allows at most 4; the tensor info is corrupt"
-        case let .unknownTensorType(path, tensor, type):
-            return "\(path): tensor '\(tensor)': UnknownTensorType: ggml type \(type) is not a known type; the file is corrupt or from a newer ggml"
+            (file, message, advice) = (path, "\(dimensions) dimensions, ggml allows at most 4", "the tensor info is corrupt")
+        case let .unknownTensorType(path, _, type):
+            (file, message, advice) = (path, "ggml type \(type) is not a known type", "the file is corrupt or from a newer ggml")
         case let .dimensionOverflow(path, tensor):
-            return "\(path): tensor '\(tensor)': DimensionOverflow: a dimension is negative or the element count overflows 64 bits; the tensor info is corrupt"
+            (file, message, advice) = (path, "a dimension is negative or the element count overflows 64 bits", "the tensor info is corrupt")
         case let .rowNotBlockAligned(path, tensor, type, rowLength, blockSize):
-            return "\(path): tensor '\(tensor)': RowNotBlockAligned: \(type) stores blocks of \(blockSize) values but the first dimension is \(rowLength); the tensor info is corrupt"
+            (file, message, advice) = (path, "\(type) stores blocks of \(blockSize) values but the first dimension is \(rowLength)", "the tensor info is corrupt")
         case let .tensorDataMisaligned(path, tensor, offset, alignment):
-            return "\(path): tensor '\(tensor)': TensorDataMisaligned: data offset \(offset) is not a multiple of the alignment \(alignment); the tensor info is corrupt"
-        case let .tensorDataOutOfBounds(path, tensor, end, dataSize):
-            return "\(path): tensor '\(tensor)': TensorDataOutOfBounds: its data ends at byte \(end) of the data section, which has \(dataSize) bytes; \(Self.truncatedHint)"
+            (file, message, advice) = (path, "data offset \(offset) is not a multiple of the alignment \(alignment)", "the tensor info is corrupt")
+        case let .tensorDataOutOfBounds(path, _, end, dataSize):
+            (file, message, advice) = (path, "its data ends at byte \(end) of the data section, which has \(dataSize) bytes", Self.truncatedHint)
         case let .tensorDataOverlap(path, tensor, other):
-            return "\(path): tensor '\(tensor)': TensorDataOverlap: its data overlaps tensor '\(other)'; the tensor offsets are corrupt"
+            (file, message, advice) = (path, "its data overlaps tensor '\(other)'", "the tensor offsets are corrupt")
         case let .undecodableType(path, tensor, type):
-            return "\(path): tensor '\(tensor)': UndecodableType: qpk cannot decode \(type) values (it decodes F32, F16, BF16, F64, I8-I64, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K-Q6_K, IQ4_NL, IQ4_XS); exclude the tensor or convert it with llama.cpp first"
+            (file, message, advice) = (path, "qpk cannot decode \(type) values (it decodes F32, F16, BF16, F64, I8-I64, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K-Q6_K, IQ4_NL, IQ4_XS)", "exclude the tensor or convert it with llama.cpp first")
         }
+        return CheckpointDiagnostic(
+            file: file, tensor: tensor, rule: CheckpointDiagnostic.snakeCase(ruleName), detail: message, hint: advice)
     }
 }
 

@@ -256,7 +256,7 @@ public final class HDF5Writer: CheckpointWriter {
             close(fd)
         }
         guard rename(temporaryPath, url.path) == 0 else {
-            throw FileAccessError.cannotWrite(url.path, String(cString: strerror(errno)))
+            throw FileAccessError.cannotWrite(url.path, String(cString: strerror(errno)), errno: errno)
         }
         TemporaryFiles.unregister(temporaryURL)
         finished = true

@@ -6,7 +6,7 @@ import QPKCore
 /// `spec/qpk-format.md` §8 (``rule`` gives each rule's name); the rest are writer misuse.
 /// Every ``description`` is one line naming the file, the tensor when there is one, the broken
 /// rule and a hint.
-public enum QPKError: Error, CustomStringConvertible, Equatable, Sendable {
+public enum QPKError: CheckpointDiagnosable, Equatable, Sendable {
     // Structural rules (checked on open).
     case fileTooSmall(path: String, size: Int)
     case badMagic(path: String)
@@ -98,73 +98,75 @@ public enum QPKError: Error, CustomStringConvertible, Equatable, Sendable {
         }
     }
 
-    public var description: String {
-        switch self {
+    /// The problem as data: file, tensor, rule (``rule``), what is wrong and what to do.
+    public var diagnostic: CheckpointDiagnostic {
+        let (file, detail, hint): (String, String, String?) = switch self {
         case let .fileTooSmall(path, size):
-            "\(path): [file_too_small] only \(size) bytes, a QPK file has a 64-byte preamble; truncated download or not a QPK file"
+            (path, "only \(size) bytes, a QPK file has a 64-byte preamble", "truncated download or not a QPK file")
         case let .badMagic(path):
-            "\(path): [bad_magic] does not start with the QPK magic 89 51 50 4B 0D 0A 1A 0A; not a QPK file, or mangled by a text-mode transfer"
+            (path, "does not start with the QPK magic 89 51 50 4B 0D 0A 1A 0A", "not a QPK file, or mangled by a text-mode transfer")
         case let .unsupportedVersion(path, version):
-            "\(path): [unsupported_version] QPK version \(version), this qpk reads version 1; upgrade qpk"
+            (path, "QPK version \(version), this qpk reads version 1", "upgrade qpk")
         case let .reservedNotZero(path):
-            "\(path): [reserved_not_zero] reserved preamble bytes are not zero; the file is corrupt or from an incompatible writer"
+            (path, "reserved preamble bytes are not zero", "the file is corrupt or from an incompatible writer")
         case let .preambleChecksumMismatch(path, stored, computed):
-            "\(path): [preamble_checksum] preamble CRC-32 is \(hex(computed)), recorded \(hex(stored)); the first 64 bytes are corrupt, re-create the file"
+            (path, "preamble CRC-32 is \(hex(computed)), recorded \(hex(stored))", "the first 64 bytes are corrupt, re-create the file")
         case let .headerMisplaced(path, offset, length):
-            "\(path): [header_misplaced] header offset \(offset) / length \(length) is not 64-aligned, before byte 64, empty or over 256 MiB; the preamble is corrupt"
+            (path, "header offset \(offset) / length \(length) is not 64-aligned, before byte 64, empty or over 256 MiB", "the preamble is corrupt")
         case let .truncated(path, needed, size):
-            "\(path): [truncated] the header ends at byte \(needed) but the file has \(size) bytes; truncated download or copy, fetch it again"
+            (path, "the header ends at byte \(needed) but the file has \(size) bytes", "truncated download or copy, fetch it again")
         case let .trailingBytes(path, expected, size):
-            "\(path): [trailing_bytes] \(size) bytes where the header says the file ends at \(expected); extra data was appended, re-create the file"
+            (path, "\(size) bytes where the header says the file ends at \(expected)", "extra data was appended, re-create the file")
         case let .headerChecksumMismatch(path, stored, computed):
-            "\(path): [header_checksum] JSON header CRC-32 is \(hex(computed)), recorded \(hex(stored)); the header is corrupt, re-create the file"
+            (path, "JSON header CRC-32 is \(hex(computed)), recorded \(hex(stored))", "the header is corrupt, re-create the file")
         case let .invalidHeader(path, reason):
-            "\(path): [invalid_header] \(reason); the JSON header does not follow spec/qpk-format.md §4"
+            (path, "\(reason)", "the JSON header does not follow spec/qpk-format.md §4")
         case let .duplicateKey(path, key):
-            "\(path): [duplicate_key] the key \"\(key)\" appears twice in one object of the JSON header; readers disagree on which one counts, so the file is ambiguous: re-create it"
-        case let .duplicateTensor(path, tensor):
-            "\(path): tensor '\(tensor)': [duplicate_tensor] the name appears more than once; tensor names must be unique"
-        case let .unknownDType(path, tensor, dtype):
-            "\(path): tensor '\(tensor)': [unknown_dtype] '\(dtype)' is not a safetensors dtype name (F32, BF16, I64, …)"
-        case let .invalidShape(path, tensor, reason):
-            "\(path): tensor '\(tensor)': [invalid_shape] \(reason); the header is corrupt"
-        case let .unknownEncoding(path, tensor, encoding):
-            "\(path): tensor '\(tensor)': [unknown_encoding] '\(encoding)' is neither 'raw' nor 'affine'; written by a newer qpk?"
-        case let .invalidQuantization(path, tensor, reason):
-            "\(path): tensor '\(tensor)': [invalid_quantization] \(reason); bits must be 2/3/4/8, group_size ≥ 1, axis -1 or 0"
-        case let .blobSetMismatch(path, tensor, reason):
-            "\(path): tensor '\(tensor)': [blob_set] \(reason); see spec/qpk-format.md §4.2"
-        case let .blobMisaligned(path, tensor, blob, offset):
-            "\(path): tensor '\(tensor)': [blob_misaligned] blob '\(blob)' starts at \(offset), not a multiple of 64; the header is corrupt"
-        case let .blobOutOfBounds(path, tensor, blob, reason):
-            "\(path): tensor '\(tensor)': [blob_out_of_bounds] blob '\(blob)' \(reason); the header is corrupt or the file truncated"
-        case let .blobOverlap(path, tensor, blob, otherTensor, otherBlob):
-            "\(path): tensor '\(tensor)': [blob_overlap] blob '\(blob)' overlaps blob '\(otherBlob)' of tensor '\(otherTensor)'; the header is corrupt"
-        case let .blobLengthMismatch(path, tensor, blob, expected, found):
-            "\(path): tensor '\(tensor)': [blob_length] blob '\(blob)' has \(found) bytes, its shape and encoding need \(expected); the header is corrupt"
-        case let .invalidOutlierRecord(path, tensor, reason):
-            "\(path): tensor '\(tensor)': [invalid_outlier_record] \(reason); see spec/qpk-format.md §6"
+            (path, "the key \"\(key)\" appears twice in one object of the JSON header", "readers disagree on which one counts, so the file is ambiguous: re-create it")
+        case let .duplicateTensor(path, _):
+            (path, "the name appears more than once", "tensor names must be unique")
+        case let .unknownDType(path, _, dtype):
+            (path, "'\(dtype)' is not a safetensors dtype name (F32, BF16, I64, …)", nil)
+        case let .invalidShape(path, _, reason):
+            (path, "\(reason)", "the header is corrupt")
+        case let .unknownEncoding(path, _, encoding):
+            (path, "'\(encoding)' is neither 'raw' nor 'affine'", "written by a newer qpk?")
+        case let .invalidQuantization(path, _, reason):
+            (path, "\(reason)", "bits must be 2/3/4/8, group_size ≥ 1, axis -1 or 0")
+        case let .blobSetMismatch(path, _, reason):
+            (path, "\(reason)", "see spec/qpk-format.md §4.2")
+        case let .blobMisaligned(path, _, blob, offset):
+            (path, "blob '\(blob)' starts at \(offset), not a multiple of 64", "the header is corrupt")
+        case let .blobOutOfBounds(path, _, blob, reason):
+            (path, "blob '\(blob)' \(reason)", "the header is corrupt or the file truncated")
+        case let .blobOverlap(path, _, blob, otherTensor, otherBlob):
+            (path, "blob '\(blob)' overlaps blob '\(otherBlob)' of tensor '\(otherTensor)'", "the header is corrupt")
+        case let .blobLengthMismatch(path, _, blob, expected, found):
+            (path, "blob '\(blob)' has \(found) bytes, its shape and encoding need \(expected)", "the header is corrupt")
+        case let .invalidOutlierRecord(path, _, reason):
+            (path, "\(reason)", "see spec/qpk-format.md §6")
         case let .outlierTotalsMismatch(path, reason):
-            "\(path): [invalid_outlier_record] file-wide outlier totals \(reason); the header is corrupt"
-        case let .blobChecksumMismatch(path, tensor, blob, stored, computed):
-            "\(path): tensor '\(tensor)': [blob_checksum] blob '\(blob)' CRC-32 is \(hex(computed)), recorded \(hex(stored)); the data is corrupt, re-create or re-download the file"
-        case let .outlierIndicesInvalid(path, tensor, reason):
-            "\(path): tensor '\(tensor)': [outlier_indices] \(reason); indices must be strictly increasing and in range"
-        case let .symmetricZeroPoint(path, tensor, found, expected):
-            "\(path): tensor '\(tensor)': [symmetric_zero_point] zero-point \(found) in a symmetric tensor, which needs \(expected); the quantizer that wrote it is faulty"
+            (path, "file-wide outlier totals \(reason)", "the header is corrupt")
+        case let .blobChecksumMismatch(path, _, blob, stored, computed):
+            (path, "blob '\(blob)' CRC-32 is \(hex(computed)), recorded \(hex(stored))", "the data is corrupt, re-create or re-download the file")
+        case let .outlierIndicesInvalid(path, _, reason):
+            (path, "\(reason)", "indices must be strictly increasing and in range")
+        case let .symmetricZeroPoint(path, _, found, expected):
+            (path, "zero-point \(found) in a symmetric tensor, which needs \(expected)", "the quantizer that wrote it is faulty")
         case let .nonZeroPadding(path, offset):
-            "\(path): [nonzero_padding] padding byte at offset \(offset) is not zero; the file is corrupt"
-        case let .tensorNotAnnounced(path, tensor):
-            "\(path): tensor '\(tensor)': [tensor_not_announced] was not in the tensor list given to the writer (or its dtype/shape differ)"
-        case let .tensorWrittenTwice(path, tensor):
-            "\(path): tensor '\(tensor)': [tensor_written_twice] each tensor is written exactly once"
+            (path, "padding byte at offset \(offset) is not zero", "the file is corrupt")
+        case let .tensorNotAnnounced(path, _):
+            (path, "was not in the tensor list given to the writer (or its dtype/shape differ)", nil)
+        case let .tensorWrittenTwice(path, _):
+            (path, "each tensor is written exactly once", nil)
         case let .tensorsNotWritten(path, tensors):
-            "\(path): [tensors_not_written] \(tensors.count) announced tensor(s) never written, first '\(tensors.first ?? "")'; write every tensor before finish()"
-        case let .invalidStorage(path, tensor, reason):
-            "\(path): tensor '\(tensor)': [invalid_storage] \(reason); the quantized data is inconsistent with its layout"
+            (path, "\(tensors.count) announced tensor(s) never written, first '\(tensors.first ?? "")'", "write every tensor before finish()")
+        case let .invalidStorage(path, _, reason):
+            (path, "\(reason)", "the quantized data is inconsistent with its layout")
         case let .writerFinished(path):
-            "\(path): [writer_finished] the writer has already finished; create a new one"
+            (path, "the writer has already finished", "create a new one")
         }
+        return CheckpointDiagnostic(file: file, tensor: tensor, rule: rule, detail: detail, hint: hint)
     }
 
     private func hex(_ value: UInt32) -> String {
@@ -188,6 +190,9 @@ public struct QPKProblem: Sendable, Equatable, CustomStringConvertible {
         rule = error.rule
         message = error.description
     }
+
+    /// The problem as data.
+    public var diagnostic: CheckpointDiagnostic { error.diagnostic }
 
     public var description: String { message }
 }

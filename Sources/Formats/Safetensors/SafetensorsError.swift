@@ -3,7 +3,7 @@ import QPKCore
 /// Why a file is not a valid safetensors file: one case per check of the reference validator
 /// (huggingface/safetensors 0.8, `SafeTensors::read_metadata`), in the order it runs them, named
 /// after the reference's error variants. See `../shared/DESIGN.md` §2.
-public enum SafetensorsError: Error, CustomStringConvertible, Equatable, Sendable {
+public enum SafetensorsError: CheckpointDiagnosable, Equatable, Sendable {
     /// Rule 1: the file is shorter than the 8-byte header length.
     case headerTooSmall(path: String, fileSize: Int)
     /// Rule 2: the declared header length exceeds 100,000,000 bytes.
@@ -27,8 +27,9 @@ public enum SafetensorsError: Error, CustomStringConvertible, Equatable, Sendabl
     /// Rule 10: the tensors do not cover the byte buffer exactly up to the end of the file.
     case metadataIncompleteBuffer(path: String, expectedSize: UInt64, fileSize: Int, isGitLFSPointer: Bool)
 
-    /// The reference implementation's name for the broken rule (stable; used in JSON output).
-    public var ruleName: String {
+    /// The reference implementation's name for the broken rule (`HeaderTooLarge`, …); qpk's rule
+    /// name is its snake_case (``diagnostic``).
+    public var referenceName: String {
         switch self {
         case .headerTooSmall: "HeaderTooSmall"
         case .headerTooLarge: "HeaderTooLarge"
@@ -69,32 +70,33 @@ public enum SafetensorsError: Error, CustomStringConvertible, Equatable, Sendabl
     private static let truncatedHint = "looks like a git-lfs pointer or a truncated download; fetch the file again"
     private static let lfsHint = "this is a git-lfs pointer, not the model: run `git lfs pull` or download the real file"
 
-    public var description: String {
-        switch self {
-        case let .headerTooSmall(path, size):
-            return "\(path): HeaderTooSmall: the file has \(size) bytes, fewer than the 8-byte header length; \(Self.truncatedHint)"
-        case let .headerTooLarge(path, length, lfs):
-            return "\(path): HeaderTooLarge: declared header length \(length) exceeds 100000000 bytes; "
-                + (lfs ? Self.lfsHint : Self.truncatedHint)
-        case let .invalidHeaderLength(path, length, size, lfs):
-            return "\(path): InvalidHeaderLength: header length \(length) + 8 runs past the end of the \(size)-byte file; "
-                + (lfs ? Self.lfsHint : Self.truncatedHint)
-        case let .invalidHeader(path):
-            return "\(path): InvalidHeader: the JSON header is not valid UTF-8; the file is corrupt or not safetensors"
-        case let .invalidHeaderDeserialization(path, detail):
-            return "\(path): InvalidHeaderDeserialization: \(detail); the header must be a JSON object of {dtype, shape, data_offsets} entries plus an optional string-to-string __metadata__"
-        case let .invalidOffset(path, name):
-            return "\(path): tensor '\(name)': InvalidOffset: in offset order each tensor must begin where the previous one ended (the first at 0) and end at or after its begin; the header's data_offsets are corrupt"
-        case let .validationOverflow(path, name):
-            return "\(path): tensor '\(name)': ValidationOverflow: the element count of its shape overflows 64 bits; the shape in the header is corrupt"
-        case let .misalignedSlice(path, name):
-            return "\(path): tensor '\(name)': MisalignedSlice: a sub-byte dtype's total size is not a whole number of bytes; fix the shape or dtype"
-        case let .tensorInvalidInfo(path, name):
-            return "\(path): tensor '\(name)': TensorInvalidInfo: data_offsets span a different number of bytes than shape × dtype implies; the header is corrupt"
-        case let .metadataIncompleteBuffer(path, expected, size, lfs):
-            return "\(path): MetadataIncompleteBuffer: the header describes a \(expected)-byte file but it has \(size) bytes; "
-                + (lfs ? Self.lfsHint : Self.truncatedHint)
+    /// The problem as data; its rule is the reference variant's name in snake_case
+    /// (`HeaderTooLarge` → `header_too_large`).
+    public var diagnostic: CheckpointDiagnostic {
+        let (detail, hint): (String, String?) = switch self {
+        case let .headerTooSmall(_, size):
+            ("the file has \(size) bytes, fewer than the 8-byte header length", Self.truncatedHint)
+        case let .headerTooLarge(_, length, lfs):
+            ("declared header length \(length) exceeds 100000000 bytes", lfs ? Self.lfsHint : Self.truncatedHint)
+        case let .invalidHeaderLength(_, length, size, lfs):
+            ("header length \(length) + 8 runs past the end of the \(size)-byte file", lfs ? Self.lfsHint : Self.truncatedHint)
+        case .invalidHeader:
+            ("the JSON header is not valid UTF-8", "the file is corrupt or not safetensors")
+        case let .invalidHeaderDeserialization(_, detail):
+            (detail, "the header must be a JSON object of {dtype, shape, data_offsets} entries plus an optional string-to-string __metadata__")
+        case .invalidOffset:
+            ("in offset order each tensor must begin where the previous one ended (the first at 0) and end at or after its begin", "the header's data_offsets are corrupt")
+        case .validationOverflow:
+            ("the element count of its shape overflows 64 bits", "the shape in the header is corrupt")
+        case .misalignedSlice:
+            ("a sub-byte dtype's total size is not a whole number of bytes", "fix the shape or dtype")
+        case .tensorInvalidInfo:
+            ("data_offsets span a different number of bytes than shape × dtype implies", "the header is corrupt")
+        case let .metadataIncompleteBuffer(_, expected, size, lfs):
+            ("the header describes a \(expected)-byte file but it has \(size) bytes", lfs ? Self.lfsHint : Self.truncatedHint)
         }
+        return CheckpointDiagnostic(
+            file: path, tensor: tensor, rule: CheckpointDiagnostic.snakeCase(referenceName), detail: detail, hint: hint)
     }
 }
 

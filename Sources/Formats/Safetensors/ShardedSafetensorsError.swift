@@ -2,7 +2,7 @@ import QPKCore
 
 /// Why a directory or index file is not a valid sharded safetensors checkpoint. Problems inside a
 /// shard are reported as that shard's ``SafetensorsError``.
-public enum ShardedSafetensorsError: Error, CustomStringConvertible, Equatable, Sendable {
+public enum ShardedSafetensorsError: CheckpointDiagnosable, Equatable, Sendable {
     /// The directory has no `*.safetensors.index.json` and no `*.safetensors` file.
     case noShards(path: String)
     /// The directory has more than one `*.safetensors.index.json`.
@@ -23,27 +23,30 @@ public enum ShardedSafetensorsError: Error, CustomStringConvertible, Equatable, 
     /// Two shards hold a tensor of the same name.
     case duplicateTensor(path: String, tensor: String, firstShard: String, secondShard: String)
 
-    public var description: String {
-        switch self {
+    /// The problem as data, about the index or directory `path`.
+    public var diagnostic: CheckpointDiagnostic {
+        let (path, detail, hint): (String, String, String?) = switch self {
         case let .noShards(path):
-            "\(path): no *.safetensors.index.json and no *.safetensors files; point at a checkpoint directory or index file"
+            (path, "no *.safetensors.index.json and no *.safetensors files", "point at a checkpoint directory or index file")
         case let .ambiguousIndex(path, candidates):
-            "\(path): several index files (\(candidates.joined(separator: ", "))); pass the index file to use"
+            (path, "several index files (\(candidates.joined(separator: ", ")))", "pass the index file to use")
         case let .invalidIndex(path, detail):
-            "\(path): invalid shard index: \(detail); expected {\"metadata\": {...}, \"weight_map\": {\"tensor\": \"shard.safetensors\"}}"
+            (path, "invalid shard index: \(detail)", "expected {\"metadata\": {...}, \"weight_map\": {\"tensor\": \"shard.safetensors\"}}")
         case let .emptyWeightMap(path):
-            "\(path): the index's weight_map is empty, so it names no tensor and no shard; the index is truncated or was written by mistake: re-create or re-download it"
-        case let .unsafeShardPath(path, name, shard):
-            "\(path): tensor '\(name)': shard path '\(shard)' leaves the checkpoint directory; shard names must be relative file names"
+            (path, "the index's weight_map is empty, so it names no tensor and no shard", "the index is truncated or was written by mistake: re-create or re-download it")
+        case let .unsafeShardPath(path, _, shard):
+            (path, "shard path '\(shard)' leaves the checkpoint directory", "shard names must be relative file names")
         case let .missingShard(path, shard):
-            "\(path): shard '\(shard)' named by the index does not exist; the download is incomplete"
-        case let .tensorNotInShard(path, name, shard):
-            "\(path): tensor '\(name)': the index maps it to '\(shard)' which does not contain it; the index and shards disagree"
-        case let .unlistedTensor(path, name, shard):
-            "\(path): tensor '\(name)': present in shard '\(shard)' but missing from the index's weight_map; the index is stale"
-        case let .duplicateTensor(path, name, first, second):
-            "\(path): tensor '\(name)': stored in both '\(first)' and '\(second)'; tensor names must be unique across shards"
+            (path, "shard '\(shard)' named by the index does not exist", "the download is incomplete")
+        case let .tensorNotInShard(path, _, shard):
+            (path, "the index maps it to '\(shard)' which does not contain it", "the index and shards disagree")
+        case let .unlistedTensor(path, _, shard):
+            (path, "present in shard '\(shard)' but missing from the index's weight_map", "the index is stale")
+        case let .duplicateTensor(path, _, first, second):
+            (path, "stored in both '\(first)' and '\(second)'", "tensor names must be unique across shards")
         }
+        return CheckpointDiagnostic(
+            file: path, tensor: tensor, rule: CheckpointDiagnostic.snakeCase(ruleName), detail: detail, hint: hint)
     }
 
     /// The rule's name, as `qpk validate` reports it.

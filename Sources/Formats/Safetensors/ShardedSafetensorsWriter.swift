@@ -112,7 +112,7 @@ public final class ShardedSafetensorsWriter: CheckpointWriter {
             TemporaryFiles.clearStale(in: url)
             let temporary = TemporaryFiles.temporaryURL(for: url.appendingPathComponent(url.lastPathComponent))
             guard mkdir(temporary.path, 0o755) == 0 else {
-                throw FileAccessError.cannotWrite(url.path, String(cString: strerror(errno)))
+                throw FileAccessError.cannotWrite(url.path, String(cString: strerror(errno)), errno: errno)
             }
             TemporaryFiles.register(temporary)
             temporaryFolder = temporary
@@ -125,7 +125,7 @@ public final class ShardedSafetensorsWriter: CheckpointWriter {
             TemporaryFiles.clearStale(in: parent)
             let temporary = TemporaryFiles.temporaryURL(for: url)
             guard mkdir(temporary.path, 0o755) == 0 else {
-                throw FileAccessError.cannotWrite(url.path, String(cString: strerror(errno)))
+                throw FileAccessError.cannotWrite(url.path, String(cString: strerror(errno)), errno: errno)
             }
             TemporaryFiles.register(temporary)
             temporaryFolder = temporary
@@ -236,7 +236,7 @@ public final class ShardedSafetensorsWriter: CheckpointWriter {
         }
         for name in names {
             guard rename(temporary.appendingPathComponent(name).path, url.appendingPathComponent(name).path) == 0 else {
-                throw FileAccessError.cannotWrite(url.appendingPathComponent(name).path, String(cString: strerror(errno)))
+                throw FileAccessError.cannotWrite(url.appendingPathComponent(name).path, String(cString: strerror(errno)), errno: errno)
             }
         }
         removeTemporaryFolder()

@@ -12,57 +12,34 @@ import Quantize
 /// - GGUF: every structural rule of spec/gguf.md §7, first failure wins.
 public enum CheckpointValidator {
     /// A file that could not be checked at all (missing, unreadable): `qpk validate` exits 2.
-    public struct Trouble: Error, CustomStringConvertible, Sendable {
-        public var description: String
-    }
+    public typealias Trouble = FileAccessError
 
     public static func validate(_ url: URL) throws -> ValidationReport.FileResult {
-        var result = try check(url)
-        result.problems = result.problems.map { bare($0, path: url.path) }
-        return result
+        try check(url)
     }
 
-    /// The rule of a file that could not be checked at all (missing, unreadable, not a regular
-    /// file): its result lists the reason, and `qpk validate` exits 2.
+    /// The rule of a file that could not be checked at all for a reason other than file access.
     public static let cannotOpenRule = "cannot_open"
 
     /// Validates the file given as `path` on the command line, reporting it under that name; a
-    /// file that cannot be checked at all becomes a result with one ``cannotOpenRule`` problem
-    /// and `checked == false` instead of an error, so every file given is in the report.
+    /// file that cannot be checked at all (missing, unreadable, not a regular file) becomes a
+    /// result with that one problem and `checked == false` instead of an error, so every file
+    /// given is in the report.
     public static func validate(path: String) -> (result: ValidationReport.FileResult, checked: Bool) {
         do {
             var result = try validate(URL(fileURLWithPath: path))
             result.file = path
             return (result, true)
         } catch {
-            let message = String(describing: error)
-            let prefix = URL(fileURLWithPath: path).path + ": "
-            let detail = message.hasPrefix(prefix) ? String(message.dropFirst(prefix.count)) : message
-            return (ValidationReport.FileResult(file: path, format: nil, problems: [
-                .init(rule: cannotOpenRule, message: detail, hint: "check the path and the permissions"),
-            ]), false)
+            let diagnostic = (error as? any CheckpointDiagnosable)?.diagnostic
+                ?? CheckpointDiagnostic(file: path, rule: cannotOpenRule, detail: String(describing: error))
+            return (ValidationReport.FileResult(file: path, format: nil, problems: [problem(diagnostic)]), false)
         }
     }
 
-    /// The report already prints the file, the tensor and the rule before each message: remove
-    /// them from messages that repeat them (format errors are written to stand alone), and drop
-    /// a hint the message already contains.
-    static func bare(_ problem: ValidationReport.Problem, path: String) -> ValidationReport.Problem {
-        var message = problem.message.replacingOccurrences(of: "\(path): ", with: "")
-        var prefixes = ["\(problem.rule): ", "[\(problem.rule)] "]
-        if let tensor = problem.tensor { prefixes += ["tensor '\(tensor)': ", "dataset '\(tensor)': "] }
-        var changed = true
-        while changed {
-            changed = false
-            for prefix in prefixes where message.hasPrefix(prefix) {
-                message.removeFirst(prefix.count)
-                changed = true
-            }
-        }
-        var result = problem
-        result.message = message
-        if let hint = problem.hint, message.contains(hint) { result.hint = nil }
-        return result
+    /// A report line from a diagnostic: its tensor, rule, detail and hint, as they are.
+    static func problem(_ diagnostic: CheckpointDiagnostic) -> ValidationReport.Problem {
+        .init(tensor: diagnostic.tensor, rule: diagnostic.rule, message: diagnostic.detail, hint: diagnostic.hint)
     }
 
     static func check(_ url: URL) throws -> ValidationReport.FileResult {
@@ -71,10 +48,10 @@ public enum CheckpointValidator {
         do {
             detected = try CheckpointFormat.detect(url)
         } catch let error as FileAccessError {
-            throw Trouble(description: error.description)
+            throw error
         } catch {
             return ValidationReport.FileResult(file: path, format: nil, problems: [
-                .init(rule: "UnknownFormat", message: String(describing: error),
+                .init(rule: "unknown_format", message: "not a safetensors, HDF5, QPK or GGUF file (unrecognised magic bytes)",
                       hint: "expected safetensors, HDF5, QPK or GGUF magic bytes"),
             ])
         }
@@ -85,38 +62,26 @@ public enum CheckpointValidator {
                     ? try ShardedSafetensorsReader(url: url) : try SafetensorsReader(url: url)
                 return .init(file: path, format: "safetensors", tensors: reader.tensors.count)
             } catch let error as SafetensorsError {
-                return .init(file: path, format: "safetensors", problems: [
-                    .init(tensor: error.tensor, rule: error.ruleName, message: error.description),
-                ])
+                return .init(file: path, format: "safetensors", problems: [problem(error.diagnostic)])
             } catch let error as ShardedSafetensorsError {
-                return .init(file: path, format: "safetensors", problems: [
-                    .init(tensor: error.tensor, rule: error.ruleName, message: error.description),
-                ])
-            } catch let error as FileAccessError {
-                throw Trouble(description: error.description)
+                return .init(file: path, format: "safetensors", problems: [problem(error.diagnostic)])
             }
         case .qpk:
             let problems = QPKReader.validate(url: url)
             let count = (try? QPKReader(url: url))?.tensors.count
-            return .init(file: path, format: "qpk", tensors: count, problems: problems.map {
-                .init(tensor: $0.tensor, rule: $0.rule, message: $0.message)
-            })
+            return .init(file: path, format: "qpk", tensors: count, problems: problems.map { problem($0.diagnostic) })
         case .gguf:
             do {
                 let reader = try GGUFReader(url: url)
                 return .init(file: path, format: "gguf", tensors: reader.tensors.count)
             } catch let error as GGUFError {
-                return .init(file: path, format: "gguf", problems: [
-                    .init(tensor: error.tensor, rule: error.ruleName, message: error.description),
-                ])
-            } catch let error as FileAccessError {
-                throw Trouble(description: error.description)
+                return .init(file: path, format: "gguf", problems: [problem(error.diagnostic)])
             }
         case .hdf5:
             let problems = HDF5Reader.validate(url: url)
             let count = problems.isEmpty ? (try? HDF5Reader(url: url))?.tensors.count : nil
             return .init(file: path, format: "hdf5", tensors: count, problems: problems.map {
-                .init(tensor: $0.dataset, rule: $0.rule.rawValue, message: $0.message, hint: $0.hint)
+                .init(tensor: $0.dataset, rule: CheckpointDiagnostic.snakeCase($0.rule.rawValue), message: $0.message, hint: $0.hint)
             })
         }
     }
