@@ -19,6 +19,7 @@ struct ConvertCommand: ParsableCommand {
               qpk convert shards-dir/ merged.safetensors
               qpk convert model.safetensors out-dir/ --max-shard-size 2GB
               qpk convert model.h5 model.safetensors
+              qpk convert model.qpk tuned.qpk --outlier-values tuned-outliers.safetensors
             """)
 
     @Argument(help: "The source checkpoint: a file, a shard directory or a *.safetensors.index.json.")
@@ -47,6 +48,9 @@ struct ConvertCommand: ParsableCommand {
     @Flag(help: "Dequantizing: also write a BOOL <name>.outlier_mask tensor per quantized weight.")
     var outlierMask = false
 
+    @Option(help: "With .qpk input and output: copy it, replacing only the outlier values by the 1-D F32 tensors of this safetensors file (README: outlier masks).")
+    var outlierValues: String?
+
     @Flag(help: "Print the plan (action, bits, bytes per tensor) and the final size; write nothing.")
     var dryRun = false
 
@@ -60,6 +64,7 @@ struct ConvertCommand: ParsableCommand {
     var threads: Int?
 
     func run() throws {
+        if let outlierValues { return try replaceOutlierValues(from: outlierValues) }
         let inputURL = URL(fileURLWithPath: input)
         let outputURL = URL(fileURLWithPath: output)
         let reader = try Checkpoint.open(inputURL)

@@ -22,7 +22,8 @@ extension QPKReader: QuantizationInfoProviding {
             recipe: recipe.mapValues(\.displayText),
             sources: provenance.sources,
             qpkVersion: provenance.qpkVersion, createdBy: provenance.createdBy,
-            outlierParameters: outlierParameterCount, quantizedParameters: quantizedParameterCount)
+            outlierParameters: outlierParameterCount, quantizedParameters: quantizedParameterCount,
+            tunedOutliersFrom: provenance.tunedOutliersFrom)
     }
 }
 
