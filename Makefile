@@ -38,7 +38,7 @@ unit-test: deps release
 
 interop-test: deps release
 	QPK_BIN=$(QPK) $(PYTHON) -m pytest -q tests/interop
-	QPK_BIN=$(QPK) $(PYTHON) -m pytest -q python/tests
+	QPK_BIN=$(QPK) $(PYTHON) -m pytest -q python/tests examples/tests
 
 test: unit-test interop-test
 
