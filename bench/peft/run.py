@@ -107,16 +107,18 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     parser.add_argument("--lr", type=float, default=TrainConfig.lr)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=HERE)
+    parser.add_argument("--out", type=Path, default=HERE, help="where RESULTS.md and results.json go")
+    parser.add_argument("--skip-fp32-tuning", action="store_true", help="leave out the fp32 + random tuning row")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     qpk_bin = qpk_binary()
-    CACHE.mkdir(parents=True, exist_ok=True)
+    cache = CACHE / f"seed{args.seed}"
+    cache.mkdir(parents=True, exist_ok=True)
     model_dir = fetch_minilm(log=lambda m: print(m, flush=True))
     source = model_dir / "model.safetensors"
     model = MiniLM(model_dir)
 
-    quantized = CACHE / f"minilm-{args.bits}bit.qpk"
+    quantized = cache / f"minilm-{args.bits}bit.qpk"
     started = time.time()
     run(qpk_bin, "convert", source, quantized, "--bits", args.bits, "--include", "encoder.layer.*.weight",
         "--exclude", "*LayerNorm*", "--force")
@@ -155,12 +157,12 @@ def main() -> int:
         return tuned, time.time() - t
 
     tuned, seconds = tune("quantized + outlier tuning", q, masks)
-    values_file = CACHE / "tuned-outliers.safetensors"
+    values_file = cache / "tuned-outliers.safetensors"
     qpk.save_outlier_values(values_file, qpk.outlier_values(quantized, {k: v.numpy() for k, v in tuned.items()}))
-    tuned_qpk = CACHE / f"minilm-{args.bits}bit-tuned.qpk"
+    tuned_qpk = cache / f"minilm-{args.bits}bit-tuned.qpk"
     run(qpk_bin, "convert", quantized, tuned_qpk, "--outlier-values", values_file, "--force")
     run(qpk_bin, "validate", tuned_qpk)
-    inspect_tuned = [l.strip() for l in run(qpk_bin, "inspect", tuned_qpk).splitlines() if "tuned:" in l]
+    inspect_tuned = [l.strip() for l in run(qpk_bin, "inspect", tuned_qpk).splitlines() if l.strip().startswith("tuned:")]
     from_file = to_torch(qpk.load_file(tuned_qpk))
     for name in from_file:  # the written-back file is the tuned model, bit for bit
         if not torch.equal(from_file[name], tuned[name].to(from_file[name].dtype)):
@@ -178,9 +180,10 @@ def main() -> int:
     record("quantized + random tuning", tuned, trainable, seconds,
            "same count per tensor, random non-outlier entries (not storable in QPK)")
 
-    rand_f = random_masks(fp32, counts, seed=args.seed + 2)
-    tuned, seconds = tune("fp32 + random tuning", fp32, rand_f)
-    record("fp32 + random tuning", tuned, trainable, seconds, "same count per tensor, random entries of the fp32 model")
+    if not args.skip_fp32_tuning:
+        rand_f = random_masks(fp32, counts, seed=args.seed + 2)
+        tuned, seconds = tune("fp32 + random tuning", fp32, rand_f)
+        record("fp32 + random tuning", tuned, trainable, seconds, "same count per tensor, random entries of the fp32 model")
 
     results = {"machine": machine_info(), "torch": torch.__version__, "bits": args.bits, "recipe": recipe,
                "convert_seconds": convert_seconds, "outlier_parameters": trainable, "parameters": total,
