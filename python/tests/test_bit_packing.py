@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from qpk._file import unpack_codes
+from qpk._tensor import unpack_codes
 from qpk_build import pack_codes
 
 

@@ -22,7 +22,8 @@ from typing import Any, Dict, List
 import numpy as np
 
 from ._errors import RULES, QPKError
-from ._file import Outliers, PathLike, QPKFile, QuantizedTensor, matrix_shape, to_matrix, to_original
+from ._file import PathLike, QPKFile
+from ._tensor import Outliers, QuantizedTensor, matrix_shape, to_matrix, to_original
 from ._outlier_values import outlier_values, save_outlier_values
 
 __all__ = ["load_file", "safe_open", "validate", "QPKError", "QPKFile", "QuantizedTensor", "Outliers",

@@ -1,5 +1,7 @@
 """Opening a QPK file: the structural rules 1–21 on open, blobs read lazily from a memory map.
 
+The decoded arrays and the dequantization live in :mod:`qpk._tensor`.
+
 Written from spec/qpk-format.md alone; section numbers (§) refer to that document.
 """
 from __future__ import annotations
@@ -9,15 +11,15 @@ import mmap
 import os
 import struct
 import zlib
-from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 
 from ._dtypes import BITS, FLOATING, decode_raw
 from ._errors import QPKError
+from ._tensor import Outliers, QuantizedTensor, matrix_shape, unpack_codes
 
-__all__ = ["QPKFile", "QuantizedTensor", "Outliers", "matrix_shape"]
+__all__ = ["QPKFile", "PathLike"]
 
 MAGIC = bytes([0x89, 0x51, 0x50, 0x4B, 0x0D, 0x0A, 0x1A, 0x0A])  # §2
 PREAMBLE = 64
@@ -44,130 +46,6 @@ def _product(values: List[int]) -> int:
     for v in values:
         result *= v
     return result
-
-
-def matrix_shape(shape: Tuple[int, ...], axis: int = -1) -> Tuple[int, int]:
-    """§5.1: the (rows R, columns C) matrix view of a tensor.
-
-    ``axis = -1``: the leading axes are rows, the last axis is columns. ``axis = 0`` (groups run
-    along the leading axes): the transpose of that matrix, ``R = dn`` and ``C = d0·…·d(n−1)``.
-    A scalar is 1×1 either way.
-    """
-    if not shape:
-        return 1, 1
-    lead, last = _product(list(shape[:-1])), shape[-1]
-    return (lead, last) if axis == -1 else (last, lead)
-
-
-@dataclass(frozen=True)
-class Outliers:
-    """A tensor's outlier record (§6).
-
-    ``indices`` are row numbers, column numbers or flat element indices ``r·C + c`` of the
-    quantization matrix view (§5.1; transposed for ``axis = 0``); ``values`` are the
-    full-precision values in row-major order of the parameters they cover (1-D float32).
-    """
-
-    kind: str
-    indices: np.ndarray
-    values: np.ndarray
-    statistic: str
-    threshold: float
-
-    def mask(self, rows: int, columns: int) -> np.ndarray:
-        """A boolean ``rows × columns`` matrix, true exactly at the covered parameters."""
-        m = np.zeros((rows, columns), dtype=bool)
-        if self.kind == "rows":
-            m[self.indices, :] = True
-        elif self.kind == "columns":
-            m[:, self.indices] = True
-        else:
-            m.reshape(-1)[self.indices] = True
-        return m
-
-
-@dataclass(frozen=True)
-class QuantizedTensor:
-    """The stored arrays of an ``affine`` tensor (§5), in the quantization matrix view.
-
-    ``codes`` is ``rows × columns`` (uint8 codes unpacked from the bit stream), ``scales`` and
-    ``zeros`` are ``rows × groups`` float16. ``layout`` is the header's ``quantization`` object
-    (scheme, bits, group_size, axis, method). ``shape`` is the tensor's original shape.
-    """
-
-    name: str
-    dtype: str
-    shape: Tuple[int, ...]
-    layout: Dict[str, Any]
-    codes: np.ndarray
-    scales: np.ndarray
-    zeros: np.ndarray
-    outliers: Optional[Outliers]
-
-    @property
-    def bits(self) -> int:
-        return int(self.layout["bits"])
-
-    @property
-    def group_size(self) -> int:
-        return int(self.layout["group_size"])
-
-    @property
-    def axis(self) -> int:
-        return int(self.layout.get("axis", -1))
-
-    def dequantize(self, outliers: bool = True) -> np.ndarray:
-        """§5.4: ``(f32(q) − z)·s`` per element in float32, then (with ``outliers``) the outlier
-        values at their positions; returned in the tensor's original shape."""
-        rows, columns = self.codes.shape
-        group_of_column = np.arange(columns) // self.group_size
-        x = (self.codes.astype(np.float32) - self.zeros.astype(np.float32)[:, group_of_column]) \
-            * self.scales.astype(np.float32)[:, group_of_column]
-        if outliers and self.outliers is not None:
-            o = self.outliers
-            if o.kind == "rows":
-                x[o.indices, :] = o.values.reshape(len(o.indices), columns)
-            elif o.kind == "columns":
-                x[:, o.indices] = o.values.reshape(rows, len(o.indices))
-            else:
-                x.reshape(-1)[o.indices] = o.values
-        return to_original(x, self.shape, self.axis)
-
-    def outlier_mask(self) -> np.ndarray:
-        """A boolean array of the tensor's original shape, true exactly where an outlier value
-        replaces the dequantized value (all false without outliers)."""
-        rows, columns = self.codes.shape
-        m = self.outliers.mask(rows, columns) if self.outliers is not None else np.zeros((rows, columns), bool)
-        return to_original(m, self.shape, self.axis)
-
-
-def to_original(matrix: np.ndarray, shape: Tuple[int, ...], axis: int) -> np.ndarray:
-    """The tensor of ``shape`` whose §5.1 matrix view (for ``axis``) is ``matrix``."""
-    if axis == 0:
-        matrix = matrix.T
-    return np.ascontiguousarray(matrix).reshape(shape)
-
-
-def to_matrix(tensor: np.ndarray, axis: int) -> np.ndarray:
-    """The §5.1 matrix view (for ``axis``) of ``tensor``: inverse of :func:`to_original`."""
-    shape = tuple(tensor.shape)
-    rows, columns = matrix_shape(shape, axis)
-    if axis == 0:
-        return np.ascontiguousarray(tensor.reshape(columns, rows).T)
-    return tensor.reshape(rows, columns)
-
-
-def unpack_codes(stream: memoryview, count: int, bits: int) -> np.ndarray:
-    """§5.2: the first ``count`` codes of an LSB-first bit stream of ``bits``-bit codes (uint8)."""
-    raw = np.frombuffer(stream, np.uint8)
-    if bits == 8:
-        return raw[:count].copy()
-    if bits in (2, 4):
-        per_byte = 8 // bits
-        shifts = np.arange(0, 8, bits, dtype=np.uint8)
-        return ((raw[:, None] >> shifts) & ((1 << bits) - 1)).reshape(-1)[:count].astype(np.uint8)
-    stream_bits = np.unpackbits(raw, bitorder="little")[: count * bits].reshape(count, bits)
-    return np.packbits(stream_bits, axis=1, bitorder="little")[:, 0]
 
 
 class QPKFile:

@@ -17,7 +17,8 @@ from typing import Dict, Mapping
 
 import numpy as np
 
-from ._file import PathLike, QPKFile, to_matrix
+from ._file import PathLike, QPKFile
+from ._tensor import to_matrix
 
 __all__ = ["outlier_values", "save_outlier_values"]
 
