@@ -1,5 +1,6 @@
 import Formats
 import Quantize
+import QPKCore
 
 /// Data-free estimates of the second moment `E[x_j²]` of each input feature of a linear layer,
 /// read from the model's own normalisation layers (spec/quantization.md §10).
@@ -104,8 +105,23 @@ public enum ActivationImportance {
     public static func columnWeights(
         for info: TensorInfo, reader: any CheckpointReader, exponent: Double = ColumnImportance.defaultExponent
     ) -> [Float]? {
+        columnWeights(for: info, axis: .last, reader: reader, exponent: exponent)
+    }
+
+    /// The per-column error weights a tensor gets under `decision`: `nil` unless its importance is
+    /// `.norm` and something can be estimated. Columns are those of the decision's matrix view.
+    public static func columnWeights(
+        for info: TensorInfo, decision: QuantizationDecision, reader: any CheckpointReader
+    ) -> [Float]? {
+        guard decision.importance == .norm else { return nil }
+        return columnWeights(for: info, axis: decision.axis, reader: reader, exponent: ColumnImportance.defaultExponent)
+    }
+
+    static func columnWeights(
+        for info: TensorInfo, axis: QuantizationAxis, reader: any CheckpointReader, exponent: Double
+    ) -> [Float]? {
         guard info.shape.count >= 2 else { return nil }
-        let columns = info.matrixShape.columns
+        let columns = axis.matrixShape(of: info.shape).columns
         guard let moments = secondMoments(of: info.name, columns: columns, reader: reader) else { return nil }
         return ColumnImportance.weights(secondMoments: moments, exponent: exponent)
     }

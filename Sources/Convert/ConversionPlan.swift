@@ -1,4 +1,7 @@
 import Foundation
+import QPKCore
+import Formats
+import Quantize
 
 /// What the converter does with one source tensor.
 public enum TensorAction: Sendable, Equatable {
@@ -6,12 +9,14 @@ public enum TensorAction: Sendable, Equatable {
     case copy
     /// Decode to float and re-encode in another dtype.
     case cast(DType)
-    /// Quantize with the recipe (QPK output only).
-    case quantize(QuantizationRecipe)
+    /// Quantize as the tensor's decision says (QPK output only).
+    case quantize(QuantizationDecision)
     /// Reconstruct a quantized tensor in the given dtype.
     case dequantize(DType)
     /// Emit a BOOL mask marking the outlier parameters of the named quantized tensor.
     case outlierMask(of: String)
+    /// Encode as ggml blocks of the given type (GGUF output only; ``GGUFPlanning``).
+    case ggmlQuantize(GGMLType)
 
     /// A short word for tables and JSON.
     public var name: String {
@@ -21,6 +26,7 @@ public enum TensorAction: Sendable, Equatable {
         case .quantize: "quantize"
         case .dequantize: "dequantize"
         case .outlierMask: "outlier-mask"
+        case .ggmlQuantize: "quantize"
         }
     }
 }
@@ -47,6 +53,12 @@ public struct ConversionPlan: Sendable {
 
     /// The estimated size of the payload in bytes (headers excluded).
     public var estimatedBytes: Int { tensors.reduce(0) { $0 + $1.estimatedBytes } }
+
+    /// The decision of a quantized tensor, `nil` for every other action.
+    public func decision(at index: Int) -> QuantizationDecision? {
+        if case let .quantize(decision) = tensors[index].action { return decision }
+        return nil
+    }
 
     /// Parameters in the quantized tensors.
     public var quantizedParameters: Int {
@@ -91,8 +103,20 @@ public struct OutputTarget: Sendable, Equatable {
 
 /// The user's choices for one conversion.
 public struct ConversionOptions: Sendable {
-    /// The quantization recipe, used only when writing QPK.
+    /// The quantization recipe, used only when writing QPK: the file-wide choice each tensor's
+    /// ``QuantizationDecision`` starts from.
     public var recipe: QuantizationRecipe
+    /// The axis quantization groups run along; `nil` detects it from the checkpoint's weight
+    /// layout (``WeightLayout``): the last axis for PyTorch `[out, in]`, the leading axes for
+    /// Keras `[in, out]` and convolution kernels.
+    public var axis: QuantizationAxis?
+    /// Mixed precision (``MixedPrecision``): per-tensor widths under the uniform recipe's budget.
+    public var allocate: Bool = false
+    /// Tensors left out of the output entirely.
+    public var drop: [Glob] = []
+    /// Write a Hugging Face model folder in a runtime's quantized layout instead of QPK
+    /// (spec/runtime-layouts.md).
+    public var layout: RuntimeLayout?
     /// Floating tensors are cast to this dtype (the dequantized dtype for QPK sources).
     public var dtype: DType?
     public var include: [Glob]
@@ -105,16 +129,22 @@ public struct ConversionOptions: Sendable {
     public var workers: Int
     /// Recorded in QPK provenance as `created_by` (e.g. the command line).
     public var createdBy: String = "qpk"
+    /// GGUF output only: the ggml type of the selected weights (`--type`); `nil` keeps dtypes.
+    public var ggufType: GGMLType?
 
     /// The version of qpk recorded in the files it writes.
     public static let toolVersion = "0.1.0"
 
     public init(
-        recipe: QuantizationRecipe = .default, dtype: DType? = nil, include: [Glob] = [],
-        exclude: [Glob] = [], overwrite: Bool = false, outlierMask: Bool = false,
+        recipe: QuantizationRecipe = .default, axis: QuantizationAxis? = nil, allocate: Bool = false,
+        dtype: DType? = nil, include: [Glob] = [], exclude: [Glob] = [], drop: [Glob] = [],
+        overwrite: Bool = false, outlierMask: Bool = false,
         workers: Int = ProcessInfo.processInfo.activeProcessorCount
     ) {
         self.recipe = recipe
+        self.axis = axis
+        self.allocate = allocate
+        self.drop = drop
         self.dtype = dtype
         self.include = include
         self.exclude = exclude
@@ -130,15 +160,37 @@ public enum ConversionError: Error, CustomStringConvertible, Sendable, Equatable
     case sameFile(String)
     case notConvertible(String, DType, DType)
     case quantizedOutputRequiresQPK(String)
+    /// A `--drop` pattern that matches no tensor of the source.
+    case dropMatchesNothing(String)
+    case layoutGroupSize(RuntimeLayout, Int)
+    case layoutBits(RuntimeLayout, Int)
+    case layoutNeedsOutputMajor(RuntimeLayout)
+    case layoutFromQuantized(String)
+    case layoutNeedsFolder(String)
+    case invalidConfig(String)
 
     public var description: String {
         switch self {
         case let .unknownOutputFormat(path):
-            "\(path): cannot tell the output format: use a .safetensors, .h5/.hdf5 or .qpk extension, or a directory for shards"
+            "\(path): cannot tell the output format: use a .safetensors, .h5/.hdf5, .qpk or .gguf extension, or a directory for shards"
         case let .sameFile(path):
             "\(path): input and output are the same file"
         case let .notConvertible(name, from, to):
             "tensor '\(name)': cannot cast \(from.rawValue) to \(to.rawValue) (no float view); exclude it or keep its dtype"
+        case let .layoutGroupSize(layout, group):
+            "--layout \(layout.rawValue): group size \(group) is not one its runtimes load; use \(layout.supportedGroupSizes.map(String.init).joined(separator: ", "))"
+        case let .layoutBits(layout, bits):
+            "--layout \(layout.rawValue): \(bits)-bit codes are not supported; use \(layout.supportedBits.map(String.init).joined(separator: ", "))"
+        case let .layoutNeedsOutputMajor(layout):
+            "--layout \(layout.rawValue) stores PyTorch [out, in] weights; this is a Keras checkpoint ([in, out] kernels)"
+        case let .layoutFromQuantized(name):
+            "tensor '\(name)': is already quantized; dequantize the QPK file to safetensors first, then export the layout from the original weights"
+        case let .layoutNeedsFolder(path):
+            "\(path): --layout writes a model folder; give a directory (e.g. out-mlx/), not a file"
+        case let .invalidConfig(path):
+            "\(path): config.json is not a JSON object"
+        case let .dropMatchesNothing(pattern):
+            "--drop '\(pattern)' matches no tensor; check the name with `qpk inspect`"
         case let .quantizedOutputRequiresQPK(name):
             "tensor '\(name)': quantized tensors can only be stored in QPK; dequantization failed"
         }

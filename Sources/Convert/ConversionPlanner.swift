@@ -1,4 +1,7 @@
 import Foundation
+import QPKCore
+import Formats
+import Quantize
 
 /// Decides, per tensor, what a conversion does: keep, cast, quantize or dequantize.
 ///
@@ -14,28 +17,44 @@ public enum ConversionPlanner {
     /// The suffix of the mask tensors written by `--outlier-mask`.
     public static let outlierMaskSuffix = ".outlier_mask"
 
+    /// Plans the conversion of `reader` to `destination`: one action per output tensor, and for
+    /// every quantized tensor its resolved ``QuantizationDecision``. With `options.allocate` the
+    /// decisions' widths are then chosen by ``MixedPrecision`` (which quantizes each tensor at
+    /// every width to measure it).
+    /// - Throws: ``ConversionError`` for a cast that cannot be done or a `--drop` pattern that
+    ///   matches nothing; the reader's errors while measuring for `--allocate`.
     public static func plan(
         reader: any CheckpointReader, destination: URL, target: OutputTarget,
         options: ConversionOptions
     ) throws -> ConversionPlan {
+        for pattern in options.drop where !reader.tensors.contains(where: { pattern.matches($0.name) }) {
+            throw ConversionError.dropMatchesNothing(pattern.pattern)
+        }
+        if let layout = options.layout {
+            return try RuntimeLayoutPlanning.plan(
+                reader: reader, destination: destination, target: target, options: options, layout: layout)
+        }
+        let axis = options.axis ?? WeightLayout.of(reader).inputAxis
         var entries: [PlannedTensor] = []
         entries.reserveCapacity(reader.tensors.count)
-        for info in reader.tensors {
-            let quantizedSource = isQuantized(info, in: reader)
+        for info in reader.tensors where !options.drop.contains(where: { $0.matches(info.name) }) {
+            let storedQuantized = reader.quantizedByteCount(of: info)
             switch target.format {
+            case .gguf:
+                entries.append(try GGUFPlanning.plan(info, in: reader, quantizedSource: storedQuantized != nil, options: options))
             case .qpk:
-                if quantizedSource {
-                    let bytes = (reader as? QPKReader)?.record(for: info.name)?.storedByteCount ?? info.byteCount
+                if let bytes = storedQuantized {
                     entries.append(PlannedTensor(source: info, output: info, action: .copy, estimatedBytes: bytes))
                 } else if TensorSelection.shouldQuantize(info, include: options.include, exclude: options.exclude) {
+                    let decision = options.recipe.decision(axis: axis)
                     entries.append(PlannedTensor(
-                        source: info, output: info, action: .quantize(options.recipe),
-                        estimatedBytes: estimatedQuantizedBytes(info, recipe: options.recipe)))
+                        source: info, output: info, action: .quantize(decision),
+                        estimatedBytes: decision.estimatedBytes(for: info)))
                 } else {
                     entries.append(try keepOrCast(info, dtype: options.dtype))
                 }
             case .safetensors, .hdf5:
-                if quantizedSource {
+                if storedQuantized != nil {
                     let dtype = options.dtype ?? info.dtype
                     var output = info
                     output.dtype = dtype
@@ -51,14 +70,11 @@ public enum ConversionPlanner {
                 }
             }
         }
-        return ConversionPlan(
+        let plan = ConversionPlan(
             source: reader.url, sourceFormat: reader.format, destination: destination, target: target,
             tensors: entries)
-    }
-
-    static func isQuantized(_ info: TensorInfo, in reader: any CheckpointReader) -> Bool {
-        guard let qpk = reader as? QPKReader else { return false }
-        return qpk.record(for: info.name)?.encoding == .affine
+        guard options.allocate, target.format == .qpk else { return plan }
+        return try MixedPrecision.allocate(plan, reader: reader, workers: options.workers)
     }
 
     static func keepOrCast(_ info: TensorInfo, dtype: DType?) throws -> PlannedTensor {
@@ -71,20 +87,5 @@ public enum ConversionPlanner {
         var output = info
         output.dtype = dtype
         return PlannedTensor(source: info, output: output, action: .cast(dtype), estimatedBytes: output.byteCount)
-    }
-
-    /// Codes + fp16 scales and zero-points + the outlier budget (u32 index + f32 value each),
-    /// the outliers trimmed to the recipe's bits-per-weight cap as the quantizer trims them.
-    static func estimatedQuantizedBytes(_ info: TensorInfo, recipe: QuantizationRecipe) -> Int {
-        let (rows, columns) = info.matrixShape
-        let layout = recipe.layout(columns: columns)
-        let groups = rows * layout.groupsPerRow(columns: columns)
-        let base = layout.packedByteCount(elementCount: info.elementCount) + groups * 4
-        var outlierBytes = Int((Double(info.elementCount) * recipe.outlierBudget).rounded(.up)) * 8
-        if let cap = recipe.maxBitsPerWeight {
-            let room = Int(cap * Double(info.elementCount) / 8) - base
-            outlierBytes = max(0, min(outlierBytes, room / 8 * 8))
-        }
-        return base + outlierBytes
     }
 }

@@ -1,4 +1,7 @@
 import Foundation
+import QPKCore
+import Formats
+import Quantize
 
 /// Runs a ``ConversionPlan``: reads each tensor, transforms it and streams it to the writer.
 ///
@@ -27,8 +30,8 @@ public struct Converter: Sendable {
         try writer.finish()
         let outputBytes = Self.sizeOnDisk(plan.destination)
         return ConversionSummary(
-            plan: plan, results: results, outputBytes: outputBytes,
-            seconds: Date().timeIntervalSince(started), recipe: plan.target.format == .qpk ? options.recipe : nil)
+            plan: plan, options: options, results: results, dryRun: false, outputBytes: outputBytes,
+            seconds: Date().timeIntervalSince(started))
     }
 
     private func process(
@@ -36,79 +39,86 @@ public struct Converter: Sendable {
     ) throws -> [TensorResult] {
         let entries = plan.tensors
         let order = entries.indices.sorted { entries[$0].source.byteCount > entries[$1].source.byteCount }
-        let results = ResultSlots<TensorResult>(count: entries.count)
         let output = LockedWriter(writer)
-        try ParallelWork.run(order, workers: options.workers) { index in
+        return try Parallel.map(order, count: entries.count, workers: options.workers) { index in
             let entry = entries[index]
             let (storage, result) = try Self.transform(entry, reader: reader)
             try output.write(entry.output, storage: storage)
-            results.store(result, at: index)
             progress?(entry.output.name)
+            return result
         }
-        return results.values
     }
 
     /// Produces the output storage of one planned tensor.
     static func transform(_ entry: PlannedTensor, reader: any CheckpointReader) throws -> (TensorStorage, TensorResult) {
         let source = entry.source
-        let stored = try reader.storage(of: source)
-        var result = TensorResult(name: entry.output.name, action: entry.action.name, dtype: entry.output.dtype,
-                                  shape: entry.output.shape, bytes: entry.estimatedBytes)
+        var result = TensorResult(planned: entry)
+        result.bytes = entry.estimatedBytes
         switch entry.action {
         case .copy:
+            let stored = try reader.storage(of: source)
             if case let .quantized(q) = stored {
+                let (rows, columns) = q.matrixShape
                 result.bytes = q.storedByteCount
-                result.bits = q.layout.bits
+                result.outliers = q.outliers.map { $0.parameterCount(rows: rows, columns: columns) } ?? 0
                 result.sqnrDB = q.error?.sqnrDB
             }
             return (stored, result)
         case let .cast(dtype), let .dequantize(dtype):
-            let floats = try Dequantizer.floats(stored, info: source)
+            let floats = try Dequantizer.floats(reader.storage(of: source), info: source)
             let buffer = ByteBuffer(count: entry.output.byteCount)
             floats.withUnsafeBufferPointer { FloatCodec.encode($0, as: dtype, into: buffer.mutableBytes) }
             return (.dense(TensorBytes(buffer)), result)
-        case let .quantize(recipe):
-            let floats = try Dequantizer.floats(stored, info: source)
+        case let .quantize(decision):
+            let floats = try Dequantizer.floats(reader.storage(of: source), info: source)
             // Data-free per-column error weights (spec/quantization.md §10); nil = unweighted.
-            let importance = recipe.importance == .norm
-                ? ActivationImportance.columnWeights(for: source, reader: reader) : nil
+            let importance = ActivationImportance.columnWeights(for: source, decision: decision, reader: reader)
             let quantized = floats.withUnsafeBufferPointer {
-                TensorQuantizer.quantize($0, info: source, recipe: recipe, columnImportance: importance)
+                TensorQuantizer.quantize($0, info: source, decision: decision, columnImportance: importance)
             }
+            let (rows, columns) = quantized.matrixShape
             result.bytes = quantized.storedByteCount
-            result.bits = quantized.layout.bits
-            result.groupSize = quantized.layout.groupSize
-            result.outliers = quantized.outliers.map { $0.parameterCount(rows: source.matrixShape.rows, columns: source.matrixShape.columns) } ?? 0
+            result.outliers = quantized.outliers.map { $0.parameterCount(rows: rows, columns: columns) } ?? 0
             result.sqnrDB = quantized.error?.sqnrDB
             result.signalEnergy = floats.reduce(0.0) { $0 + Double($1) * Double($1) }
             return (.quantized(quantized), result)
+        case let .ggmlQuantize(type):
+            // GGUF blocks read their source themselves: a block type qpk cannot decode is copied.
+            return try GGUFPlanning.encode(entry, type: type, reader: reader)
         case .outlierMask:
             let buffer = ByteBuffer(count: entry.output.byteCount)
             buffer.mutableBytes.initializeMemory(as: UInt8.self, repeating: 0)
-            if case let .quantized(q) = stored, let outliers = q.outliers {
-                markOutliers(outliers, shape: source.matrixShape, into: buffer.mutableBytes)
-                result.outliers = outliers.parameterCount(rows: source.matrixShape.rows, columns: source.matrixShape.columns)
+            if case let .quantized(q) = try reader.storage(of: source), let outliers = q.outliers {
+                markOutliers(outliers, layout: q.layout, shape: source.shape, into: buffer.mutableBytes)
+                let (rows, columns) = q.matrixShape
+                result.outliers = outliers.parameterCount(rows: rows, columns: columns)
             }
             return (.dense(TensorBytes(buffer)), result)
         }
     }
 
-    /// Sets the mask byte of every parameter covered by `outliers` to 1.
+    /// Sets the mask byte of every parameter covered by `outliers` to 1. Outlier indices refer to
+    /// the layout's matrix view; the mask is in the tensor's own row-major order.
     static func markOutliers(
-        _ outliers: OutlierSet, shape: (rows: Int, columns: Int), into mask: UnsafeMutableRawBufferPointer
+        _ outliers: OutlierSet, layout: QuantizationLayout, shape: [Int], into mask: UnsafeMutableRawBufferPointer
     ) {
-        let (rows, columns) = shape
+        let (rows, columns) = layout.axis.matrixShape(of: shape)
+        let transposed = layout.axis.transposes(shape)
         let count = rows * columns
+        // Element (r, c) of the matrix view is flat element r·C + c, or c·R + r when transposed.
+        func mark(_ r: Int, _ c: Int) { mask[transposed ? c * rows + r : r * columns + c] = 1 }
         switch outliers.kind {
         case .elements:
-            for index in outliers.indices where index >= 0 && Int(index) < count { mask[Int(index)] = 1 }
+            for index in outliers.indices where index >= 0 && Int(index) < count {
+                mark(Int(index) / columns, Int(index) % columns)
+            }
         case .rows:
             for row in outliers.indices where row >= 0 && Int(row) < rows {
-                for c in 0..<columns { mask[Int(row) * columns + c] = 1 }
+                for c in 0..<columns { mark(Int(row), c) }
             }
         case .columns:
             for column in outliers.indices where column >= 0 && Int(column) < columns {
-                for r in 0..<rows { mask[r * columns + Int(column)] = 1 }
+                for r in 0..<rows { mark(r, Int(column)) }
             }
         }
     }

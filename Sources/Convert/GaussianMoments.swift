@@ -1,4 +1,7 @@
 import Foundation
+import QPKCore
+import Formats
+import Quantize
 
 /// Second moments of activation functions of a Gaussian pre-activation, by quadrature
 /// (spec/quantization.md §10).

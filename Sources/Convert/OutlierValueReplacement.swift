@@ -116,7 +116,7 @@ public enum OutlierValueReplacement {
         provenance.qpkVersion = QPKProvenance.currentQPKVersion
         provenance.createdBy = provenance.createdBy.isEmpty ? createdBy : "\(provenance.createdBy); tuned: \(createdBy)"
         provenance.tunedOutliersFrom = .init(
-            name: values.lastPathComponent, size: file.bytes.count, sha256: SHA256.hex(SHA256.hash(file.bytes)),
+            name: values.lastPathComponent, size: file.bytes.count, sha256: SHA256Hex.digest(of: file.bytes),
             values: summary.values, changed: summary.changed)
         let writer = try QPKWriter(
             url: output, tensors: reader.tensors, metadata: reader.metadata, recipe: reader.recipe,

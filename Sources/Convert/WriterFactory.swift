@@ -1,10 +1,16 @@
 import Foundation
+import QPKCore
+import Formats
+import Quantize
 
 /// Creates the writer for a plan's target, announcing every output tensor in plan order.
 enum WriterFactory {
     static func makeWriter(
         plan: ConversionPlan, reader: any CheckpointReader, options: ConversionOptions
     ) throws -> any CheckpointWriter {
+        if let layout = options.layout {
+            return try RuntimeLayoutWriter(plan: plan, reader: reader, layout: layout, overwrite: options.overwrite)
+        }
         let tensors = plan.tensors.map(\.output)
         let url = plan.destination
         switch plan.target.format {
@@ -25,25 +31,34 @@ enum WriterFactory {
                 qpkVersion: ConversionOptions.toolVersion, createdBy: options.createdBy)
             return try QPKWriter(
                 url: url, tensors: tensors, metadata: reader.metadata,
-                recipe: options.recipe.qpkHeaderValue, provenance: provenance, overwrite: options.overwrite)
+                recipe: options.recipe.qpkHeaderValue(allocate: options.allocate), provenance: provenance,
+                overwrite: options.overwrite)
+        case .gguf:
+            return try GGUFPlanning.makeWriter(plan: plan, reader: reader, options: options)
         }
     }
 }
 
 extension QuantizationRecipe {
     /// The recipe as the QPK header's `recipe` object (spec/qpk-format.md §4.5): numbers as
-    /// numbers, so `outlier_budget` is the file-wide budget.
-    var qpkHeaderValue: [String: QPKJSONValue] {
-        [
-            "method": .string(method.rawValue),
-            "scheme": .string(scheme.rawValue),
-            "bits": .integer(Int64(bits)),
-            "group_size": groupSize.map { .integer(Int64($0)) } ?? .string("row"),
-            "scale_search": .string(scaleSearch.rawValue),
-            "outlier_budget": .number(effectiveOutlierBudget),
-            "outlier_kind": .string(outlierKind.resolved.rawValue),
-            "max_bits_per_weight": maxBitsPerWeight.map { .number($0) } ?? .null,
-            "importance": .string(importance.rawValue),
+    /// numbers, so `outlier_budget` is the file-wide budget; the file default that each tensor's
+    /// `quantization` object (§4.3) completes or overrides (its axis, and under `allocate` its bits
+    /// and cap).
+    func qpkHeaderValue(allocate: Bool) -> [String: QPKJSONValue] {
+        typealias Key = QuantizationDecision.CodingKeys
+        let entries: [(Key, QPKJSONValue)] = [
+            (.method, .string(method.rawValue)),
+            (.scheme, .string(scheme.rawValue)),
+            (.bits, .integer(Int64(bits))),
+            (.groupSize, groupSize.map { .integer(Int64($0)) } ?? .string("row")),
+            (.scaleSearch, .string(scaleSearch.rawValue)),
+            (.outlierBudget, .number(effectiveOutlierBudget)),
+            (.outlierKind, .string(outlierKind.resolved.rawValue)),
+            (.maxBitsPerWeight, maxBitsPerWeight.map { .number($0) } ?? .null),
+            (.importance, .string(importance.rawValue)),
         ]
+        var value = Dictionary(uniqueKeysWithValues: entries.map { ($0.0.stringValue, $0.1) })
+        if allocate { value["allocate"] = .bool(true) }
+        return value
     }
 }

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import QPKCore
 
 /// A file written under a temporary name beside its destination and renamed into place by
 /// ``commit()``, so a failed or interrupted run never leaves a half-written file.

@@ -1,10 +1,12 @@
 import Foundation
+import QPKCore
 
 /// The checkpoint formats qpk reads and writes.
 public enum CheckpointFormat: String, Sendable, Codable, CaseIterable {
     case safetensors
     case hdf5
     case qpk
+    case gguf
 }
 
 /// Read access to a checkpoint in any format: tensor descriptions up front, data on demand.
@@ -24,9 +26,17 @@ public protocol CheckpointReader: AnyObject, Sendable {
     /// The stored data of `tensor`.
     /// - Throws: a format error naming the tensor when its bytes cannot be read or are corrupt.
     func storage(of tensor: TensorInfo) throws -> TensorStorage
+    /// The bytes `tensor` occupies when the format stores it quantized, or `nil` when it is stored
+    /// dense in its dtype. The default is `nil`; QPK answers from its header, without reading data.
+    func quantizedByteCount(of tensor: TensorInfo) -> Int?
 }
 
 extension CheckpointReader {
+    public func quantizedByteCount(of tensor: TensorInfo) -> Int? { nil }
+
+    /// Whether `tensor` is stored quantized.
+    public func isQuantized(_ tensor: TensorInfo) -> Bool { quantizedByteCount(of: tensor) != nil }
+
     /// The tensor called `name`, if any.
     public func tensor(named name: String) -> TensorInfo? {
         tensors.first { $0.name == name }
@@ -64,7 +74,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Sendable, Equatable
     public var description: String {
         switch self {
         case let .unknownFormat(path):
-            "\(path): not a safetensors, HDF5 or QPK file (unrecognised magic bytes)"
+            "\(path): not a safetensors, HDF5, QPK or GGUF file (unrecognised magic bytes)"
         case let .quantizedTensor(path, name):
             "\(path): tensor '\(name)': is quantized; dequantize it first"
         case let .noSuchTensor(path, name):

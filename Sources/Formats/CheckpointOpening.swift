@@ -1,4 +1,5 @@
 import Foundation
+import QPKCore
 
 extension CheckpointFormat {
     /// Detects the format of the checkpoint at `url` by its magic bytes.
@@ -17,6 +18,7 @@ extension CheckpointFormat {
         let file = try MappedFile(url: url)
         let prefix = UnsafeRawBufferPointer(rebasing: file.bytes.prefix(16))
         if QPKReader.hasQPKMagic(prefix) { return (.qpk, false) }
+        if GGUFReader.hasGGUFMagic(prefix) { return (.gguf, false) }
         if HDF5Reader.hasHDF5Signature(url) { return (.hdf5, false) }
         if SafetensorsReader.looksLikeSafetensors(
             UnsafeRawBufferPointer(rebasing: file.bytes.prefix(64)), fileSize: file.bytes.count) {
@@ -32,6 +34,7 @@ extension CheckpointFormat {
         case "safetensors": self = .safetensors
         case "h5", "hdf5", "he5", "keras", "weights.h5": self = .hdf5
         case "qpk": self = .qpk
+        case "gguf": self = .gguf
         default: return nil
         }
     }
@@ -49,6 +52,8 @@ public enum Checkpoint {
             return try HDF5Reader(url: url)
         case .qpk:
             return try QPKReader(url: url)
+        case .gguf:
+            return try GGUFReader(url: url)
         }
     }
 

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import QPKCore
 
 /// A read-only memory mapping of a whole file, unmapped when the last reference goes away.
 ///

@@ -1,3 +1,7 @@
+import QPKCore
+import Formats
+import Quantize
+
 /// Errors of inspect and diff that are not the reader's own.
 public enum InspectError: Error, CustomStringConvertible, Sendable, Equatable {
     /// A tensor's stored data has no numeric reading: (file, tensor, reason).

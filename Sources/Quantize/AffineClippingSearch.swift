@@ -1,3 +1,5 @@
+import QPKCore
+
 /// The clipping grid of the affine MSE search (spec/quantization.md §3), shared by ``GroupFit``
 /// (plain error) and ``WeightedGroupFit`` (importance-weighted error).
 ///

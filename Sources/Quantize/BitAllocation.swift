@@ -1,3 +1,5 @@
+import QPKCore
+
 /// One tensor's quantization options for ``BitAllocation``: what each bit width costs and how much
 /// error it leaves.
 public struct TensorCandidate: Sendable, Hashable {
@@ -7,11 +9,14 @@ public struct TensorCandidate: Sendable, Hashable {
         public var bitsPerWeight: Double
         /// The error this option leaves, in any additive unit (see ``BitAllocation``).
         public var error: Double
+        /// The decision that was measured, when the option comes from quantizing.
+        public var decision: QuantizationDecision?
 
-        public init(bits: Int, bitsPerWeight: Double, error: Double) {
+        public init(bits: Int, bitsPerWeight: Double, error: Double, decision: QuantizationDecision? = nil) {
             self.bits = bits
             self.bitsPerWeight = bitsPerWeight
             self.error = error
+            self.decision = decision
         }
 
         /// An option measured by quantizing: its error is the relative noise energy
@@ -22,7 +27,7 @@ public struct TensorCandidate: Sendable, Hashable {
             let relative = sqnr.isFinite ? pow10(-sqnr / 10) : (sqnr > 0 ? 0 : 1)
             self.init(
                 bits: tensor.layout.bits, bitsPerWeight: tensor.bitsPerWeight,
-                error: relative * Double(tensor.info.elementCount))
+                error: relative * Double(tensor.info.elementCount), decision: tensor.decision)
         }
     }
 
@@ -48,6 +53,17 @@ public struct TensorCandidate: Sendable, Hashable {
 public enum BitAllocation {
     /// Bits per tensor name. If even the cheapest options exceed the budget, those are returned.
     public static func allocate(candidates: [TensorCandidate], budgetBitsPerWeight: Double) -> [String: Int] {
+        choose(candidates: candidates, budgetBitsPerWeight: budgetBitsPerWeight).mapValues(\.bits)
+    }
+
+    /// The chosen option per tensor name, never worse than `baseline` when one is given.
+    ///
+    /// The greedy stops when no upgrade fits what is left of the budget, so it can end below the
+    /// budget with more total error than a uniform choice that spends it exactly; `baseline` (an
+    /// option index per candidate, e.g. the uniform recipe's) is then kept instead.
+    public static func choose(
+        candidates: [TensorCandidate], budgetBitsPerWeight: Double, baseline: [Int]? = nil
+    ) -> [String: TensorCandidate.Option] {
         let hulls = candidates.map { hull($0.options) }
         var level = [Int](repeating: 0, count: candidates.count)
         let totalParameters = candidates.reduce(0.0) { $0 + Double($1.parameters) }
@@ -76,9 +92,17 @@ public enum BitAllocation {
             level[bestIndex] += 1
             spent += bestCost
         }
-        var result: [String: Int] = [:]
+        var result: [String: TensorCandidate.Option] = [:]
+        var chosenError = 0.0
         for (i, c) in candidates.enumerated() where !hulls[i].isEmpty {
-            result[c.name] = hulls[i][level[i]].bits
+            result[c.name] = hulls[i][level[i]]
+            chosenError += hulls[i][level[i]].error
+        }
+        if let baseline {
+            let baselineError = zip(candidates, baseline).reduce(0.0) { $0 + $1.0.options[$1.1].error }
+            if baselineError <= chosenError {
+                return Dictionary(uniqueKeysWithValues: zip(candidates, baseline).map { ($0.name, $0.options[$1]) })
+            }
         }
         return result
     }
@@ -129,17 +153,24 @@ import Darwin
 #endif
 
 extension TensorCandidate {
-    /// Quantizes `values` with `recipe` at each of `bits` and collects the options, for
-    /// `--allocate`. The quantized tensors are not kept (memory stays one tensor at a time);
-    /// re-quantize with the chosen width.
+    /// Quantizes `values` as `decision` says at each of `bits` (each width with its cap moved by
+    /// ``QuantizationDecision/withBits(_:)``, exactly as the chosen width will later be written)
+    /// and collects the options, for `--allocate`. The quantized tensors are not kept (memory
+    /// stays one tensor at a time); re-quantize with the chosen decision.
     public static func measure(
-        _ values: UnsafeBufferPointer<Float>, info: TensorInfo, recipe: QuantizationRecipe,
-        bits: [Int] = QuantizationRecipe.supportedBits
+        _ values: UnsafeBufferPointer<Float>, info: TensorInfo, decision: QuantizationDecision,
+        columnImportance: [Float]? = nil, bits: [Int] = QuantizationRecipe.supportedBits
     ) -> TensorCandidate {
-        let options = bits.map { b -> Option in
-            var r = recipe
-            r.bits = b
-            return Option(TensorQuantizer.quantize(values, info: info, recipe: r))
+        measure(values, info: info, variants: bits.map { decision.withBits($0) }, columnImportance: columnImportance)
+    }
+
+    /// Quantizes `values` with each of `variants` and collects the options.
+    public static func measure(
+        _ values: UnsafeBufferPointer<Float>, info: TensorInfo, variants: [QuantizationDecision],
+        columnImportance: [Float]? = nil
+    ) -> TensorCandidate {
+        let options = variants.map { variant -> Option in
+            Option(TensorQuantizer.quantize(values, info: info, decision: variant, columnImportance: columnImportance))
         }
         return TensorCandidate(name: info.name, parameters: info.elementCount, options: options)
     }

@@ -1,3 +1,5 @@
+import QPKCore
+
 /// Packs and unpacks quantization codes as an LSB-first bit stream (spec/qpk-format.md §codes).
 ///
 /// Code `i` of a `b`-bit stream occupies bits `[i·b, (i+1)·b)` of the stream, where bit `k` is

@@ -1,3 +1,5 @@
+import QPKCore
+
 /// Squared errors of many candidate (scale, zero) pairs, several per pass over a group.
 ///
 /// A grid search judges dozens of candidates on the same group. One candidate's error is a serial

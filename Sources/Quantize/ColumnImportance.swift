@@ -1,14 +1,4 @@
-extension QuantizationRecipe {
-    /// Where per-column error weights come from (spec/quantization.md §10).
-    public enum Importance: String, Sendable, Codable, CaseIterable {
-        /// Every weight counts the same: the fit minimises the plain weight error.
-        case none
-        /// Data-free: each input column is weighted by the second moment of the activation it
-        /// multiplies, estimated from the model's own normalisation layers (`ActivationImportance`
-        /// in Convert), turned into weights by ``ColumnImportance/weights(secondMoments:exponent:)``.
-        case norm
-    }
-}
+import QPKCore
 
 /// Turns estimated input second moments into the per-column error weights of
 /// ``TensorQuantizer/quantize(_:info:recipe:columnImportance:)``.

@@ -1,3 +1,5 @@
+import QPKCore
+
 /// Turns any stored tensor back into `Float` values: dense bytes through ``FloatCodec``, quantized
 /// tensors as `(q − z) · s` per group, with outliers written back at full precision.
 public enum Dequantizer {
@@ -55,9 +57,32 @@ public enum Dequantizer {
             guard d >= 0, !overflow else { throw Failure.inconsistent(name, "shape \(tensor.info.shape) overflows") }
             count = product
         }
+        guard destination.count >= count else { throw Failure.inconsistent(name, "destination too small") }
+        // Along the leading axes the codes describe the transpose: decode it, then transpose back.
+        if layout.axis.transposes(tensor.info.shape) {
+            let (rows, columns) = layout.matrixShape(of: tensor.info)
+            let matrix = try [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                try dequantizeMatrix(tensor, rows: rows, columns: columns, count: count, into: buffer)
+                initialized = count
+            }
+            matrix.withUnsafeBufferPointer {
+                Transpose.matrix($0, rows: rows, columns: columns, into: destination)
+            }
+            return
+        }
         let columns = tensor.info.shape.last ?? 1
         let rows = tensor.info.shape.isEmpty ? 1 : (columns == 0 ? 0 : count / columns)
-        guard destination.count >= count else { throw Failure.inconsistent(name, "destination too small") }
+        try dequantizeMatrix(tensor, rows: rows, columns: columns, count: count, into: destination)
+    }
+
+    /// Reconstructs the `rows × columns` matrix view of `tensor` (its codes' order) into
+    /// `destination`, outliers restored.
+    static func dequantizeMatrix(
+        _ tensor: QuantizedTensor, rows: Int, columns: Int, count: Int,
+        into destination: UnsafeMutableBufferPointer<Float>
+    ) throws {
+        let layout = tensor.layout
+        let name = tensor.info.name
         let groups = columns == 0 ? 0 : columns / layout.groupSize + (columns % layout.groupSize == 0 ? 0 : 1)
         let (groupCount, groupOverflow) = rows.multipliedReportingOverflow(by: groups)
         guard !groupOverflow, tensor.scales.count == groupCount, tensor.zeros.count == groupCount else {

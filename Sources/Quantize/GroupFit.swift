@@ -1,3 +1,5 @@
+import QPKCore
+
 /// The scale and zero-point of one group, already rounded to the fp16 values QPK stores.
 ///
 /// Every candidate is judged with the rounded values, so the error a search reports is the error

@@ -2,6 +2,7 @@
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
+import QPKCore
 #endif
 
 /// Data-free half-quadratic optimization of a group's zero-point (or scale), after HQQ

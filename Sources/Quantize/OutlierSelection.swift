@@ -1,3 +1,4 @@
+import QPKCore
 import Foundation
 
 /// Chooses the parameters a tensor keeps at full precision, within a parameter budget
@@ -19,40 +20,25 @@ public enum OutlierSelection {
     /// How many removals a single group may propose.
     static let maxRemovalsPerGroup = 6
 
-    /// Selects the outliers of the `rows × columns` row-major `values`.
+    /// Selects at most `limit` outliers of the `rows × columns` row-major `values`.
     ///
-    /// - Parameters:
-    ///   - budget: the fraction of the parameters that may be kept (a count of parameters covered:
-    ///     `⌊budget·rows·columns⌋` elements, or that many parameters' worth of whole rows/columns).
-    ///   - maxBitsPerWeight: if set, also keep the tensor's effective bits per weight (codes,
-    ///     scales, zero-points and outliers as QPK stores them) at or below it.
-    /// - Returns: `nil` when the budget covers no parameter.
+    /// - Parameter limit: the most indices (elements, rows or columns, by `kind`) to keep, from
+    ///   ``QuantizationDecision/outlierLimit(rows:columns:)``, which applies the budget and the
+    ///   bits-per-weight cap.
+    /// - Returns: `nil` when the limit is zero or nothing is worth keeping.
     public static func select(
         _ values: UnsafeBufferPointer<Float>, rows: Int, columns: Int, layout: QuantizationLayout,
-        kind: OutlierSet.Kind, budget: Double, maxBitsPerWeight: Double? = nil
+        kind: OutlierSet.Kind, limit: Int
     ) -> OutlierSet? {
         let count = rows * columns
-        guard count > 0, values.count >= count, budget > 0, budget.isFinite else { return nil }
-        let allowed = Int((budget * Double(count)).rounded(.down))
-        // Bits left under the cap after codes (whole bytes), fp16 scales and fp16 zero-points.
-        var spareBits = Int.max
-        if let cap = maxBitsPerWeight {
-            let fixed = layout.packedByteCount(elementCount: count) * 8 + rows * layout.groupsPerRow(columns: columns) * 32
-            spareBits = max(0, Int((cap * Double(count)).rounded(.down)) - fixed)
-        }
+        guard count > 0, values.count >= count, limit > 0 else { return nil }
         switch kind {
         case .elements:
-            let n = min(allowed, spareBits / 64)
-            guard n > 0 else { return nil }
-            return selectElements(values, rows: rows, columns: columns, layout: layout, limit: n)
+            return selectElements(values, rows: rows, columns: columns, layout: layout, limit: limit)
         case .rows:
-            let n = min(allowed / columns, rows, spareBits / (32 * columns + 32))
-            guard n > 0 else { return nil }
-            return selectRows(values, rows: rows, columns: columns, layout: layout, limit: n)
+            return selectRows(values, rows: rows, columns: columns, layout: layout, limit: min(limit, rows))
         case .columns:
-            let n = min(allowed / rows, columns, spareBits / (32 * rows + 32))
-            guard n > 0 else { return nil }
-            return selectColumns(values, rows: rows, columns: columns, limit: n)
+            return selectColumns(values, rows: rows, columns: columns, limit: min(limit, columns))
         }
     }
 
@@ -307,32 +293,4 @@ struct ExtremeFinder {
             previous = next
         }
     }
-}
-
-/// Splits row ranges over the cores when a tensor is big enough to pay for it.
-enum Parallel {
-    /// Runs `body` over chunks of `0..<rows`; `work` is the cost of one row in element operations.
-    static func forEachChunk(rows: Int, work: Int, _ body: (Range<Int>) -> Void) {
-        let total = rows * max(work, 1)
-        let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
-        guard cores > 1, total >= 1 << 17, rows > 1 else {
-            body(0..<rows)
-            return
-        }
-        let chunks = min(rows, cores * 4)
-        let per = (rows + chunks - 1) / chunks
-        withoutActuallyEscaping(body) { body in
-            let box = UncheckedBox(body)
-            DispatchQueue.concurrentPerform(iterations: chunks) { i in
-                let lo = i * per
-                let hi = min(rows, lo + per)
-                if lo < hi { box.value(lo..<hi) }
-            }
-        }
-    }
-}
-
-struct UncheckedBox<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
 }

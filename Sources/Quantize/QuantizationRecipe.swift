@@ -1,27 +1,14 @@
+import QPKCore
+
 /// Everything that decides how one tensor is quantized: the method, the numeric scheme, the bit
 /// width, the grouping, how scales are searched and how many parameters stay at full precision.
 ///
 /// The recipe is recorded in QPK provenance (``dictionary``), so a file says how it was made.
 /// See spec/quantization.md for the algorithms and the measurements behind ``default``.
 public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConvertible {
-    /// The overall method.
-    public enum Method: String, Sendable, Codable, CaseIterable {
-        /// Plain round-to-nearest with the chosen scale search; no outliers unless asked for.
-        case rtn
-        /// PreQuant (Gong et al. 2023): task-agnostic quantization that keeps an outlier set at full
-        /// precision and records it, so a later parameter-efficient fine-tuning can train exactly it.
-        case prequant
-    }
-
-    /// How each group's scale (and zero-point) are chosen.
-    public enum ScaleSearch: String, Sendable, Codable, CaseIterable {
-        /// The group's minimum and maximum map to the end codes.
-        case minmax
-        /// Grid search over clipped ranges, keeping the one with the least squared error.
-        case mse
-        /// Half-quadratic zero-point (affine) or scale (symmetric) optimization, data-free (HQQ).
-        case hqq
-    }
+    public typealias Method = QuantizationMethod
+    public typealias ScaleSearch = QPKCore.ScaleSearch
+    public typealias Importance = ImportanceSource
 
     /// Which parameters the outlier budget is spent on.
     public enum OutlierKind: String, Sendable, Codable, CaseIterable {
@@ -127,25 +114,20 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
             outlierBudget: 0, outlierKind: .auto)
     }
 
+    /// The decision for one tensor whose groups run along `axis`: this recipe with its `auto`
+    /// outlier kind resolved.
+    public func decision(axis: QuantizationAxis = .last) -> QuantizationDecision {
+        QuantizationDecision(
+            method: method, scheme: scheme, bits: bits, groupSize: groupSize, axis: axis,
+            scaleSearch: scaleSearch, outlierKind: outlierKind.resolved,
+            outlierBudget: effectiveOutlierBudget, maxBitsPerWeight: maxBitsPerWeight, importance: importance)
+    }
+
     /// Whether groups span whole rows.
     public var isRowWise: Bool { groupSize == nil }
 
-    /// The group size for a tensor of `columns` columns: the recipe's (the last group of a row may
-    /// then be partial), or the column count for row-wise recipes.
-    public func effectiveGroupSize(columns: Int) -> Int {
-        max(1, groupSize ?? columns)
-    }
-
-    /// The layout a tensor of `columns` columns gets under this recipe.
-    public func layout(columns: Int) -> QuantizationLayout {
-        QuantizationLayout(scheme: scheme, bits: bits, groupSize: effectiveGroupSize(columns: columns))
-    }
-
     /// The budget actually spent: `rtn` keeps no outliers unless a budget is set explicitly.
     public var effectiveOutlierBudget: Double { max(0, min(outlierBudget, 0.5)) }
-
-    /// The method string recorded per tensor: `"prequant+mse"`, `"rtn+minmax"`, …
-    public var methodTag: String { "\(method.rawValue)+\(scaleSearch.rawValue)" }
 
     /// One line, e.g. `prequant affine 4-bit g128 mse outliers=elements 0.39%`.
     public var description: String {

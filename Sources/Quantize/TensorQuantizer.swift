@@ -1,8 +1,11 @@
-/// Quantizes one tensor with a ``QuantizationRecipe`` (spec/quantization.md §1).
+import QPKCore
+
+/// Quantizes one tensor as its ``QuantizationDecision`` says (spec/quantization.md §1).
 ///
-/// The tensor is viewed as `rows × columns` (last axis = columns) and cut into groups of
-/// `groupSize` consecutive columns per row, the last one possibly partial. The steps:
-/// 1. select the outliers (PreQuant, when the budget covers any parameter);
+/// The tensor is viewed as `rows × columns` along the decision's axis (for `.leading`, the
+/// transpose of the row-major tensor, so that columns are the layer's inputs) and cut into groups
+/// of `groupSize` consecutive columns per row, the last one possibly partial. The steps:
+/// 1. select the outliers (PreQuant), at most ``QuantizationDecision/outlierLimit(rows:columns:)``;
 /// 2. per group, fit an fp16 scale and zero-point to the values that are not outliers;
 /// 3. compute the codes `q = clamp(round(x/s + z), 0, 2^b − 1)` (half to even) and pack them
 ///    LSB-first;
@@ -10,30 +13,59 @@
 ///    against the input: SQNR and max abs error, exactly what ``Dequantizer`` will produce.
 ///
 /// Large tensors are split by rows over the cores. Memory: one byte per element for the unpacked
-/// codes, plus a byte per element as an outlier mask when there are element/column outliers.
+/// codes, plus a byte per element as an outlier mask when there are element/column outliers, plus
+/// a transposed copy of the values for `.leading` tensors.
 public enum TensorQuantizer {
-    /// Quantizes `values` (row-major, `info.elementCount` of them) with `recipe`.
+    /// Quantizes `values` (row-major in `info.shape`, `info.elementCount` of them) as `decision`
+    /// says.
     ///
-    /// - Parameter columnImportance: optional error weights, one per column (input feature), ≥ 0.
-    ///   When given (and the search is `.mse`), each group's scale and zero minimise the weighted
-    ///   error `Σ w_col (x̂ − x)²` (``WeightedGroupFit``); `nil` (or a wrong length) keeps the
-    ///   unweighted fit.
-    /// - Precondition: `values.count == info.elementCount` and `recipe.validate()` does not throw
-    ///   (Convert validates the recipe once, up front).
+    /// - Parameter columnImportance: optional error weights, one per column of the matrix view
+    ///   (input feature), ≥ 0. When given (and the search is `.mse`), each group's scale and zero
+    ///   minimise the weighted error `Σ w_col (x̂ − x)²` (``WeightedGroupFit``); `nil` (or a wrong
+    ///   length) keeps the unweighted fit.
+    /// - Precondition: `values.count == info.elementCount`, and the decision's bits are 2, 3, 4
+    ///   or 8 with a group size ≥ 1 (Convert validates the recipe once, up front).
+    public static func quantize(
+        _ values: UnsafeBufferPointer<Float>, info: TensorInfo, decision: QuantizationDecision,
+        columnImportance: [Float]? = nil
+    ) -> QuantizedTensor {
+        precondition(values.count == info.elementCount, "TensorQuantizer: \(values.count) values for \(info.elementCount) elements")
+        precondition(QuantizationRecipe.supportedBits.contains(decision.bits) && (decision.groupSize ?? 1) >= 1,
+                     "TensorQuantizer: invalid decision \(decision)")
+        guard decision.axis.transposes(info.shape) else {
+            return quantizeMatrix(values, info: info, decision: decision, columnImportance: columnImportance)
+        }
+        let (rows, columns) = decision.axis.matrixShape(of: info.shape)
+        let transposed = [Float](unsafeUninitializedCapacity: values.count) { buffer, initialized in
+            Transpose.matrix(values, rows: columns, columns: rows, into: buffer)
+            initialized = values.count
+        }
+        return transposed.withUnsafeBufferPointer {
+            quantizeMatrix($0, info: info, decision: decision, columnImportance: columnImportance)
+        }
+    }
+
+    /// Quantizes with a file-wide recipe, groups along the last axis (tests and small tensors).
     public static func quantize(
         _ values: UnsafeBufferPointer<Float>, info: TensorInfo, recipe: QuantizationRecipe,
         columnImportance: [Float]? = nil
     ) -> QuantizedTensor {
-        precondition(values.count == info.elementCount, "TensorQuantizer: \(values.count) values for \(info.elementCount) elements")
-        precondition((try? recipe.validate()) != nil, "TensorQuantizer: invalid recipe \(recipe)")
-        let (rows, columns) = info.matrixShape
-        let layout = recipe.layout(columns: columns)
+        quantize(values, info: info, decision: recipe.decision(), columnImportance: columnImportance)
+    }
+
+    /// Quantizes `values`, already in the decision's matrix view (row-major `rows × columns`).
+    static func quantizeMatrix(
+        _ values: UnsafeBufferPointer<Float>, info: TensorInfo, decision: QuantizationDecision,
+        columnImportance: [Float]?
+    ) -> QuantizedTensor {
+        let layout = decision.layout(for: info)
+        let (rows, columns) = layout.matrixShape(of: info)
         let groupsPerRow = layout.groupsPerRow(columns: columns)
         let count = rows * columns
         let weights = ColumnImportance.usable(columnImportance, columns: columns) ?? []
         let outliers = OutlierSelection.select(
-            values, rows: rows, columns: columns, layout: layout, kind: recipe.outlierKind.resolved,
-            budget: recipe.effectiveOutlierBudget, maxBitsPerWeight: recipe.maxBitsPerWeight)
+            values, rows: rows, columns: columns, layout: layout, kind: decision.outlierKind,
+            limit: decision.outlierLimit(rows: rows, columns: columns))
 
         // Which elements are left out of their group's range (element and column outliers).
         var mask: [UInt8] = []
@@ -72,11 +104,12 @@ public enum TensorQuantizer {
                                     let job = RowJob(
                                         values: values, mask: maskBuffer, outlierRows: outlierRows,
                                         columnWeights: weights, columns: columns,
-                                        layout: layout, search: recipe.scaleSearch, codes: codeBuffer,
+                                        layout: layout, search: decision.scaleSearch, zeroPoints: decision.zeroPoints,
+                                        codes: codeBuffer,
                                         scales: scaleBuffer, zeros: zeroBuffer, signal: signalBuffer,
                                         noise: noiseBuffer, maxError: maxBuffer)
                                     let per = (rows + chunkCount - 1) / max(chunkCount, 1)
-                                    let cost = recipe.scaleSearch == .minmax ? columns * 2 : columns * 40
+                                    let cost = decision.scaleSearch == .minmax ? columns * 2 : columns * 40
                                     Parallel.forEachChunk(rows: chunkCount, work: per * cost) { chunks in
                                         for chunk in chunks {
                                             let lo = chunk * per
@@ -99,14 +132,21 @@ public enum TensorQuantizer {
         let error = errorStats(signal: signal.reduce(0, +), noise: noise.reduce(0, +), maxAbsError: maxError.max() ?? 0)
         return QuantizedTensor(
             info: info, layout: layout, codes: packed, scales: scales, zeros: zeros, outliers: outliers,
-            error: error, method: recipe.methodTag)
+            error: error, method: decision.methodTag, decision: decision)
     }
 
-    /// Quantizes an array (convenience for tests and small tensors).
+    /// Quantizes an array with a file-wide recipe (convenience for tests and small tensors).
     public static func quantize(
         _ values: [Float], info: TensorInfo, recipe: QuantizationRecipe, columnImportance: [Float]? = nil
     ) -> QuantizedTensor {
         values.withUnsafeBufferPointer { quantize($0, info: info, recipe: recipe, columnImportance: columnImportance) }
+    }
+
+    /// Quantizes an array as `decision` says (convenience for tests and small tensors).
+    public static func quantize(
+        _ values: [Float], info: TensorInfo, decision: QuantizationDecision, columnImportance: [Float]? = nil
+    ) -> QuantizedTensor {
+        values.withUnsafeBufferPointer { quantize($0, info: info, decision: decision, columnImportance: columnImportance) }
     }
 
     /// SQNR = 10·log10(Σx² / Σ(x − x̂)²) in dB: +∞ for an exact reconstruction.
@@ -148,7 +188,8 @@ struct RowJob: @unchecked Sendable {
     let columnWeights: [Float]
     let columns: Int
     let layout: QuantizationLayout
-    let search: QuantizationRecipe.ScaleSearch
+    let search: ScaleSearch
+    let zeroPoints: ZeroPointDomain
     let codes: UnsafeMutableBufferPointer<UInt8>
     let scales: UnsafeMutableBufferPointer<Float16>
     let zeros: UnsafeMutableBufferPointer<Float16>
@@ -195,10 +236,13 @@ struct RowJob: @unchecked Sendable {
                         group, weights: UnsafeBufferPointer(rebasing: weightScratch[0..<kept]), bits: bits,
                         scheme: layout.scheme, search: search)
                     : GroupFit.fit(group, bits: bits, scheme: layout.scheme, search: search)
+                // The codes are computed against the zero-point as stored (an integer for GPTQ).
+                let zero = zeroPoints == .float16
+                    ? fitted.zero : Float16(zeroPoints.constrain(Float(fitted.zero), bits: bits))
                 scales[r * groupsPerRow + g] = fitted.scale
-                zeros[r * groupsPerRow + g] = fitted.zero
+                zeros[r * groupsPerRow + g] = zero
                 let s = Float(fitted.scale)
-                let z = Float(fitted.zero)
+                let z = Float(zero)
                 let inverse: Float = s == 0 ? 0 : 1 / s
                 var groupSignal = 0.0, groupNoise = 0.0, groupWorst: Float = 0
                 for i in start..<end {

@@ -1,3 +1,5 @@
+import QPKCore
+
 /// Importance-weighted MSE fitting of one group (spec/quantization.md §10).
 ///
 /// The error of a group is `Σ_j w_j (x̂_j − x_j)²`, where `w_j ≥ 0` is the importance of the

@@ -2,11 +2,14 @@ import ArgumentParser
 import Convert
 import Foundation
 import Inspect
+import QPKCore
+import Formats
+import Quantize
 
 struct ConvertCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "convert",
-        abstract: "Convert a checkpoint between safetensors, HDF5 and QPK, quantizing or dequantizing on the way.",
+        abstract: "Convert a checkpoint between safetensors, HDF5, QPK and GGUF, quantizing or dequantizing on the way.",
         discussion: """
             Writing .qpk quantizes the selected weights task-agnostically (default recipe: PreQuant, \
             4 bits) and records the outlier parameters kept at full precision. Writing .safetensors \
@@ -20,12 +23,13 @@ struct ConvertCommand: ParsableCommand {
               qpk convert model.safetensors out-dir/ --max-shard-size 2GB
               qpk convert model.h5 model.safetensors
               qpk convert model.qpk tuned.qpk --outlier-values tuned-outliers.safetensors
+              qpk convert model.safetensors model.gguf --type Q4_K
             """)
 
     @Argument(help: "The source checkpoint: a file, a shard directory or a *.safetensors.index.json.")
     var input: String
 
-    @Argument(help: "The output: *.safetensors, *.h5/*.hdf5, *.qpk, or a directory for shards.")
+    @Argument(help: "The output: *.safetensors, *.h5/*.hdf5, *.qpk, *.gguf, or a directory for shards.")
     var output: String
 
     @OptionGroup var quantization: QuantizationOptions
@@ -38,6 +42,12 @@ struct ConvertCommand: ParsableCommand {
 
     @Option(name: .customLong("exclude"), help: "Never quantize the tensors matching this glob (repeatable).")
     var exclude: [String] = []
+
+    @Option(name: .customLong("drop"), help: "Leave the tensors matching this glob out of the output (repeatable).")
+    var drop: [String] = []
+
+    @Option(help: "Write a model folder in a runtime's quantized layout: mlx (MLX affine) or gptq (AutoGPTQ/transformers). Default group size 64 (mlx) or 128 (gptq).")
+    var layout: RuntimeLayout?
 
     @Option(help: "Write safetensors shards of at most this size (e.g. 5GB, 500MB) into the output directory.")
     var maxShardSize: String?
@@ -63,30 +73,44 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
 
+    @Option(help: "GGUF output: the ggml type of the selected weights (Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q6_K, IQ4_NL, F16, BF16, F32).")
+    var type: GGMLType?
+
+    /// `--type` without a `.gguf` output is a usage error: one line, exit 2.
+    private func checkTypeUsage() throws {
+        if type != nil, CheckpointFormat(pathExtension: URL(fileURLWithPath: output).pathExtension) != .gguf {
+            Terminal.error("--type applies to GGUF output only: write to a .gguf file, or use --bits/--method for .qpk")
+            throw ExitCode(2)
+        }
+    }
+
     func run() throws {
         if let outlierValues { return try replaceOutlierValues(from: outlierValues) }
+        try checkTypeUsage()
         let inputURL = URL(fileURLWithPath: input)
         let outputURL = URL(fileURLWithPath: output)
         let reader = try Checkpoint.open(inputURL)
-        let target = try OutputTarget.forDestination(
-            outputURL, maxShardSize: try parsedShardSize(), gzipLevel: try parsedGzipLevel())
+        let target = try layout == nil
+            ? OutputTarget.forDestination(outputURL, maxShardSize: try parsedShardSize(), gzipLevel: try parsedGzipLevel())
+            : layoutTarget(outputURL)
         if inputURL.standardizedFileURL.path == outputURL.standardizedFileURL.path {
             throw ConversionError.sameFile(outputURL.path)
         }
+        var recipe = try quantization.recipe()
+        if layout != nil, quantization.groupSize == nil { recipe.groupSize = nil }  // the layout's default
         var options = ConversionOptions(
-            recipe: try quantization.recipe(),
+            recipe: recipe, axis: quantization.axis.axis, allocate: quantization.allocate,
             dtype: try parsedDType(),
-            include: include.map(Glob.init), exclude: exclude.map(Glob.init),
+            include: include.map(Glob.init), exclude: exclude.map(Glob.init), drop: drop.map(Glob.init),
             overwrite: force, outlierMask: outlierMask)
+        options.layout = layout
         if let threads { options.workers = max(1, threads) }
         options.createdBy = (["qpk"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
-        var plan = try ConversionPlanner.plan(reader: reader, destination: outputURL, target: target, options: options)
-        if quantization.allocate, target.format == .qpk {
-            plan = try MixedPrecision.allocate(plan, reader: reader, workers: options.workers)
-        }
+        options.ggufType = type
+        let plan = try ConversionPlanner.plan(reader: reader, destination: outputURL, target: target, options: options)
 
         if dryRun {
-            try DryRunPrinter.print(plan, json: json)
+            try DryRunPrinter.print(ConversionSummary(plan: plan, options: options), json: json)
             return
         }
         let bar = ProgressBar(total: plan.tensors.count, label: "converting", enabled: Terminal.stderrIsTTY && !json)
@@ -98,7 +122,22 @@ struct ConvertCommand: ParsableCommand {
             try Terminal.printJSON(summary)
         } else {
             ConvertSummaryPrinter.print(summary)
+            if target.format == .gguf { GGUFSummaryPrinter.print(summary, plan: plan, options: options) }
         }
+    }
+
+    /// The output of `--layout`: a model folder, never a file name with a checkpoint extension.
+    private func layoutTarget(_ url: URL) throws -> OutputTarget {
+        if CheckpointFormat(pathExtension: url.pathExtension) != nil { throw ConversionError.layoutNeedsFolder(url.path) }
+        for (flag, given) in [
+            ("--allocate", quantization.allocate), ("--outlier-budget", quantization.outlierBudget != nil),
+            ("--outlier-kind", quantization.outlierKind != nil), ("--axis", quantization.axis != .auto),
+            ("--max-shard-size", maxShardSize != nil), ("--compression", compression != nil),
+            ("--outlier-mask", outlierMask), ("--group-size row", quantization.groupSize.map { QuantizationRecipe.parseGroupSize($0) == .some(nil) } ?? false),
+        ] where given {
+            throw ValidationError("\(flag) does not apply to --layout \(layout!.rawValue): the layout stores groups of 32 to 256 along the input, without outliers")
+        }
+        return OutputTarget(format: .safetensors)
     }
 
     private func parsedDType() throws -> DType? {

@@ -1,6 +1,10 @@
 import ArgumentParser
 import Foundation
 import Inspect
+import QPKCore
+import Formats
+import Quantize
+import Convert
 
 struct DiffCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

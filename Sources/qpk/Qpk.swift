@@ -1,5 +1,10 @@
 import ArgumentParser
 import Foundation
+import QPKCore
+import Formats
+import Quantize
+import Convert
+import Inspect
 
 @main
 struct Qpk: ParsableCommand {
@@ -10,8 +15,8 @@ struct Qpk: ParsableCommand {
         abstract: "Convert, quantize, inspect, diff and validate neural-network checkpoints.",
         discussion: """
             Formats: safetensors (single file, or sharded: a directory or *.index.json), HDF5 \
-            (Keras 2/3 and plain trees of datasets) and QPK, qpk's packed-quantization format \
-            (spec/qpk-format.md). Input formats are detected by their magic bytes; output formats \
+            (Keras 2/3 and plain trees of datasets), QPK, qpk's packed-quantization format \
+            (spec/qpk-format.md), and GGUF, llama.cpp's format (spec/gguf.md). Input formats are detected by their magic bytes; output formats \
             by extension.
             """,
         version: version,

@@ -1,10 +1,25 @@
 import ArgumentParser
+import QPKCore
 import Quantize
+
+extension QuantizationMethod: ExpressibleByArgument {}
+extension ScaleSearch: ExpressibleByArgument {}
+extension QuantizationScheme: ExpressibleByArgument {}
+extension QuantizationRecipe.OutlierKind: ExpressibleByArgument {}
+extension ImportanceSource: ExpressibleByArgument {}
+
+/// `--axis`: the quantization axis, or `auto` to detect it from the checkpoint's weight layout.
+enum AxisChoice: String, CaseIterable, ExpressibleByArgument {
+    case auto, last, leading
+
+    /// The forced axis, `nil` for `auto`.
+    var axis: QuantizationAxis? { self == .auto ? nil : QuantizationAxis(name: rawValue) }
+}
 
 /// The quantization recipe flags of `qpk convert` (used when writing QPK).
 struct QuantizationOptions: ParsableArguments {
     @Option(help: "Quantization method: prequant (outlier-aware, default) or rtn (plain round-to-nearest).")
-    var method: String?
+    var method: QuantizationMethod?
 
     @Option(help: "Bits per weight code: 2, 3, 4 or 8.")
     var bits: Int?
@@ -13,19 +28,22 @@ struct QuantizationOptions: ParsableArguments {
     var groupSize: String?
 
     @Option(help: "Zero-point scheme: affine (asymmetric) or symmetric.")
-    var scheme: String?
+    var scheme: QuantizationScheme?
 
     @Option(help: "How group scales are chosen: minmax, mse (clipping search) or hqq (half-quadratic).")
-    var scaleSearch: String?
+    var scaleSearch: ScaleSearch?
 
     @Option(help: "Share of each tensor's parameters kept at full precision, e.g. 0.5% or 0.005 (default: 0.5% for prequant, trimmed so a tensor stays within bits + 0.5 bits per weight).")
     var outlierBudget: String?
 
     @Option(help: "Outlier shape: auto, rows, columns or elements.")
-    var outlierKind: String?
+    var outlierKind: QuantizationRecipe.OutlierKind?
 
     @Option(help: "Per-column error weights of the MSE fit: norm (data-free, from the model's LayerNorms; prequant default) or none.")
-    var importance: String?
+    var importance: ImportanceSource?
+
+    @Option(help: "The axis quantization groups run along: auto (the layer's input: last for PyTorch [out, in], leading for Keras [in, out] and conv kernels), last or leading.")
+    var axis: AxisChoice = .auto
 
     @Flag(help: "Mixed precision: spend the bit budget of --bits where the measured error is largest.")
     var allocate = false
@@ -35,30 +53,16 @@ extension QuantizationOptions {
     /// The recipe the flags describe: the method's defaults (``QuantizationRecipe/default`` for
     /// prequant, ``QuantizationRecipe/rtn(bits:groupSize:scheme:)`` for rtn), then each flag given.
     func recipe() throws -> QuantizationRecipe {
-        let methodName = (method ?? QuantizationRecipe.Method.prequant.rawValue).lowercased()
-        guard let parsedMethod = QuantizationRecipe.Method(rawValue: methodName) else {
-            throw ValidationError("unknown --method '\(method ?? "")': use \(QuantizationRecipe.Method.allCases.map(\.rawValue).joined(separator: " or "))")
-        }
         let bitCount = bits ?? QuantizationRecipe.default.bits
-        var recipe = parsedMethod == .rtn ? QuantizationRecipe.rtn(bits: bitCount) : QuantizationRecipe.prequant(bits: bitCount)
+        var recipe = method == .rtn ? QuantizationRecipe.rtn(bits: bitCount) : QuantizationRecipe.prequant(bits: bitCount)
         if let groupSize {
             guard let parsed = QuantizationRecipe.parseGroupSize(groupSize) else {
                 throw ValidationError("invalid --group-size '\(groupSize)': use a positive number such as 64 or 128, or 'row'")
             }
             recipe.groupSize = parsed
         }
-        if let scheme {
-            guard let parsed = QuantizationScheme(rawValue: scheme.lowercased()) else {
-                throw ValidationError("unknown --scheme '\(scheme)': use affine or symmetric")
-            }
-            recipe.scheme = parsed
-        }
-        if let scaleSearch {
-            guard let parsed = QuantizationRecipe.ScaleSearch(rawValue: scaleSearch.lowercased()) else {
-                throw ValidationError("unknown --scale-search '\(scaleSearch)': use \(QuantizationRecipe.ScaleSearch.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            recipe.scaleSearch = parsed
-        }
+        if let scheme { recipe.scheme = scheme }
+        if let scaleSearch { recipe.scaleSearch = scaleSearch }
         if let outlierBudget {
             guard let parsed = QuantizationRecipe.parseBudget(outlierBudget) else {
                 throw ValidationError("invalid --outlier-budget '\(outlierBudget)': use a share such as 0.5% or 0.005 (at most 50%)")
@@ -66,18 +70,8 @@ extension QuantizationOptions {
             recipe.outlierBudget = parsed
             recipe.maxBitsPerWeight = nil  // an explicit budget is kept whole, not capped
         }
-        if let outlierKind {
-            guard let parsed = QuantizationRecipe.OutlierKind(rawValue: outlierKind.lowercased()) else {
-                throw ValidationError("unknown --outlier-kind '\(outlierKind)': use \(QuantizationRecipe.OutlierKind.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            recipe.outlierKind = parsed
-        }
-        if let importance {
-            guard let parsed = QuantizationRecipe.Importance(rawValue: importance.lowercased()) else {
-                throw ValidationError("unknown --importance '\(importance)': use \(QuantizationRecipe.Importance.allCases.map(\.rawValue).joined(separator: " or "))")
-            }
-            recipe.importance = parsed
-        }
+        if let outlierKind { recipe.outlierKind = outlierKind }
+        if let importance { recipe.importance = importance }
         do {
             try recipe.validate()
         } catch {
@@ -86,3 +80,5 @@ extension QuantizationOptions {
         return recipe
     }
 }
+
+extension RuntimeLayout: ExpressibleByArgument {}

@@ -1,6 +1,11 @@
 import Foundation
 #if canImport(Glibc)
 import Glibc
+import QPKCore
+import Formats
+import Quantize
+import Convert
+import Inspect
 #endif
 
 /// Where output goes, and whether it may use colour and progress bars.
@@ -28,15 +33,9 @@ enum Terminal {
         print(text.hasSuffix("\n") ? String(text.dropLast()) : text)
     }
 
-    /// Prints `value` as pretty, key-sorted JSON on stdout.
+    /// Prints `value` on stdout with the JSON conventions of every report (``ReportJSON``).
     static func printJSON<T: Encodable>(_ value: T) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(
-            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        let data = try encoder.encode(value)
-        FileHandle.standardOutput.write(data)
-        FileHandle.standardOutput.write(Data("\n".utf8))
+        FileHandle.standardOutput.write(try ReportJSON.data(value))
     }
 }
 

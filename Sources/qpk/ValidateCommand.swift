@@ -1,6 +1,10 @@
 import ArgumentParser
 import Foundation
 import Inspect
+import QPKCore
+import Formats
+import Quantize
+import Convert
 
 struct ValidateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -11,7 +15,7 @@ struct ValidateCommand: ParsableCommand {
             every file is valid, 1 when any is invalid, 2 when a file could not be checked at all.
             """)
 
-    @Argument(help: "Files to check (safetensors, shard directories, HDF5, QPK).")
+    @Argument(help: "Files to check (safetensors, shard directories, HDF5, QPK, GGUF).")
     var files: [String]
 
     @Flag(help: "Print the report as JSON (schema: spec/json-schemas.md).")

@@ -1,5 +1,7 @@
 import Foundation
 import Testing
+import QPKCore
+import Formats
 
 @Suite("qpk command line", .serialized)
 struct CLITests {

@@ -1,4 +1,6 @@
 import Foundation
+import QPKCore
+import Formats
 
 /// Runs the real `qpk` binary: `$QPK_BIN`, or the debug build beside this package.
 struct QpkProcess {

@@ -2,6 +2,9 @@ import Foundation
 import Testing
 
 @testable import Convert
+import QPKCore
+import Formats
+import Quantize
 
 @Suite("Data-free activation importance")
 struct ActivationImportanceTests {

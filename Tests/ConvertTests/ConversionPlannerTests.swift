@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 @testable import Convert
+import QPKCore
+import Formats
+import Quantize
 
 @Suite("ConversionPlanner: what happens to each tensor")
 struct ConversionPlannerTests {
@@ -56,14 +59,75 @@ struct ConversionPlannerTests {
         let info = TensorInfo(name: "w", dtype: .f32, shape: [64, 7])
         let recipe = QuantizationRecipe.rtn(bits: 4, groupSize: 64)
         // 448 codes × 4 bits = 224 bytes; 64 rows × 1 group × 4 bytes = 256 bytes.
-        #expect(ConversionPlanner.estimatedQuantizedBytes(info, recipe: recipe) == 224 + 256)
+        #expect(recipe.decision().estimatedBytes(for: info) == 224 + 256)
         var withOutliers = recipe
         withOutliers.outlierBudget = 0.01
-        #expect(ConversionPlanner.estimatedQuantizedBytes(info, recipe: withOutliers) == 224 + 256 + 5 * 8)
+        #expect(withOutliers.decision().estimatedBytes(for: info) == 224 + 256 + 4 * 8)
         // The default's 0.5% budget is trimmed to its 4.5 bpw cap: 64×96 at group 96 has room for
         // 128 bytes (16 outliers) beyond its 3072 code and 256 scale/zero bytes.
         let wide = TensorInfo(name: "w", dtype: .f32, shape: [64, 96])
-        #expect(ConversionPlanner.estimatedQuantizedBytes(wide, recipe: .default) == 64 * 96 * 9 / 16)
+        #expect(QuantizationRecipe.default.decision().estimatedBytes(for: wide) == 64 * 96 * 9 / 16)
+    }
+
+    @Test("the estimate follows the outlier kind: whole rows cost an index and a row of values")
+    func estimateByKind() {
+        let info = TensorInfo(name: "w", dtype: .f32, shape: [100, 64])
+        var recipe = QuantizationRecipe.rtn(bits: 4, groupSize: 64)
+        recipe.outlierBudget = 0.02  // 128 parameters: two whole rows of 64
+        recipe.outlierKind = .rows
+        let base = 100 * 64 / 2 + 100 * 4
+        #expect(recipe.decision().estimatedBytes(for: info) == base + 2 * (4 + 64 * 4))
+        recipe.outlierKind = .columns  // 128 parameters cover one whole column of 100
+        #expect(recipe.decision().estimatedBytes(for: info) == base + 1 * (4 + 100 * 4))
+    }
+
+    @Test("Keras checkpoints quantize along the leading axes; a flag overrides the detection")
+    func axisFromLayout() throws {
+        let keras = MemoryReader(
+            [("model_weights/dense/dense/kernel:0", [128, 64], gaussianLike(128 * 64, seed: 5))],
+            metadata: ["keras_version": "2.13.1"])
+        let plan = try ConversionPlanner.plan(
+            reader: keras, destination: destination, target: OutputTarget(format: .qpk), options: ConversionOptions())
+        #expect(plan.decision(at: 0)?.axis == .leading)
+        let forced = try ConversionPlanner.plan(
+            reader: keras, destination: destination, target: OutputTarget(format: .qpk),
+            options: ConversionOptions(axis: .last))
+        #expect(forced.decision(at: 0)?.axis == .last)
+        let pytorch = try ConversionPlanner.plan(
+            reader: reader, destination: destination, target: OutputTarget(format: .qpk), options: ConversionOptions())
+        #expect(pytorch.decision(at: 0)?.axis == .last)
+    }
+
+    @Test("optimizer state is copied, not quantized, unless included by name")
+    func optimizerState() throws {
+        let keras = MemoryReader([
+            ("model_weights/dense/dense/kernel:0", [128, 64], gaussianLike(128 * 64, seed: 6)),
+            ("optimizer_weights/Adam/dense/kernel/m:0", [128, 64], gaussianLike(128 * 64, seed: 7)),
+            ("optimizer/vars/1", [128, 64], gaussianLike(128 * 64, seed: 8)),
+        ])
+        let plan = try ConversionPlanner.plan(
+            reader: keras, destination: destination, target: OutputTarget(format: .qpk), options: ConversionOptions())
+        #expect(actions(plan) == [
+            "model_weights/dense/dense/kernel:0": "quantize", "optimizer_weights/Adam/dense/kernel/m:0": "copy",
+            "optimizer/vars/1": "copy",
+        ])
+        let included = try ConversionPlanner.plan(
+            reader: keras, destination: destination, target: OutputTarget(format: .qpk),
+            options: ConversionOptions(include: [Glob("optimizer/*")]))
+        #expect(actions(included)["optimizer/vars/1"] == "quantize")
+    }
+
+    @Test("--drop leaves tensors out of the output; a pattern that matches nothing is an error")
+    func drop() throws {
+        let plan = try ConversionPlanner.plan(
+            reader: reader, destination: destination, target: OutputTarget(format: .qpk),
+            options: ConversionOptions(drop: [Glob("*.bias"), Glob("small.*")]))
+        #expect(plan.tensors.map(\.output.name) == ["encoder.weight", "head.weight"])
+        #expect(throws: ConversionError.dropMatchesNothing("nothing.*")) {
+            try ConversionPlanner.plan(
+                reader: reader, destination: destination, target: OutputTarget(format: .qpk),
+                options: ConversionOptions(drop: [Glob("nothing.*")]))
+        }
     }
 
     @Test("output targets: extension, directory or shard size")

@@ -1,5 +1,8 @@
 import Foundation
 @testable import Convert
+import QPKCore
+import Formats
+import Quantize
 
 /// An in-memory checkpoint of f32 tensors; `failing` names a tensor whose read throws.
 final class MemoryReader: CheckpointReader, @unchecked Sendable {

@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 @testable import Convert
+import QPKCore
+import Formats
+import Quantize
 
 @Suite("Converter: streaming, parallel, atomic conversions")
 struct ConverterTests {
@@ -118,9 +121,9 @@ struct ConverterTests {
         func relativeError(_ plan: ConversionPlan) -> (error: Double, bits: Double) {
             var error = 0.0, bits = 0.0
             for entry in plan.tensors {
-                guard case let .quantize(recipe) = entry.action else { continue }
+                guard case let .quantize(decision) = entry.action else { continue }
                 let q = mixed.values[entry.source.name]!.withUnsafeBufferPointer {
-                    TensorQuantizer.quantize($0, info: entry.source, recipe: recipe)
+                    TensorQuantizer.quantize($0, info: entry.source, decision: decision)
                 }
                 error += pow(10, -q.error!.sqnrDB / 10) * Double(entry.source.elementCount)
                 bits += Double(q.storedByteCount * 8)
@@ -131,9 +134,53 @@ struct ConverterTests {
         #expect(chosen.bits <= uniform.bits * (1 + 1e-9))
         #expect(chosen.error < uniform.error)
         let widths = Dictionary(uniqueKeysWithValues: allocated.tensors.compactMap { entry -> (String, Int)? in
-            if case let .quantize(recipe) = entry.action { return (entry.source.name, recipe.bits) }
+            if case let .quantize(decision) = entry.action { return (entry.source.name, decision.bits) }
             return nil
         })
         #expect(widths["levels"]! < widths["smooth"]!, "\(widths)")
+    }
+
+    @Test("--allocate with the default recipe writes exactly what it measured, and the file records it")
+    func allocateWritesWhatItMeasured() throws {
+        // Four tensors of different difficulty under the capped PreQuant recipe (outliers on): the
+        // easy ones give up bits to the hard ones, and each must be written at its measured size.
+        let levels: [Float] = (0..<(64 * 192)).map { [-1, -1.0 / 3, 1.0 / 3, 1][($0 * 7) % 4] }
+        var heavy = gaussianLike(64 * 192, seed: 31)
+        for i in stride(from: 0, to: heavy.count, by: 97) { heavy[i] *= 12 }
+        let source = MemoryReader([
+            ("a.levels", [64, 192], levels), ("b.smooth", [64, 192], gaussianLike(64 * 192, seed: 32)),
+            ("c.heavy", [64, 192], heavy), ("d.small", [64, 192], gaussianLike(64 * 192, seed: 33, scale: 0.01)),
+        ])
+        let dir = try ScratchDirectory()
+        let out = dir.file("allocated.qpk")
+        let options = ConversionOptions(recipe: .prequant(bits: 3), allocate: true)
+        let plan = try ConversionPlanner.plan(
+            reader: source, destination: out, target: OutputTarget(format: .qpk), options: options)
+        let uniform = try ConversionPlanner.plan(
+            reader: source, destination: out, target: OutputTarget(format: .qpk),
+            options: ConversionOptions(recipe: .prequant(bits: 3)))
+        let measured = try MixedPrecision.measure(
+            uniform, indices: Array(uniform.tensors.indices), reader: source, workers: 2)
+        let summary = try Converter(plan: plan, options: options).run(reader: source)
+        let written = try QPKReader(url: out)
+        var writtenBits = 0
+        var uniformBits = 0.0
+        for (index, entry) in plan.tensors.enumerated() {
+            let decision = try #require(plan.decision(at: index))
+            // The cap moves with the width: bits + 0.5.
+            #expect(decision.maxBitsPerWeight == Double(decision.bits) + 0.5)
+            let record = try #require(written.record(for: entry.source.name))
+            #expect(record.decision == decision)
+            let option = try #require(measured[index].options.first { $0.decision == decision })
+            #expect(record.bitsPerWeight == option.bitsPerWeight, "\(entry.source.name)")
+            writtenBits += record.storedByteCount * 8
+            // Option 0 is the uniform decision.
+            #expect(measured[index].options[0].decision == uniform.decision(at: index))
+            uniformBits += measured[index].options[0].bitsPerWeight * Double(entry.source.elementCount)
+        }
+        #expect(Double(writtenBits) <= uniformBits)
+        #expect(Set(plan.tensors.indices.compactMap { plan.decision(at: $0)?.bits }).count > 1)
+        #expect(summary.allocate)
+        #expect(written.recipe["allocate"] == QPKJSONValue.bool(true))
     }
 }

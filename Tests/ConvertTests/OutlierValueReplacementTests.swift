@@ -92,7 +92,7 @@ struct OutlierValueReplacementTests {
         #expect(provenance.createdBy.hasSuffix("; tuned: test"))
         let file = try MappedFile(url: values)
         #expect(provenance.tunedOutliersFrom == QPKProvenance.TunedOutliers(
-            name: "tuned.safetensors", size: file.bytes.count, sha256: SHA256.hex(SHA256.hash(file.bytes)),
+            name: "tuned.safetensors", size: file.bytes.count, sha256: SHA256Hex.digest(of: file.bytes),
             values: summary.values, changed: summary.changed))
         #expect(before.provenance.tunedOutliersFrom == nil)
     }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Formats
+import QPKCore
 
 @Suite("AtomicOutput: temporary file, buffered appends, rename on commit")
 struct AtomicOutputTests {

@@ -1,5 +1,6 @@
 import Testing
 @testable import Formats
+@testable import QPKCore
 
 @Suite("FloatCodec: exact conversions")
 struct FloatCodecTests {

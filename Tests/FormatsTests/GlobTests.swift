@@ -1,5 +1,6 @@
 import Testing
 @testable import Formats
+import QPKCore
 
 @Suite("Glob: fnmatch-style tensor name patterns")
 struct GlobTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Formats
+import QPKCore
 
 @Suite("HDF5Reader: h5py-written files")
 struct HDF5ReaderTests {

@@ -1,5 +1,6 @@
 import Foundation
 @testable import Formats
+import QPKCore
 
 /// Fixture paths and helpers shared by the HDF5 suites.
 enum HDF5Fixtures {

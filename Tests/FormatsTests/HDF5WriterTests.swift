@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Formats
+import QPKCore
 
 @Suite("HDF5Writer: lossless round trips")
 struct HDF5WriterTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Formats
+import QPKCore
 
 @Suite("QPK: corrupt and truncated files are reported, never crash")
 struct QPKCorruptionTests {

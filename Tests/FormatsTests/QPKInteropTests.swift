@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Formats
+import QPKCore
 
 /// Cross-checks the Swift writer against `tests/interop/qpk_read.py`, an independent numpy reader
 /// written from the spec alone. Skipped when python3 with numpy is not installed.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Formats
+import QPKCore
 
 @Suite("QPK: write then read gives back exactly what was written")
 struct QPKRoundTripTests {
@@ -181,7 +182,7 @@ struct QPKRoundTripTests {
         safetensors += header + [0, 0, 128, 63]
         let st = dir.file("m.safetensors")
         try Data(safetensors).write(to: st)
-        #expect(try QPKProvenance.sha256Hex(ofHeaderOf: st) == SHA256.hex(SHA256.hash(Array(safetensors[0..<(8 + header.count)]))))
+        #expect(try QPKProvenance.sha256Hex(ofHeaderOf: st) == SHA256Hex.digest(of: Array(safetensors[0..<(8 + header.count)])))
         let source = try QPKProvenance.source(describing: st)
         #expect(source == .init(name: "m.safetensors", size: safetensors.count, headerSHA256: try QPKProvenance.sha256Hex(ofHeaderOf: st)))
 
@@ -192,10 +193,10 @@ struct QPKRoundTripTests {
         let big = (0..<(3 << 19)).map { UInt8(truncatingIfNeeded: $0 * 13) }
         let other = dir.file("other.h5")
         try Data(big).write(to: other)
-        #expect(try QPKProvenance.sha256Hex(ofHeaderOf: other) == SHA256.hex(SHA256.hash(Array(big[0..<(1 << 20)]))))
+        #expect(try QPKProvenance.sha256Hex(ofHeaderOf: other) == SHA256Hex.digest(of: Array(big[0..<(1 << 20)])))
         let small = dir.file("small.bin")
         try Data([1, 2, 3]).write(to: small)
-        #expect(try QPKProvenance.sha256Hex(ofHeaderOf: small) == SHA256.hex(SHA256.hash([1, 2, 3])))
+        #expect(try QPKProvenance.sha256Hex(ofHeaderOf: small) == SHA256Hex.digest(of: [1, 2, 3]))
     }
 
     @Test("the magic is recognised from its first 4 bytes and safetensors/HDF5 prefixes are not")

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Formats
+import QPKCore
 
 /// The worked example of `spec/qpk-format.md` §9, checked byte for byte.
 @Suite("QPK: the spec's worked example")
@@ -15,7 +16,7 @@ struct QPKSpecExampleTests {
             outliers: OutlierSet(kind: .elements, indices: [4], values: [100], statistic: "abs_deviation", threshold: 3.5),
             error: QuantizationErrorStats(sqnrDB: 40, maxAbsError: 0.125), method: "minmax")
         let provenance = QPKProvenance(
-            sources: [.init(name: "m.safetensors", size: 128, headerSHA256: SHA256.hex(SHA256.hash([UInt8]())))],
+            sources: [.init(name: "m.safetensors", size: 128, headerSHA256: SHA256Hex.digest(of: [UInt8]()))],
             qpkVersion: "1.0.0", createdBy: "spec example")
         let writer = try QPKWriter(
             url: url, tensors: [b, w], metadata: ["format": "pt"], recipe: ["bits": 4], provenance: provenance, overwrite: true)

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Formats
+import QPKCore
 
 /// A temporary directory, removed when the value goes away.
 final class QPKTempDirectory {

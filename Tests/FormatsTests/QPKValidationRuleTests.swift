@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Formats
+import QPKCore
 
 /// One test per validation rule of `spec/qpk-format.md` §8: a valid sample file is edited to
 /// break exactly that rule (with every checksum re-sealed, so no earlier rule fires).
@@ -168,7 +169,7 @@ struct QPKValidationRuleTests {
         let edits: [(inout [String: Any]) -> Void] = [
             { t in var q = t["quantization"] as! [String: Any]; q["bits"] = 5; t["quantization"] = q },
             { t in var q = t["quantization"] as! [String: Any]; q["group_size"] = 0; t["quantization"] = q },
-            { t in var q = t["quantization"] as! [String: Any]; q["axis"] = 0; t["quantization"] = q },
+            { t in var q = t["quantization"] as! [String: Any]; q["axis"] = 1; t["quantization"] = q },
             { t in var q = t["quantization"] as! [String: Any]; q["scheme"] = "nf4"; t["quantization"] = q },
             { t in t["dtype"] = "I32" },
             { t in t["quantization"] = nil },

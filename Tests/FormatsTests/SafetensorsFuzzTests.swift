@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Formats
+import QPKCore
 
 /// Opens `bytes` as a file; the reader must either succeed or throw a ``SafetensorsError``.
 /// Returns a description of any other outcome.

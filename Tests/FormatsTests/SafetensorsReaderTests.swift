@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Formats
+import QPKCore
 
 /// Opens `bytes` as a file and returns the validation error, or `nil` when the file is valid.
 private func validationError(_ bytes: [UInt8], in directory: TemporaryDirectory) throws -> SafetensorsError? {

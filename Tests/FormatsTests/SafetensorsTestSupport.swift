@@ -1,5 +1,6 @@
 import Foundation
 @testable import Formats
+import QPKCore
 
 /// Where the committed fixtures live: `<repo>/fixtures/safetensors`, found from this file's path.
 enum SafetensorsFixtures {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Formats
+import QPKCore
 
 /// Little-endian bytes of `values`.
 private func bytes<T: FixedWidthInteger>(_ values: [T]) -> TensorStorage {

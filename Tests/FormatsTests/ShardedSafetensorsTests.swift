@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Formats
+import QPKCore
 
 private func copyFixtureShards(to dir: TemporaryDirectory, includingIndex: Bool) throws {
     let source = SafetensorsFixtures.url("sharded")

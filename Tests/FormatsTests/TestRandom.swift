@@ -1,3 +1,6 @@
+import QPKCore
+import Formats
+
 /// A deterministic pseudo-random generator (SplitMix64), so failures reproduce.
 struct SplitMix64: RandomNumberGenerator {
     var state: UInt64

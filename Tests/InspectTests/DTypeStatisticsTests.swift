@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 @testable import Inspect
+import QPKCore
+import Formats
+import Quantize
 
 /// Every dtype with a float view goes through FloatCodec into the same statistics. The values are
 /// exactly representable in each dtype, so numpy's float64 results (in the comments) apply to all.

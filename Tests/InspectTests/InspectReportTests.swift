@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 @testable import Inspect
+import QPKCore
+import Formats
+import Quantize
 
 @Suite("InspectReport")
 struct InspectReportTests {

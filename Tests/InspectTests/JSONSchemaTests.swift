@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 @testable import Inspect
+import QPKCore
+import Formats
+import Quantize
 
 /// The JSON keys are a documented contract (spec/json-schemas.md): these tests pin them.
 @Suite("JSON schemas are stable")
@@ -26,7 +29,9 @@ struct JSONSchemaTests {
         #expect(stats["histogram"] is NSNull)
         let q = try #require(tensors[0]["quantization"] as? [String: Any])
         #expect(Set(q.keys) == ["bits", "group_size", "scheme", "method", "outliers", "outlier_kind", "bits_per_weight",
-                                "sqnr_db", "max_abs_error", "stored_bytes", "outlier_statistic", "outlier_threshold"])
+                                "sqnr_db", "max_abs_error", "stored_bytes", "outlier_statistic", "outlier_threshold",
+                                "axis", "decision"])
+        #expect(q["axis"] as? String == "last")
         #expect(tensors[1]["quantization"] is NSNull)
         let layer = try #require((json["layers"] as? [[String: Any]])?.first)
         #expect(Set(layer.keys) == ["prefix", "tensors", "parameters", "bytes", "bits_per_weight", "min_sqnr_db", "absmax"])

@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 @testable import Inspect
+import QPKCore
+import Formats
+import Quantize
 
 /// Statistics against the numpy values printed by `Support/numpy_expected.py`.
 @Suite("TensorStatistics matches numpy")

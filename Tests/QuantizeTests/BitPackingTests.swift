@@ -1,6 +1,7 @@
 import Testing
 
 @testable import Quantize
+import QPKCore
 
 @Suite("Bit packing: LSB-first code streams")
 struct BitPackingTests {

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import Quantize
+import QPKCore
 
 /// The batched error kernels must agree bit for bit with judging one candidate at a time: the
 /// clipping searches compare these errors with `<`, so a last-bit difference changes the file.

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import Quantize
+import QPKCore
 
 @Suite("Dequantization of hostile or inconsistent quantized tensors")
 struct DequantizationTests {

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import Quantize
+import QPKCore
 
 /// The integer fp16 conversions of ``GroupFit`` must round exactly like `Float16(_:)` and widen
 /// exactly like `Float(_:)`: every stored scale and zero-point goes through them.

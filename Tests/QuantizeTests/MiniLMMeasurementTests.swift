@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import Quantize
+import QPKCore
 
 /// Reads the f32 tensors of a safetensors file (test helper: trusts the reference file).
 enum SafetensorsF32 {

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import Quantize
+import QPKCore
 
 @Suite("PreQuant outlier selection")
 struct OutlierSelectionTests {

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import Quantize
+import QPKCore
 
 @Suite("Scale search: MSE clipping and half-quadratic optimization")
 struct ScaleSearchTests {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import Quantize
+import QPKCore
 
 @Suite("Default tensor selection and its glob overrides")
 struct TensorSelectionTests {

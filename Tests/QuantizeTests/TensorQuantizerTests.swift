@@ -1,6 +1,7 @@
 import Testing
 
 @testable import Quantize
+import QPKCore
 
 @Suite("Round-to-nearest tensor quantization")
 struct TensorQuantizerTests {

@@ -1,6 +1,7 @@
 import Foundation
 
 @testable import Quantize
+import QPKCore
 
 /// A seeded SplitMix64 generator, so property tests are reproducible.
 struct SeededGenerator: RandomNumberGenerator {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import Quantize
+import QPKCore
 
 @Suite("Importance-weighted group fit")
 struct WeightedGroupFitTests {

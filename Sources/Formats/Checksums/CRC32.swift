@@ -1,4 +1,5 @@
 import CZlib
+import QPKCore
 
 /// The zlib CRC-32 (ISO-HDLC: reflected polynomial 0xEDB88320, init and final XOR 0xFFFFFFFF),
 /// computed incrementally by zlib's `crc32`.

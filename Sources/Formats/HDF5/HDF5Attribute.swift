@@ -1,3 +1,5 @@
+import QPKCore
+
 /// One HDF5 attribute, in the lossless JSON form qpk carries in checkpoint metadata.
 ///
 /// The form (documented in spec/hdf5-mapping.md) records the value *and* everything needed to

@@ -1,5 +1,6 @@
 import CHDF5
 import Foundation
+import QPKCore
 
 /// Reading and writing ``HDF5Attribute`` values through libhdf5. Call everything with the library lock held.
 enum HDF5AttributeIO {

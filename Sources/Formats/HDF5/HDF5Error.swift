@@ -1,3 +1,5 @@
+import QPKCore
+
 /// Everything that can go wrong reading or writing an HDF5 checkpoint.
 ///
 /// Each description is one line naming the file, the dataset when there is one, what failed and a

@@ -1,3 +1,5 @@
+import QPKCore
+
 /// The Keras file layouts the HDF5 reader recognises, and the tensor order each implies.
 ///
 /// HDF5 lists links alphabetically, so the order Keras saved weights in survives only in attributes:

@@ -1,5 +1,6 @@
 import CHDF5
 import Foundation
+import QPKCore
 
 /// The one door to libhdf5.
 ///

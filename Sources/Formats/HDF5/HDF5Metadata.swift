@@ -1,4 +1,5 @@
 import Foundation
+import QPKCore
 
 /// The reversible mapping between HDF5 attributes/groups and flat `[String: String]` checkpoint
 /// metadata (the form that travels in safetensors `__metadata__`). See spec/hdf5-mapping.md.

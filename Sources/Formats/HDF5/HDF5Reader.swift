@@ -1,5 +1,6 @@
 import CHDF5
 import Foundation
+import QPKCore
 
 /// Reads an HDF5 file (Keras 2 `model.save`/`save_weights`, Keras 3 `.weights.h5`, or any tree of
 /// datasets) as a checkpoint, through libhdf5.

@@ -1,5 +1,6 @@
 import CHDF5
 import Foundation
+import QPKCore
 
 /// How the reader turns a dataset's stored elements into a tensor's bytes.
 enum HDF5MemoryType: Sendable, Equatable {

@@ -1,4 +1,5 @@
 import CHDF5
+import QPKCore
 
 /// Building and classifying HDF5 datatypes: the mapping between qpk's ``DType`` and HDF5.
 ///

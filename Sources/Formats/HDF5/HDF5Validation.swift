@@ -1,4 +1,5 @@
 import Foundation
+import QPKCore
 
 extension HDF5Reader {
     /// The 8-byte HDF5 format signature, `\x89HDF\r\n\x1a\n`.

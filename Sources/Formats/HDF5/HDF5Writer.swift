@@ -5,6 +5,7 @@ import Darwin
 #endif
 import CHDF5
 import Foundation
+import QPKCore
 
 /// Optional dataset compression for ``HDF5Writer``.
 public enum HDF5Compression: Sendable, Equatable {

@@ -1,3 +1,5 @@
+import QPKCore
+
 /// Everything that can be wrong with a QPK file, or with what a caller asks ``QPKWriter`` to store.
 ///
 /// Cases up to ``nonZeroPadding(path:offset:)`` are the numbered validation rules of
@@ -124,7 +126,7 @@ public enum QPKError: Error, CustomStringConvertible, Equatable, Sendable {
         case let .unknownEncoding(path, tensor, encoding):
             "\(path): tensor '\(tensor)': [unknown_encoding] '\(encoding)' is neither 'raw' nor 'affine'; written by a newer qpk?"
         case let .invalidQuantization(path, tensor, reason):
-            "\(path): tensor '\(tensor)': [invalid_quantization] \(reason); bits must be 2/3/4/8, group_size ≥ 1, axis -1"
+            "\(path): tensor '\(tensor)': [invalid_quantization] \(reason); bits must be 2/3/4/8, group_size ≥ 1, axis -1 or 0"
         case let .blobSetMismatch(path, tensor, reason):
             "\(path): tensor '\(tensor)': [blob_set] \(reason); see spec/qpk-format.md §4.2"
         case let .blobMisaligned(path, tensor, blob, offset):

@@ -1,4 +1,5 @@
 import Foundation
+import QPKCore
 
 /// The JSON header as it is written (`spec/qpk-format.md` §4). Enumerated fields are strings
 /// here so that an unknown value becomes a named validation problem, not a decoding failure.
@@ -9,16 +10,38 @@ struct QPKHeaderDocument: Codable {
         var crc32: UInt32
     }
 
+    /// §4.3: the layout (`scheme`, `bits`, `group_size`, `axis`), the method tag, and the rest of
+    /// the tensor's ``QuantizationDecision`` (optional keys: absent in files written before them).
     struct Quantization: Codable {
         var scheme: String
         var bits: Int
         var groupSize: Int
         var axis: Int
         var method: String
+        var scaleSearch: String?
+        var outlierKind: String?
+        var outlierBudget: Double?
+        var maxBitsPerWeight: Double?
+        var importance: String?
+        /// Not written by QPK (its zero-points are always fp16); read if present.
+        var zeroPoints: String?
 
-        enum CodingKeys: String, CodingKey {
-            case scheme, bits, axis, method
-            case groupSize = "group_size"
+        typealias CodingKeys = QuantizationDecision.CodingKeys
+
+        /// Writes the decision keys only when known; `max_bits_per_weight` as `null` for no cap.
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(scheme, forKey: .scheme)
+            try c.encode(bits, forKey: .bits)
+            try c.encode(groupSize, forKey: .groupSize)
+            try c.encode(axis, forKey: .axis)
+            try c.encode(method, forKey: .method)
+            guard let scaleSearch else { return }
+            try c.encode(scaleSearch, forKey: .scaleSearch)
+            try c.encode(outlierKind, forKey: .outlierKind)
+            try c.encode(outlierBudget, forKey: .outlierBudget)
+            try c.encode(maxBitsPerWeight, forKey: .maxBitsPerWeight)
+            try c.encode(importance, forKey: .importance)
         }
     }
 
@@ -114,9 +137,13 @@ extension QPKHeaderDocument.Tensor {
             ($0.key.rawValue, QPKHeaderDocument.Blob(offset: $0.value.offset, length: $0.value.length, crc32: $0.value.crc32))
         })
         if let layout = record.layout {
+            let decision = record.decision
             quantization = .init(
-                scheme: layout.scheme.rawValue, bits: layout.bits, groupSize: layout.groupSize, axis: -1,
-                method: record.method ?? "")
+                scheme: layout.scheme.rawValue, bits: layout.bits, groupSize: layout.groupSize,
+                axis: layout.axis.rawValue, method: record.method ?? "",
+                scaleSearch: decision?.scaleSearch.rawValue, outlierKind: decision?.outlierKind.rawValue,
+                outlierBudget: decision?.outlierBudget, maxBitsPerWeight: decision?.maxBitsPerWeight,
+                importance: decision?.importance.rawValue)
             error = record.error.map { .init(sqnrDB: $0.sqnrDB, maxAbsError: $0.maxAbsError) }
             outliers = record.outliers.map {
                 .init(kind: $0.kind.rawValue, count: $0.count, statistic: $0.statistic, threshold: $0.threshold)

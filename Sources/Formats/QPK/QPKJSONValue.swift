@@ -1,3 +1,5 @@
+import QPKCore
+
 /// A JSON value, for the free-form parts of a QPK header (the recipe).
 ///
 /// Integers and other numbers are kept apart so `64` stays `64` rather than `64.0`.

@@ -1,3 +1,5 @@
+import QPKCore
+
 /// The fixed byte layout of a QPK v1 file (`spec/qpk-format.md` §2–§3).
 public enum QPKLayout {
     /// `89 51 50 4B 0D 0A 1A 0A`: `\x89QPK\r\n\x1a\n`, in the PNG style (§2).

@@ -1,4 +1,5 @@
 import Foundation
+import QPKCore
 
 /// Where a QPK file came from (`spec/qpk-format.md` §4.7): the source files, identified by name,
 /// size and the SHA-256 of their header bytes, plus the qpk version and the command that wrote it.
@@ -102,14 +103,14 @@ public struct QPKProvenance: Codable, Sendable, Equatable {
     public static func sha256Hex(ofHeaderOf url: URL) throws -> String {
         let file = try MappedFile(url: url)
         let count = headerByteCount(of: file.bytes, fileSize: file.bytes.count)
-        return SHA256.hex(SHA256.hash(UnsafeRawBufferPointer(rebasing: file.bytes[0..<count])))
+        return SHA256Hex.digest(of: UnsafeRawBufferPointer(rebasing: file.bytes[0..<count]))
     }
 
     /// The provenance entry for the file at `url`: its name, size and header hash.
     public static func source(describing url: URL) throws -> Source {
         let file = try MappedFile(url: url)
         let count = headerByteCount(of: file.bytes, fileSize: file.bytes.count)
-        let digest = SHA256.hash(UnsafeRawBufferPointer(rebasing: file.bytes[0..<count]))
-        return Source(name: url.lastPathComponent, size: file.bytes.count, headerSHA256: SHA256.hex(digest))
+        let digest = SHA256Hex.digest(of: UnsafeRawBufferPointer(rebasing: file.bytes[0..<count]))
+        return Source(name: url.lastPathComponent, size: file.bytes.count, headerSHA256: digest)
     }
 }

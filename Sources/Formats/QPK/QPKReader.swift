@@ -1,4 +1,5 @@
 import Foundation
+import QPKCore
 
 /// Reads a QPK v1 file (`spec/qpk-format.md`), memory-mapped.
 ///
@@ -158,12 +159,12 @@ public final class QPKReader: CheckpointReader {
             }
             return QuantizedTensor(
                 info: record.info, layout: layout, codes: codes, scales: scales, zeros: zeros, outliers: outliers,
-                error: record.error, method: record.method ?? "")
+                error: record.error, method: record.method ?? "", decision: record.decision)
         }
     }
 
     private func checkOutlierIndices(_ indices: [Int64], record: QPKTensorRecord, kind: OutlierSet.Kind) throws {
-        let (rows, columns) = record.info.matrixShape
+        let (rows, columns) = record.matrixShape
         let bound: Int64 = switch kind {
         case .rows: Int64(rows)
         case .columns: Int64(columns)

@@ -1,4 +1,5 @@
 import Foundation
+import QPKCore
 
 /// A QPK file whose preamble and header passed the structural rules.
 struct QPKParsedFile: Sendable {
@@ -197,10 +198,10 @@ enum QPKStructure {
         }
         guard [2, 3, 4, 8].contains(quantization.bits) else { return invalid("bits \(quantization.bits)") }
         guard quantization.groupSize >= 1 else { return invalid("group_size \(quantization.groupSize)") }
-        guard quantization.axis == -1 else { return invalid("axis \(quantization.axis)") }
+        guard let axis = QuantizationAxis(rawValue: quantization.axis) else { return invalid("axis \(quantization.axis)") }
         guard info.dtype.isFloatingPoint else { return invalid("dtype \(info.dtype.rawValue) is not floating point") }
-        let layout = QuantizationLayout(scheme: scheme, bits: quantization.bits, groupSize: quantization.groupSize)
-        let (rows, columns) = info.matrixShape
+        let layout = QuantizationLayout(scheme: scheme, bits: quantization.bits, groupSize: quantization.groupSize, axis: axis)
+        let (rows, columns) = layout.matrixShape(of: info)
         let elements = info.elementCount
         let groups = layout.groupsPerRow(columns: columns)
         guard let codeBits = checkedProduct([elements, layout.bits]), let groupCount = checkedProduct([rows, groups, 2]) else {
@@ -210,6 +211,7 @@ enum QPKStructure {
         var lengths: [QPKBlobKind: Int] = [.codes: codeBits / 8 + (codeBits % 8 == 0 ? 0 : 1), .scales: groupCount, .zeros: groupCount]
         record.layout = layout
         record.method = quantization.method
+        record.decision = Self.decision(quantization, layout: layout, columns: columns)
         record.error = entry.error.map { QuantizationErrorStats(sqnrDB: $0.sqnrDB, maxAbsError: $0.maxAbsError) }
         if let outliers = entry.outliers {
             func bad(_ reason: String) -> [QPKBlobKind: Int]? {
@@ -237,6 +239,24 @@ enum QPKStructure {
             record.outliers = record6
         }
         return lengths
+    }
+
+    /// The tensor's decision when the header records all of it (§4.3); `nil` for older files or
+    /// unknown values (which are informative, not structural).
+    private static func decision(
+        _ q: QPKHeaderDocument.Quantization, layout: QuantizationLayout, columns: Int
+    ) -> QuantizationDecision? {
+        guard let search = q.scaleSearch.flatMap(ScaleSearch.init(rawValue:)),
+              let kind = q.outlierKind.flatMap(OutlierSet.Kind.init(rawValue:)),
+              let budget = q.outlierBudget,
+              let importance = q.importance.flatMap(ImportanceSource.init(rawValue:)),
+              let method = q.method.split(separator: "+").first.flatMap({ QuantizationMethod(rawValue: String($0)) })
+        else { return nil }
+        return QuantizationDecision(
+            method: method, scheme: layout.scheme, bits: layout.bits,
+            groupSize: layout.groupSize == columns ? nil : layout.groupSize, axis: layout.axis,
+            scaleSearch: search, outlierKind: kind, outlierBudget: budget,
+            maxBitsPerWeight: q.maxBitsPerWeight, importance: importance)
     }
 
     /// Rule 19: no two non-empty blobs share a byte.

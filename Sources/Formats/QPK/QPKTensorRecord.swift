@@ -1,3 +1,5 @@
+import QPKCore
+
 /// How a tensor is stored in a QPK file.
 public enum QPKEncoding: String, Sendable, Codable {
     /// The original bytes, any dtype.
@@ -40,6 +42,9 @@ public struct QPKTensorRecord: Sendable, Equatable {
     public var layout: QuantizationLayout?
     /// How scales and zero-points were chosen (`affine` only).
     public var method: String?
+    /// The whole per-tensor decision, when the header records it (§4.3; files from before it
+    /// existed record only the layout and method).
+    public var decision: QuantizationDecision?
     public var outliers: QPKOutlierRecord?
     /// SQNR and max abs error measured at write time (`affine`, when recorded).
     public var error: QuantizationErrorStats?
@@ -47,13 +52,14 @@ public struct QPKTensorRecord: Sendable, Equatable {
 
     public init(
         info: TensorInfo, encoding: QPKEncoding, layout: QuantizationLayout? = nil, method: String? = nil,
-        outliers: QPKOutlierRecord? = nil, error: QuantizationErrorStats? = nil,
+        decision: QuantizationDecision? = nil, outliers: QPKOutlierRecord? = nil, error: QuantizationErrorStats? = nil,
         blobs: [QPKBlobKind: QPKBlobReference]
     ) {
         self.info = info
         self.encoding = encoding
         self.layout = layout
         self.method = method
+        self.decision = decision
         self.outliers = outliers
         self.error = error
         self.blobs = blobs
@@ -75,9 +81,14 @@ public struct QPKTensorRecord: Sendable, Equatable {
     /// Stored bytes of one blob kind (0 when absent).
     public func storedByteCount(of kind: QPKBlobKind) -> Int { blobs[kind]?.length ?? 0 }
 
+    /// The `rows × columns` matrix view the codes and outlier indices refer to.
+    public var matrixShape: (rows: Int, columns: Int) {
+        (layout?.axis ?? .last).matrixShape(of: info.shape)
+    }
+
     /// The number of parameters kept at full precision.
     public var outlierParameterCount: Int {
-        let (rows, columns) = info.matrixShape
+        let (rows, columns) = matrixShape
         return outliers?.parameterCount(rows: rows, columns: columns) ?? 0
     }
 

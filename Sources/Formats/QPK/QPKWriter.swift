@@ -1,4 +1,5 @@
 import Foundation
+import QPKCore
 
 /// Writes a QPK v1 file (`spec/qpk-format.md`), streaming.
 ///
@@ -126,8 +127,8 @@ public final class QPKWriter: CheckpointWriter {
                 kind: outliers.kind, count: outliers.indices.count, statistic: outliers.statistic, threshold: outliers.threshold)
         }
         return QPKTensorRecord(
-            info: tensor.info, encoding: .affine, layout: tensor.layout, method: tensor.method, outliers: outlierRecord,
-            error: tensor.error, blobs: blobs)
+            info: tensor.info, encoding: .affine, layout: tensor.layout, method: tensor.method,
+            decision: tensor.decision, outliers: outlierRecord, error: tensor.error, blobs: blobs)
     }
 
     private static func littleEndianBytes<T: FixedWidthInteger>(_ values: [T]) -> [UInt8] {
@@ -144,7 +145,7 @@ public final class QPKWriter: CheckpointWriter {
         guard [2, 3, 4, 8].contains(layout.bits), layout.groupSize >= 1 else {
             throw invalid("bits \(layout.bits) / group size \(layout.groupSize)")
         }
-        let (rows, columns) = tensor.info.matrixShape
+        let (rows, columns) = tensor.matrixShape
         guard let elements = QPKStructure.checkedProduct(tensor.info.shape),
               let codeBits = QPKStructure.checkedProduct([elements, layout.bits]),
               let groups = QPKStructure.checkedProduct([rows, layout.groupsPerRow(columns: columns)])

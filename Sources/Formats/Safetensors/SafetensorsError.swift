@@ -1,3 +1,5 @@
+import QPKCore
+
 /// Why a file is not a valid safetensors file: one case per check of the reference validator
 /// (huggingface/safetensors 0.8, `SafeTensors::read_metadata`), in the order it runs them, named
 /// after the reference's error variants. See `../shared/DESIGN.md` §2.

@@ -1,3 +1,5 @@
+import QPKCore
+
 /// A validated safetensors header: the tensors in offset order with their absolute byte ranges.
 struct SafetensorsHeader: Sendable {
     /// A tensor and where its bytes are, as absolute file offsets.

@@ -1,3 +1,5 @@
+import QPKCore
+
 /// Where each tensor goes in a safetensors file written the way the reference writes it.
 ///
 /// The reference (`safetensors::tensor::prepare`) sorts tensors by dtype, descending in the

@@ -1,4 +1,5 @@
 import Foundation
+import QPKCore
 
 /// Reads a single `.safetensors` file through a read-only memory mapping.
 ///

@@ -1,4 +1,5 @@
 import Foundation
+import QPKCore
 
 /// Writes a single `.safetensors` file, streaming.
 ///

@@ -1,3 +1,5 @@
+import QPKCore
+
 /// Why a directory or index file is not a valid sharded safetensors checkpoint. Problems inside a
 /// shard are reported as that shard's ``SafetensorsError``.
 public enum ShardedSafetensorsError: Error, CustomStringConvertible, Equatable, Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import QPKCore
 
 /// Reads a sharded safetensors checkpoint (the Hugging Face layout): a directory holding
 /// `*.safetensors` shards and usually a `model.safetensors.index.json`, or that index file itself.

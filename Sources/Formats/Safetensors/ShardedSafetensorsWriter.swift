@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import QPKCore
 
 /// Writes a sharded safetensors checkpoint in the Hugging Face layout: a directory with
 /// `model-00001-of-0000N.safetensors` … and `model.safetensors.index.json`

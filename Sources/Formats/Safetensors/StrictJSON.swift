@@ -1,3 +1,5 @@
+import QPKCore
+
 /// A JSON value as the strict parser sees it.
 ///
 /// Numbers keep their source text and, when the text is a plain non-negative integer that fits

@@ -1,4 +1,7 @@
 import Foundation
+import QPKCore
+import Formats
+import Quantize
 
 /// The human rendering of ``CheckpointDiff``: structure first (only-in, shape mismatches,
 /// metadata), then the table of common tensors that are not byte-identical, largest relative

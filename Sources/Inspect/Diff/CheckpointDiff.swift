@@ -1,6 +1,7 @@
 import Foundation
 import Formats
 import Quantize
+import QPKCore
 
 /// What `qpk diff` compares and how.
 public struct DiffOptions: Sendable {
@@ -151,7 +152,7 @@ public struct CheckpointDiff: Sendable, Codable, Equatable {
         let counter = Counter()
         let tolerance = options.tolerance
         let frozenPairs = pairs
-        var comparisons = try ParallelChunks.map(indices: frozenPairs.count) { index -> TensorComparison in
+        var comparisons = try Parallel.map(count: frozenPairs.count, workers: 2) { index -> TensorComparison in
             let pair = frozenPairs[index]
             let result = try compareTensor(name: pair.name, pair.a, in: a, pair.b, in: b, tolerance: tolerance)
             options.progress?(counter.increment(), frozenPairs.count, pair.name)
@@ -229,7 +230,7 @@ public struct CheckpointDiff: Sendable, Codable, Equatable {
         }
         let valuesA = try InspectError.naming(readerA.url.path, infoA.name) { try FloatValues(storage: storageA, info: infoA) }
         let valuesB = try InspectError.naming(readerB.url.path, infoB.name) { try FloatValues(storage: storageB, info: infoB) }
-        let partials = try ParallelChunks.map(count: valuesA.count) { range in
+        let partials = try Parallel.mapChunks(count: valuesA.count) { range in
             valuesA.withChunk(range) { a in
                 valuesB.withChunk(range) { b in
                     var acc = PairAccumulator()

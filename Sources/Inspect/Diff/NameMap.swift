@@ -1,3 +1,7 @@
+import QPKCore
+import Formats
+import Quantize
+
 /// Prefix renames that line up differently named checkpoints (`--map FROM:TO`).
 ///
 /// Each rule rewrites a leading `FROM` into `TO`. Rules apply to the tensor names of **both**

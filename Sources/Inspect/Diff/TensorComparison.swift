@@ -1,3 +1,7 @@
+import QPKCore
+import Formats
+import Quantize
+
 /// How one tensor common to both checkpoints compares.
 public struct TensorComparison: Sendable, Codable, Equatable {
     public enum Status: String, Sendable, Codable, Comparable {

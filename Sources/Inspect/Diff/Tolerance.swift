@@ -1,3 +1,7 @@
+import QPKCore
+import Formats
+import Quantize
+
 /// numpy's `allclose`/`isclose` rule for one pair of values.
 ///
 /// Finite pairs are close when |a − b| ≤ atol + rtol·|b| (asymmetric: `b` is the reference,

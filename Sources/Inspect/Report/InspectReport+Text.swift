@@ -1,4 +1,7 @@
 import Foundation
+import QPKCore
+import Formats
+import Quantize
 
 /// The human rendering of ``InspectReport``: a heading, the metadata, the tensor table with a
 /// total line, the distribution table (with statistics), the per-layer summary and histograms.
@@ -45,7 +48,7 @@ extension InspectReport {
     /// The QPK recipe, provenance and outlier records, one fact a line.
     func quantizedFileLines(_ q: QuantizedFileSummary, colors: Colors) -> [String] {
         var lines = [colors.bold("Quantization")]
-        let recipe = q.recipe.keys.sorted().map { "\($0)=\(q.recipe[$0]!)" }.joined(separator: " ")
+        let recipe = q.recipe.keys.sorted().map { "\($0)=\(q.recipe[$0]!.displayText)" }.joined(separator: " ")
         lines.append("  recipe: \(recipe)")
         let share = q.quantizedParameters == 0 ? 0 : Double(q.outlierParameters) / Double(q.quantizedParameters) * 100
         lines.append("  outliers: \(HumanUnits.count(q.outlierParameters)) of \(HumanUnits.count(q.quantizedParameters)) quantized parameters (\(fixed(share, 3))%) kept at full precision")

@@ -1,5 +1,7 @@
 import Foundation
 import Formats
+import QPKCore
+import Quantize
 
 /// What `qpk inspect` should compute.
 public struct InspectOptions: Sendable {
@@ -169,7 +171,7 @@ public struct InspectReport: Sendable, Codable, Equatable {
         let wantsStats = options.statistics || options.histogramBins > 0
         let needsStorage = wantsStats || (provider == nil && reader.format == .qpk)
         let counter = Counter()
-        let entries = try ParallelChunks.map(indices: selected.count) { index -> TensorEntry in
+        let entries = try Parallel.map(count: selected.count, workers: 2) { index -> TensorEntry in
             let info = selected[index]
             var quantization = provider?.quantizationSummary(for: info.name)
             var stats: TensorStatistics?
@@ -189,7 +191,8 @@ public struct InspectReport: Sendable, Codable, Equatable {
             let bytes = quantization?.storedBytes ?? info.byteCount
             let parameters = info.elementCount
             let entry = TensorEntry(
-                name: info.name, dtype: info.dtype.rawValue, shape: info.shape, parameters: parameters,
+                name: info.name, dtype: provider?.storedTypeName(for: info.name) ?? info.dtype.rawValue,
+                shape: info.shape, parameters: parameters,
                 bytes: bytes, bitsPerWeight: bitsPerWeight(bytes: bytes, parameters: parameters),
                 stats: stats, quantization: quantization)
             options.progress?(counter.increment(), selected.count, info.name)

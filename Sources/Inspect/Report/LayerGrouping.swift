@@ -1,3 +1,7 @@
+import QPKCore
+import Formats
+import Quantize
+
 /// Groups tensor names into layers by prefix.
 ///
 /// Names are split into components at `.` and `/`. The layer of a name is everything up to and

@@ -1,4 +1,6 @@
 import Formats
+import QPKCore
+import Quantize
 
 /// QPK files describe every tensor's quantization in their header, so `inspect` shows it without
 /// reading a single blob.
@@ -7,19 +9,22 @@ extension QPKReader: QuantizationInfoProviding {
         guard let record = record(for: name), let layout = record.layout, record.encoding == .affine else {
             return nil
         }
-        let (rows, columns) = record.info.matrixShape
-        return QuantizationSummary(
+        let (rows, columns) = record.matrixShape
+        var summary = QuantizationSummary(
             bits: layout.bits, groupSize: layout.groupSize, scheme: layout.scheme,
             method: record.method ?? "unknown", outlierKind: record.outliers?.kind,
             outlierCount: record.outliers?.parameterCount(rows: rows, columns: columns) ?? 0,
             bitsPerWeight: record.bitsPerWeight, sqnrDB: record.error?.sqnrDB,
             maxAbsError: record.error?.maxAbsError, storedBytes: record.storedByteCount,
             outlierStatistic: record.outliers?.statistic, outlierThreshold: record.outliers?.threshold)
+        summary.axis = layout.axis
+        summary.decision = record.decision
+        return summary
     }
 
     public func quantizedFileSummary() -> QuantizedFileSummary? {
         QuantizedFileSummary(
-            recipe: recipe.mapValues(\.displayText),
+            recipe: recipe,
             sources: provenance.sources,
             qpkVersion: provenance.qpkVersion, createdBy: provenance.createdBy,
             outlierParameters: outlierParameterCount, quantizedParameters: quantizedParameterCount,
@@ -29,7 +34,7 @@ extension QPKReader: QuantizationInfoProviding {
 
 extension QPKJSONValue {
     /// The value as a user reads it: strings bare, numbers and everything else as JSON.
-    var displayText: String {
+    public var displayText: String {
         switch self {
         case let .string(text): text
         case let .integer(value): String(value)

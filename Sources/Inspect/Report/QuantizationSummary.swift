@@ -1,4 +1,6 @@
 import Formats
+import QPKCore
+import Quantize
 
 /// How one tensor of a quantized checkpoint is stored, and how much error that cost.
 public struct QuantizationSummary: Sendable, Codable, Equatable {
@@ -24,6 +26,10 @@ public struct QuantizationSummary: Sendable, Codable, Equatable {
     /// The statistic that selected the outliers (e.g. `quantization_gain`) and its threshold.
     public var outlierStatistic: String?
     public var outlierThreshold: Double?
+    /// The axes the groups run along.
+    public var axis: QuantizationAxis = .last
+    /// The whole decision the tensor was quantized with, when the file records it.
+    public var decision: QuantizationDecision?
 
     public init(
         bits: Int, groupSize: Int, scheme: QuantizationScheme, method: String,
@@ -47,7 +53,7 @@ public struct QuantizationSummary: Sendable, Codable, Equatable {
 
     /// The summary of a decoded quantized tensor.
     public init(_ tensor: QuantizedTensor) {
-        let (rows, columns) = tensor.info.matrixShape
+        let (rows, columns) = tensor.matrixShape
         self.init(
             bits: tensor.layout.bits, groupSize: tensor.layout.groupSize, scheme: tensor.layout.scheme,
             method: tensor.method, outlierKind: tensor.outliers?.kind,
@@ -55,10 +61,12 @@ public struct QuantizationSummary: Sendable, Codable, Equatable {
             bitsPerWeight: tensor.bitsPerWeight, sqnrDB: tensor.error?.sqnrDB,
             maxAbsError: tensor.error?.maxAbsError, storedBytes: tensor.storedByteCount,
             outlierStatistic: tensor.outliers?.statistic, outlierThreshold: tensor.outliers?.threshold)
+        axis = tensor.layout.axis
+        decision = tensor.decision
     }
 
     enum CodingKeys: String, CodingKey {
-        case bits, scheme, method
+        case bits, scheme, method, axis, decision
         case groupSize = "group_size"
         case outlierKind = "outlier_kind"
         case outlierCount = "outliers"
@@ -84,6 +92,26 @@ public struct QuantizationSummary: Sendable, Codable, Equatable {
         try c.encode(storedBytes, forKey: .storedBytes)
         try c.encode(outlierStatistic, forKey: .outlierStatistic)
         try c.encode(outlierThreshold, forKey: .outlierThreshold)
+        try c.encode(axis.name, forKey: .axis)
+        try c.encode(decision, forKey: .decision)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        bits = try c.decode(Int.self, forKey: .bits)
+        groupSize = try c.decode(Int.self, forKey: .groupSize)
+        scheme = try c.decode(QuantizationScheme.self, forKey: .scheme)
+        method = try c.decode(String.self, forKey: .method)
+        outlierKind = try c.decodeIfPresent(OutlierSet.Kind.self, forKey: .outlierKind)
+        outlierCount = try c.decode(Int.self, forKey: .outlierCount)
+        bitsPerWeight = try c.decode(Double.self, forKey: .bitsPerWeight)
+        sqnrDB = try c.decodeIfPresent(Double.self, forKey: .sqnrDB)
+        maxAbsError = try c.decodeIfPresent(Double.self, forKey: .maxAbsError)
+        storedBytes = try c.decode(Int.self, forKey: .storedBytes)
+        outlierStatistic = try c.decodeIfPresent(String.self, forKey: .outlierStatistic)
+        outlierThreshold = try c.decodeIfPresent(Double.self, forKey: .outlierThreshold)
+        axis = QuantizationAxis(name: try c.decode(String.self, forKey: .axis)) ?? .last
+        decision = try c.decodeIfPresent(QuantizationDecision.self, forKey: .decision)
     }
 }
 
@@ -93,8 +121,8 @@ public struct QuantizedFileSummary: Sendable, Codable, Equatable {
     /// A source checkpoint file: name, size and header SHA-256, as QPK provenance records it.
     public typealias Source = QPKProvenance.Source
 
-    /// The recipe, as written in the file (values as text).
-    public var recipe: [String: String]
+    /// The recipe, as written in the file (numbers as numbers).
+    public var recipe: [String: QPKJSONValue]
     public var sources: [Source]
     public var qpkVersion: String
     public var createdBy: String
@@ -105,7 +133,7 @@ public struct QuantizedFileSummary: Sendable, Codable, Equatable {
     public var tunedOutliersFrom: QPKProvenance.TunedOutliers?
 
     public init(
-        recipe: [String: String], sources: [Source], qpkVersion: String, createdBy: String,
+        recipe: [String: QPKJSONValue], sources: [Source], qpkVersion: String, createdBy: String,
         outlierParameters: Int, quantizedParameters: Int, tunedOutliersFrom: QPKProvenance.TunedOutliers? = nil
     ) {
         self.tunedOutliersFrom = tunedOutliersFrom
@@ -133,8 +161,13 @@ public protocol QuantizationInfoProviding: Sendable {
 
     /// The quantization of tensor `name`, or `nil` if it is stored unquantized.
     func quantizationSummary(for name: String) -> QuantizationSummary?
+
+    /// The element type the file stores for `name` when it has no qpk dtype (GGUF: `Q4_K`, …);
+    /// `nil` shows the dtype.
+    func storedTypeName(for name: String) -> String?
 }
 
 extension QuantizationInfoProviding {
     public func quantizedFileSummary() -> QuantizedFileSummary? { nil }
+    public func storedTypeName(for name: String) -> String? { nil }
 }

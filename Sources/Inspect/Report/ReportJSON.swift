@@ -1,4 +1,7 @@
 import Foundation
+import QPKCore
+import Formats
+import Quantize
 
 /// The JSON conventions of every qpk report (`spec/json-schemas.md`): pretty-printed, keys sorted,
 /// absent values written as `null` (keys never disappear), and non-finite numbers written as the
@@ -19,9 +22,11 @@ public enum ReportJSON {
         return decoder
     }
 
-    /// `value` as UTF-8 JSON text followed by a newline.
+    /// `value` as UTF-8 JSON text followed by exactly one newline (Foundation's pretty printer
+    /// ends with one on some platforms and not on others).
     public static func data<T: Encodable>(_ value: T) throws -> Data {
         var data = try encoder().encode(value)
+        while data.last == 0x0A { data.removeLast() }
         data.append(0x0A)
         return data
     }

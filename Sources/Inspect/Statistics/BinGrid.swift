@@ -1,3 +1,7 @@
+import QPKCore
+import Formats
+import Quantize
+
 /// Equal-width bins over a closed range `[lower, upper]`: bin `i` holds `lower + i·w ≤ x < lower + (i+1)·w`,
 /// and the last bin also holds `upper` (numpy.histogram's convention). The bin of `x` is computed
 /// in Double as `⌊(x − lower) · bins / (upper − lower)⌋`, clamped to the grid.

@@ -1,3 +1,7 @@
+import QPKCore
+import Formats
+import Quantize
+
 /// The second pass of the statistics: it needs the mean, the standard deviation and the range
 /// found by the first pass, and counts the values beyond 3σ and 6σ from the mean, a fine histogram
 /// (for locating percentiles) and the user's histogram.

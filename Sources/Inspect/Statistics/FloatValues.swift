@@ -1,5 +1,6 @@
 import Formats
 import Quantize
+import QPKCore
 
 /// A tensor's values as `Float`, readable in chunks from several threads at once.
 ///

@@ -1,3 +1,7 @@
+import QPKCore
+import Formats
+import Quantize
+
 /// Count, mean and central moment sums (M2 = Σ(x−μ)², M3, M4) of a set of finite values, plus
 /// the extremes and the special-value counts, mergeable across chunks.
 ///

@@ -1,3 +1,7 @@
+import QPKCore
+import Formats
+import Quantize
+
 /// Exact order statistics (the k-th smallest finite value) found without sorting the tensor.
 ///
 /// The fine histogram of the second pass tells which bin holds rank k. Bins small enough are
@@ -44,7 +48,7 @@ enum OrderStatistics {
             var slots = [Int32](repeating: -1, count: histogram.count)
             for (slot, b) in bins.enumerated() { slots[b] = Int32(slot) }
             let table = slots
-            let partials = try ParallelChunks.map(count: values.count) { range in
+            let partials = try Parallel.mapChunks(count: values.count) { range in
                 values.withChunk(range) { chunk in
                     var sets = [[Float]](repeating: [], count: bins.count)
                     table.withUnsafeBufferPointer { table in
@@ -81,7 +85,7 @@ enum OrderStatistics {
             let sorted = (sets[0] ?? []).sorted()
             return sorted.isEmpty ? .nan : Double(sorted[max(0, min(within, sorted.count - 1))])
         }
-        let ranges = try ParallelChunks.map(count: values.count) { range in
+        let ranges = try Parallel.mapChunks(count: values.count) { range in
             values.withChunk(range) { chunk in
                 var lo = Float.infinity, hi = -Float.infinity
                 for x in chunk where x.isFinite && isMember(Double(x)) {
@@ -94,7 +98,7 @@ enum OrderStatistics {
         let lo = ranges.map(\.0).min() ?? .nan, hi = ranges.map(\.1).max() ?? .nan
         if lo == hi { return Double(lo) }
         let grid = BinGrid(lower: Double(lo), upper: Double(hi), bins: refineBins)
-        let partials = try ParallelChunks.map(count: values.count) { range in
+        let partials = try Parallel.mapChunks(count: values.count) { range in
             values.withChunk(range) { chunk in
                 var counts = [Int](repeating: 0, count: refineBins)
                 for x in chunk where x.isFinite {
@@ -120,7 +124,7 @@ enum OrderStatistics {
     private static func gather(
         _ values: FloatValues, key: @escaping @Sendable (Double) -> Int?
     ) throws -> [Int: [Float]] {
-        let partials = try ParallelChunks.map(count: values.count) { range in
+        let partials = try Parallel.mapChunks(count: values.count) { range in
             values.withChunk(range) { chunk in
                 var sets: [Int: [Float]] = [:]
                 for x in chunk where x.isFinite {

@@ -1,5 +1,6 @@
 import Formats
 import Quantize
+import QPKCore
 
 /// Descriptive statistics of one tensor, computed from its `Float` view.
 ///
@@ -108,7 +109,7 @@ public struct TensorStatistics: Sendable, Codable, Equatable {
     public static func compute(_ values: FloatValues, dtype: DType = .f32, histogramBins: Int = 0) throws -> TensorStatistics {
         let histogramBins = Swift.min(Swift.max(histogramBins, 0), maxHistogramBins)
         let threshold = dtype.smallestNormalMagnitude
-        let partials = try ParallelChunks.map(count: values.count) { range in
+        let partials = try Parallel.mapChunks(count: values.count) { range in
             values.withChunk(range) { chunk in
                 var moments = MomentAccumulator()
                 moments.add(chunk, subnormalBelow: threshold)
@@ -141,7 +142,7 @@ public struct TensorStatistics: Sendable, Codable, Equatable {
         let fineGrid = BinGrid(lower: lower, upper: upper, bins: fineBins)
         let userGrid = histogramBins > 0 ? BinGrid(lower: lower, upper: upper, bins: histogramBins) : nil
         let userBins = histogramBins > 0 ? histogramBins : 0
-        let distributions = try ParallelChunks.map(count: values.count) { range in
+        let distributions = try Parallel.mapChunks(count: values.count) { range in
             values.withChunk(range) { chunk in
                 var d = DistributionAccumulator(fineBins: fineBins, userBins: userBins)
                 d.add(chunk, mean: mean, std: std, fineGrid: fineGrid, userGrid: userGrid)

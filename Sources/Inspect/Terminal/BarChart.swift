@@ -1,3 +1,7 @@
+import QPKCore
+import Formats
+import Quantize
+
 /// Histograms as one-line bar charts of Unicode block elements (▁▂▃▄▅▆▇█), one character per bin,
 /// heights proportional to the count (a non-empty bin shows at least ▁; an empty one a space).
 public enum BarChart {

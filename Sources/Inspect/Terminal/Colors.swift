@@ -1,3 +1,7 @@
+import QPKCore
+import Formats
+import Quantize
+
 /// ANSI colouring that is a no-op unless enabled. The CLI enables it when stdout is a terminal
 /// and `NO_COLOR` is unset (https://no-color.org); the library never decides on its own.
 public struct Colors: Sendable {

@@ -1,4 +1,7 @@
 import Foundation
+import QPKCore
+import Formats
+import Quantize
 
 /// Short human-readable renderings of sizes and counts.
 public enum HumanUnits {

@@ -1,4 +1,7 @@
 import Foundation
+import QPKCore
+import Formats
+import Quantize
 
 /// A one-line progress bar on stderr, redrawn in place with `\r` at most ten times a second and
 /// erased by ``finish()``. It draws nothing unless stderr is a terminal. Safe to call from any thread.

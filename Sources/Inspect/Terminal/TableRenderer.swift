@@ -1,3 +1,7 @@
+import QPKCore
+import Formats
+import Quantize
+
 /// Renders rows as aligned columns separated by two spaces. Numeric columns are right-aligned;
 /// cells may carry ANSI colour (widths count visible characters only). Trailing spaces are trimmed.
 public struct TableRenderer: Sendable {

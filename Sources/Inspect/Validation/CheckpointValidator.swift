@@ -1,5 +1,7 @@
 import Foundation
 import Formats
+import QPKCore
+import Quantize
 
 /// Checks one file (or sharded checkpoint) against its format's rules and collects every problem.
 ///
@@ -7,6 +9,7 @@ import Formats
 ///   reference; sharded checkpoints also check the index against the shards.
 /// - QPK: every rule of spec/qpk-format.md §8, including each blob's CRC-32, reported per tensor.
 /// - HDF5: signature, open, every dataset readable, no unsupported element type.
+/// - GGUF: every structural rule of spec/gguf.md §7, first failure wins.
 public enum CheckpointValidator {
     /// A file that could not be checked at all (missing, unreadable): `qpk validate` exits 2.
     public struct Trouble: Error, CustomStringConvertible, Sendable {
@@ -50,7 +53,7 @@ public enum CheckpointValidator {
         } catch {
             return ValidationReport.FileResult(file: path, format: nil, problems: [
                 .init(rule: "UnknownFormat", message: String(describing: error),
-                      hint: "expected safetensors, HDF5 or QPK magic bytes"),
+                      hint: "expected safetensors, HDF5, QPK or GGUF magic bytes"),
             ])
         }
         switch detected.format {
@@ -76,6 +79,17 @@ public enum CheckpointValidator {
             return .init(file: path, format: "qpk", tensors: count, problems: problems.map {
                 .init(tensor: $0.tensor, rule: $0.rule, message: $0.message)
             })
+        case .gguf:
+            do {
+                let reader = try GGUFReader(url: url)
+                return .init(file: path, format: "gguf", tensors: reader.tensors.count)
+            } catch let error as GGUFError {
+                return .init(file: path, format: "gguf", problems: [
+                    .init(tensor: error.tensor, rule: error.ruleName, message: error.description),
+                ])
+            } catch let error as FileAccessError {
+                throw Trouble(description: error.description)
+            }
         case .hdf5:
             let problems = HDF5Reader.validate(url: url)
             let count = problems.isEmpty ? (try? HDF5Reader(url: url))?.tensors.count : nil

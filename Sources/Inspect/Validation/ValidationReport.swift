@@ -1,4 +1,7 @@
 import Foundation
+import QPKCore
+import Formats
+import Quantize
 
 /// The result of `qpk validate` over any number of files, filled by the CLI from each format's
 /// validator. Exit status: 0 when every file is valid, 1 otherwise (the CLI uses 2 when it could

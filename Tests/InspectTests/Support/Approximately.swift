@@ -1,4 +1,8 @@
 import Testing
+import QPKCore
+import Formats
+import Quantize
+import Inspect
 
 /// Whether `actual` is within `relative` of `expected` (or both are exactly 0).
 func isClose(_ actual: Double?, _ expected: Double, relative: Double = 1e-6) -> Bool {

@@ -1,6 +1,8 @@
 import Foundation
 import Formats
 @testable import Inspect
+import QPKCore
+import Quantize
 
 /// A checkpoint held in memory, for tests: dense tensors as encoded bytes, or quantized tensors.
 final class MemoryReader: CheckpointReader, @unchecked Sendable {

@@ -1,2 +1,0 @@
-@_exported import Formats
-@_exported import Quantize
