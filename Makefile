@@ -63,6 +63,7 @@ fixtures: deps
 bench: deps release
 	QPK=$(QPK) $(PYTHON) bench/quality/run.py
 	QPK=$(QPK) $(PYTHON) bench/speed/run.py
+	QPK=$(QPK) $(PYTHON) bench/metadata/run.py
 
 # PreQuant outlier fine-tuning bench (bench/peft/RESULTS.md). Installs torch (CPU use, large
 # download), which `make test` never needs.

@@ -38,6 +38,8 @@ static inline hid_t qpk_H5T_C_S1(void) { return H5T_C_S1; }
 
 /* Property list classes. */
 static inline hid_t qpk_H5P_DATASET_CREATE(void) { return H5P_DATASET_CREATE; }
+static inline hid_t qpk_H5P_GROUP_CREATE(void) { return H5P_GROUP_CREATE; }
+static inline hid_t qpk_H5P_FILE_CREATE(void) { return H5P_FILE_CREATE; }
 
 /* Filters. */
 static inline H5Z_filter_t qpk_H5Z_FILTER_DEFLATE(void) { return H5Z_FILTER_DEFLATE; }

@@ -83,19 +83,44 @@ public struct OutputTarget: Sendable, Equatable {
         self.gzipLevel = gzipLevel
     }
 
-    /// The target for `url`: its extension names the format; a directory, a path ending in `/`,
-    /// a `*.index.json` or `maxShardSize` means sharded safetensors.
+    /// The target for `url`, which alone decides the format and the layout:
+    /// - a folder (an existing directory, a path ending in `/`, or a path without an extension
+    ///   when `maxShardSize` is given) is sharded safetensors, in shards of at most
+    ///   `maxShardSize` bytes (one shard when `nil`);
+    /// - otherwise the extension names the format (`.safetensors`, `.h5`/`.hdf5`, `.qpk`).
+    ///
+    /// Options that do not fit the path are errors, never silently ignored or obeyed instead of
+    /// the path: `maxShardSize` with a file path, `gzipLevel` with anything but HDF5.
+    /// - Throws: ``ConversionError/unknownOutputFormat(_:)``, or ``UsageError`` (rule
+    ///   `output_layout` / `option_not_applicable`).
     public static func forDestination(
         _ url: URL, maxShardSize: Int?, gzipLevel: Int?
     ) throws -> OutputTarget {
         var isDirectory: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory)
-        if maxShardSize != nil || (exists && isDirectory.boolValue) || url.hasDirectoryPath
-            || url.lastPathComponent.hasSuffix(".index.json") {
+        let format = CheckpointFormat(pathExtension: url.pathExtension)
+        let name = url.lastPathComponent
+        if exists, isDirectory.boolValue, format != nil, !url.hasDirectoryPath {
+            throw UsageError(.outputLayout, "\(url.path) is a folder, but its name asks for a \(format!.rawValue) file; choose another output, or write 'NAME/' to fill the folder with safetensors shards")
+        }
+        let isFolder = (exists && isDirectory.boolValue) || url.hasDirectoryPath
+            || (url.pathExtension.isEmpty && maxShardSize != nil && !exists)
+        if isFolder {
+            if gzipLevel != nil {
+                throw UsageError(.notApplicable, "--compression applies only to .h5 output; \(name)/ is a folder of safetensors shards")
+            }
             return OutputTarget(format: .safetensors, maxShardSize: maxShardSize ?? Int.max)
         }
-        guard let format = CheckpointFormat(pathExtension: url.pathExtension) else {
-            throw ConversionError.unknownOutputFormat(url.path)
+        guard let format else { throw ConversionError.unknownOutputFormat(url.path) }
+        if maxShardSize != nil {
+            throw UsageError(
+                format == .safetensors ? .outputLayout : .notApplicable,
+                format == .safetensors
+                    ? "--max-shard-size writes a folder of shards, but \(name) is a file name; give a folder such as '\(url.deletingPathExtension().lastPathComponent)/' as the output"
+                    : "--max-shard-size applies only to safetensors shards (a folder output), not to \(format.rawValue) output \(name)")
+        }
+        if gzipLevel != nil, format != .hdf5 {
+            throw UsageError(.notApplicable, "--compression applies only to .h5 output, not to \(format.rawValue) output \(name); drop it")
         }
         return OutputTarget(format: format, gzipLevel: gzipLevel)
     }
@@ -131,6 +156,8 @@ public struct ConversionOptions: Sendable {
     public var createdBy: String = "qpk"
     /// GGUF output only: the ggml type of the selected weights (`--type`); `nil` keeps dtypes.
     public var ggufType: GGMLType?
+    /// Allow float → integer/bool casts with `dtype` (numpy's `casting="unsafe"`); refused otherwise.
+    public var allowLossyCast = false
 
     /// The version of qpk recorded in the files it writes.
     public static let toolVersion = "0.1.0"

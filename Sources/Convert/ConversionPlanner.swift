@@ -27,6 +27,7 @@ public enum ConversionPlanner {
         reader: any CheckpointReader, destination: URL, target: OutputTarget,
         options: ConversionOptions
     ) throws -> ConversionPlan {
+        try ConversionChecks.check(options, reader: reader, target: target)
         for pattern in options.drop where !reader.tensors.contains(where: { pattern.matches($0.name) }) {
             throw ConversionError.dropMatchesNothing(pattern.pattern)
         }
@@ -55,7 +56,7 @@ public enum ConversionPlanner {
                 }
             case .safetensors, .hdf5:
                 if storedQuantized != nil {
-                    let dtype = options.dtype ?? info.dtype
+                    let dtype = ConversionChecks.dequantizedDType(of: info, requested: options.dtype)
                     var output = info
                     output.dtype = dtype
                     entries.append(PlannedTensor(
@@ -73,6 +74,7 @@ public enum ConversionPlanner {
         let plan = ConversionPlan(
             source: reader.url, sourceFormat: reader.format, destination: destination, target: target,
             tensors: entries)
+        try ConversionChecks.check(plan, options: options)
         guard options.allocate, target.format == .qpk else { return plan }
         return try MixedPrecision.allocate(plan, reader: reader, workers: options.workers)
     }

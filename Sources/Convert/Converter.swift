@@ -7,8 +7,9 @@ import Quantize
 ///
 /// Tensors are processed by `options.workers` threads at once (largest first, so the big ones
 /// overlap), and each worker holds one tensor's float view at a time, so peak memory is bounded
-/// by a few of the largest tensors, never by the model. The writer is fed under a lock; every
-/// writer accepts tensors in any order. If anything fails, the writer is dropped unfinished and
+/// by a few of the largest tensors, never by the model. The writer is fed under a lock, always in
+/// the same order (``processingOrder(_:)``, through ``OrderedDelivery``), so the output is the
+/// same bytes whatever the thread count. If anything fails, the writer is dropped unfinished and
 /// its temporary output is deleted: a failed run leaves nothing behind.
 public struct Converter: Sendable {
     /// Called after each tensor is written, with its name (from any thread).
@@ -28,7 +29,12 @@ public struct Converter: Sendable {
         let writer = try WriterFactory.makeWriter(plan: plan, reader: reader, options: options)
         let results = try process(reader: reader, writer: writer, progress: progress)
         try writer.finish()
-        let outputBytes = Self.sizeOnDisk(plan.destination)
+        // A shard folder may hold other files (config.json, …): count only what was written.
+        let outputBytes = (writer as? ShardedSafetensorsWriter).map { sharded in
+            (sharded.shardFileNames + [ShardedSafetensorsWriter.indexFileName]).reduce(0) {
+                $0 + Self.sizeOnDisk(plan.destination.appendingPathComponent($1))
+            }
+        } ?? Self.sizeOnDisk(plan.destination)
         return ConversionSummary(
             plan: plan, options: options, results: results, dryRun: false, outputBytes: outputBytes,
             seconds: Date().timeIntervalSince(started))
@@ -38,14 +44,34 @@ public struct Converter: Sendable {
         reader: any CheckpointReader, writer: any CheckpointWriter, progress: Progress?
     ) throws -> [TensorResult] {
         let entries = plan.tensors
-        let order = entries.indices.sorted { entries[$0].source.byteCount > entries[$1].source.byteCount }
+        let order = Self.processingOrder(entries)
         let output = LockedWriter(writer)
+        // The writer receives tensors in `order` whatever the thread count and timing, so the
+        // output bytes are reproducible (QPK blob order, HDF5 data addresses).
+        let delivery = OrderedDelivery<(Int, TensorStorage)>(capacity: 2 * options.workers)
+        let positions = Dictionary(uniqueKeysWithValues: order.enumerated().map { ($1, $0) })
         return try Parallel.map(order, count: entries.count, workers: options.workers) { index in
-            let entry = entries[index]
-            let (storage, result) = try Self.transform(entry, reader: reader)
-            try output.write(entry.output, storage: storage)
-            progress?(entry.output.name)
-            return result
+            do {
+                let entry = entries[index]
+                let (storage, result) = try Self.transform(entry, reader: reader)
+                try delivery.submit((index, storage), at: positions[index]!) { item in
+                    try output.write(entries[item.0].output, storage: item.1)
+                    progress?(entries[item.0].output.name)
+                }
+                return result
+            } catch {
+                delivery.cancel(because: error)
+                throw error
+            }
+        }
+    }
+
+    /// The order tensors are processed and written in: largest first (so the big ones overlap),
+    /// ties in plan order. It depends only on the plan.
+    static func processingOrder(_ entries: [PlannedTensor]) -> [Int] {
+        entries.indices.sorted {
+            let a = entries[$0].source.byteCount, b = entries[$1].source.byteCount
+            return a != b ? a > b : $0 < $1
         }
     }
 

@@ -6,15 +6,25 @@ import Darwin
 import Foundation
 import QPKCore
 
-/// A file written under a temporary name beside its destination and renamed into place by
-/// ``commit()``, so a failed or interrupted run never leaves a half-written file.
+/// A file that appears at its destination only complete: a failed, interrupted or killed run
+/// never leaves a half-written file, and never touches an existing destination until ``commit()``.
+///
+/// On Linux the data goes to an unnamed file (`open(folder, O_TMPFILE)`), which the kernel
+/// deletes with the process whatever ends it (even `kill -9`); ``commit()`` links it in with
+/// `linkat(2)`, which fails rather than replace a file created meanwhile, so without `overwrite`
+/// an existing destination is never clobbered. With `overwrite` the file is linked under a
+/// temporary name and renamed over the destination. Where the file system has no `O_TMPFILE`,
+/// the data goes to a named temporary file (``TemporaryFiles``) that SIGINT/SIGTERM remove and
+/// the next run clears.
 ///
 /// Writes are buffered; ``write(at:_:)`` writes at an absolute offset (for headers patched last
-/// or data written out of order). Dropping an uncommitted output deletes the temporary file.
+/// or data written out of order). Dropping an uncommitted output deletes its data.
 public final class AtomicOutput {
     public let destination: URL
-    public let temporaryURL: URL
+    /// The named temporary file, or `nil` while the data is in an unnamed (`O_TMPFILE`) file.
+    public private(set) var temporaryURL: URL?
     private var fd: Int32
+    private let overwrite: Bool
     private var buffer: [UInt8] = []
     private let bufferLimit = 1 << 20
     private var committed = false
@@ -24,18 +34,36 @@ public final class AtomicOutput {
     /// Creates the temporary file.
     /// - Parameter overwrite: replace an existing destination (`--force`); otherwise an existing
     ///   destination is an error before anything is written.
+    /// - Throws: ``FileAccessError/alreadyExists(_:)``, or ``FileAccessError/cannotWrite(_:_:)``
+    ///   when the destination's folder is missing or not writable.
     public init(destination: URL, overwrite: Bool) throws {
         self.destination = destination
+        self.overwrite = overwrite
         let path = destination.path
-        if !overwrite, FileManager.default.fileExists(atPath: path) {
-            throw FileAccessError.alreadyExists(path)
-        }
+        try OutputLocation.prepare(destination, overwrite: overwrite)
         let directory = destination.deletingLastPathComponent()
-        let name = ".\(destination.lastPathComponent).qpk-tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        temporaryURL = directory.appendingPathComponent(name)
-        fd = open(temporaryURL.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        #if os(Linux)
+        fd = open(directory.path, Self.oTmpFile | O_WRONLY | O_CLOEXEC, 0o644)
+        if fd >= 0 {
+            temporaryURL = nil
+            return
+        }
+        #else
+        fd = -1
+        #endif
+        let named = TemporaryFiles.temporaryURL(for: destination)
+        fd = open(named.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw FileAccessError.cannotWrite(path, String(cString: strerror(errno))) }
+        temporaryURL = named
+        TemporaryFiles.register(named)
     }
+
+    #if os(Linux)
+    /// `O_TMPFILE` (`__O_TMPFILE | O_DIRECTORY`), which Swift does not import as a constant.
+    static let oTmpFile: Int32 = 0o20000000 | O_DIRECTORY
+    static let atFDCWD: Int32 = -100
+    static let atSymlinkFollow: Int32 = 0x400
+    #endif
 
     /// Appends `bytes` at ``position``.
     public func append(_ bytes: UnsafeRawBufferPointer) throws {
@@ -88,24 +116,97 @@ public final class AtomicOutput {
         }
     }
 
-    /// Flushes, syncs and renames the temporary file to the destination.
+    /// Flushes and syncs the data and moves it to the destination.
+    /// - Throws: ``FileAccessError/alreadyExists(_:)`` when, without `overwrite`, a file appeared
+    ///   at the destination meanwhile; ``FileAccessError/cannotWrite(_:_:)``.
     public func commit() throws {
         try flush()
         guard fsync(fd) == 0 || errno == EINVAL else {
             throw FileAccessError.cannotWrite(destination.path, String(cString: strerror(errno)))
         }
-        close(fd)
-        fd = -1
-        guard rename(temporaryURL.path, destination.path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(temporaryURL.path)
-            throw FileAccessError.cannotWrite(destination.path, reason)
+        if let temporaryURL {
+            close(fd)
+            fd = -1
+            try moveIntoPlace(temporaryURL)
+        } else {
+            try linkIntoPlace()
+            close(fd)
+            fd = -1
         }
         committed = true
     }
 
+    /// Renames the named temporary file to the destination (deleting it if that fails).
+    private func moveIntoPlace(_ temporary: URL) throws {
+        defer { TemporaryFiles.unregister(temporary) }
+        if !overwrite, FileManager.default.fileExists(atPath: destination.path) {
+            unlink(temporary.path)
+            throw FileAccessError.alreadyExists(destination.path)
+        }
+        guard rename(temporary.path, destination.path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary.path)
+            throw FileAccessError.cannotWrite(destination.path, reason)
+        }
+    }
+
+    #if os(Linux)
+    /// Gives the unnamed file a name: `linkat` through `/proc/self/fd` (no privilege needed).
+    private func link(to url: URL) -> Int32 {
+        linkat(Self.atFDCWD, "/proc/self/fd/\(fd)", Self.atFDCWD, url.path, Self.atSymlinkFollow)
+    }
+    #endif
+
+    /// Links the unnamed file in: straight at the destination (atomic, never clobbering), or,
+    /// to replace an existing file, under a temporary name renamed over it.
+    private func linkIntoPlace() throws {
+        #if os(Linux)
+        if link(to: destination) == 0 { return }
+        let reason = errno
+        guard reason == EEXIST else {
+            throw FileAccessError.cannotWrite(destination.path, String(cString: strerror(reason)))
+        }
+        guard overwrite else { throw FileAccessError.alreadyExists(destination.path) }
+        let named = TemporaryFiles.temporaryURL(for: destination)
+        TemporaryFiles.register(named)
+        guard link(to: named) == 0 else {
+            TemporaryFiles.unregister(named)
+            throw FileAccessError.cannotWrite(destination.path, String(cString: strerror(errno)))
+        }
+        try moveIntoPlace(named)
+        #endif
+    }
+
     deinit {
         if fd >= 0 { close(fd) }
-        if !committed { unlink(temporaryURL.path) }
+        if !committed, let temporaryURL {
+            unlink(temporaryURL.path)
+            TemporaryFiles.unregister(temporaryURL)
+        }
+    }
+}
+
+/// Checks on the place an output goes, made before any byte is written.
+public enum OutputLocation {
+    /// Refuses an output whose folder is missing or is not a folder, or that exists without
+    /// `overwrite`; clears temporary files that killed qpk runs left in the folder.
+    /// - Throws: ``FileAccessError/alreadyExists(_:)`` or ``FileAccessError/cannotWrite(_:_:)``.
+    public static func prepare(_ destination: URL, overwrite: Bool) throws {
+        let path = destination.path
+        let folder = destination.deletingLastPathComponent()
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory) else {
+            throw FileAccessError.cannotWrite(path, "the folder \(folder.path) does not exist; create it first")
+        }
+        guard isDirectory.boolValue else {
+            throw FileAccessError.cannotWrite(path, "\(folder.path) is not a folder")
+        }
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            if !overwrite { throw FileAccessError.alreadyExists(path) }
+            if isDirectory.boolValue {
+                throw FileAccessError.cannotWrite(path, "it is a folder; remove it or choose a file name")
+            }
+        }
+        TemporaryFiles.clearStale(in: folder)
     }
 }

@@ -29,6 +29,9 @@ public protocol CheckpointReader: AnyObject, Sendable {
     /// The bytes `tensor` occupies when the format stores it quantized, or `nil` when it is stored
     /// dense in its dtype. The default is `nil`; QPK answers from its header, without reading data.
     func quantizedByteCount(of tensor: TensorInfo) -> Int?
+    /// The tensor called `name`, if any. Readers answer from a name index in O(1), so callers
+    /// that look tensors up one by one stay linear in the tensor count.
+    func tensor(named name: String) -> TensorInfo?
 }
 
 extension CheckpointReader {
@@ -37,7 +40,7 @@ extension CheckpointReader {
     /// Whether `tensor` is stored quantized.
     public func isQuantized(_ tensor: TensorInfo) -> Bool { quantizedByteCount(of: tensor) != nil }
 
-    /// The tensor called `name`, if any.
+    /// The tensor called `name`, if any: a linear scan, for readers without a name index.
     public func tensor(named name: String) -> TensorInfo? {
         tensors.first { $0.name == name }
     }

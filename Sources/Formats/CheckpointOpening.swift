@@ -12,6 +12,7 @@ extension CheckpointFormat {
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
             throw FileAccessError.cannotOpen(url.path, "No such file or directory")
         }
+        try FileAccessError.requireRegularFileOrDirectory(url.path)
         if isDirectory.boolValue || url.lastPathComponent.hasSuffix(".index.json") {
             return (.safetensors, true)
         }
@@ -47,7 +48,9 @@ public enum Checkpoint {
         let (format, sharded) = try CheckpointFormat.detect(url)
         switch format {
         case .safetensors:
-            return sharded ? try ShardedSafetensorsReader(url: url) : try SafetensorsReader(url: url)
+            let reader: any CheckpointReader = sharded ? try ShardedSafetensorsReader(url: url) : try SafetensorsReader(url: url)
+            // MLX and GPTQ folders read as the float weights they pack.
+            return try RuntimeLayoutReader.wrapping(reader) ?? reader
         case .hdf5:
             return try HDF5Reader(url: url)
         case .qpk:
@@ -59,6 +62,7 @@ public enum Checkpoint {
 
     /// The files that make up the checkpoint at `url` (the shards of a sharded checkpoint).
     public static func sourceFiles(of reader: any CheckpointReader) -> [URL] {
+        if let packed = reader as? RuntimeLayoutReader { return sourceFiles(of: packed.underlying) }
         if let sharded = reader as? ShardedSafetensorsReader { return sharded.shards.map(\.url) }
         return [reader.url]
     }

@@ -17,15 +17,22 @@ public final class MappedFile: @unchecked Sendable {
     public let bytes: UnsafeRawBufferPointer
 
     /// Maps `url` read-only.
-    /// - Throws: ``FileAccessError`` when the file cannot be opened, is a directory or cannot be mapped.
+    ///
+    /// The file is opened with `O_NONBLOCK`, so a FIFO, socket or device never blocks the open:
+    /// anything but a regular file is refused at once (``FileAccessError/notRegularFile(_:_:)``).
+    /// - Throws: ``FileAccessError`` when the file cannot be opened, is a directory or another
+    ///   non-regular file, or cannot be mapped.
     public init(url: URL) throws {
         self.url = url
-        let fd = open(url.path, O_RDONLY)
+        let fd = open(url.path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { throw FileAccessError.cannotOpen(url.path, String(cString: strerror(errno))) }
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw FileAccessError.cannotOpen(url.path, String(cString: strerror(errno))) }
         guard (info.st_mode & S_IFMT) != S_IFDIR else { throw FileAccessError.isDirectory(url.path) }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            throw FileAccessError.notRegularFile(url.path, FileAccessError.kindName(mode: info.st_mode))
+        }
         let size = Int(info.st_size)
         if size == 0 {
             bytes = UnsafeRawBufferPointer(start: nil, count: 0)
@@ -65,6 +72,8 @@ public enum FileAccessError: Error, CustomStringConvertible, Sendable, Equatable
     case cannotMap(String, String)
     case cannotWrite(String, String)
     case alreadyExists(String)
+    /// The path is a FIFO, socket or device: reading it could block forever or never end.
+    case notRegularFile(String, String)
 
     public var description: String {
         switch self {
@@ -73,6 +82,30 @@ public enum FileAccessError: Error, CustomStringConvertible, Sendable, Equatable
         case let .cannotMap(path, reason): "\(path): cannot memory-map: \(reason)"
         case let .cannotWrite(path, reason): "\(path): cannot write: \(reason)"
         case let .alreadyExists(path): "\(path): already exists (use --force to overwrite)"
+        case let .notRegularFile(path, kind):
+            "\(path): is a \(kind), not a regular file; qpk reads checkpoints from regular files only (copy it to a file first)"
         }
+    }
+
+    /// What a non-regular file is, in words, from its `st_mode`.
+    static func kindName(mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFIFO: "FIFO (named pipe)"
+        case S_IFSOCK: "socket"
+        case S_IFCHR: "character device"
+        case S_IFBLK: "block device"
+        case S_IFDIR: "directory"
+        default: "special file"
+        }
+    }
+
+    /// Refuses `path` at once unless it is a regular file or a directory (symbolic links are
+    /// followed). A missing path passes: opening it reports that.
+    /// - Throws: ``notRegularFile(_:_:)`` for a FIFO, socket or device.
+    public static func requireRegularFileOrDirectory(_ path: String) throws {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return }
+        let type = info.st_mode & S_IFMT
+        guard type == S_IFREG || type == S_IFDIR else { throw notRegularFile(path, kindName(mode: info.st_mode)) }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Convert
+import Formats
 import Foundation
 import Inspect
 import QPKCore
@@ -61,6 +62,9 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "With .qpk input and output: copy it, replacing only the outlier values by the 1-D F32 tensors of this safetensors file (README: outlier masks).")
     var outlierValues: String?
 
+    @Flag(help: "Allow --dtype to cast floating tensors to an integer or bool dtype (rounds every value; refused otherwise).")
+    var allowLossyCast = false
+
     @Flag(help: "Print the plan (action, bits, bytes per tensor) and the final size; write nothing.")
     var dryRun = false
 
@@ -104,10 +108,15 @@ struct ConvertCommand: ParsableCommand {
             include: include.map(Glob.init), exclude: exclude.map(Glob.init), drop: drop.map(Glob.init),
             overwrite: force, outlierMask: outlierMask)
         options.layout = layout
-        if let threads { options.workers = max(1, threads) }
-        options.createdBy = (["qpk"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
         options.ggufType = type
+        if let threads {
+            try UsageError.requireCount(threads, atLeast: 1, option: "--threads")
+            options.workers = threads
+        }
+        options.allowLossyCast = allowLossyCast
+        options.createdBy = RecordedCommandLine.provenance(CommandLine.arguments)
         let plan = try ConversionPlanner.plan(reader: reader, destination: outputURL, target: target, options: options)
+        try ConversionChecks.checkRecipeApplies(plan, flags: quantization.givenFlags)
 
         if dryRun {
             try DryRunPrinter.print(ConversionSummary(plan: plan, options: options), json: json)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Formats
 import Foundation
 import Inspect
 import QPKCore
@@ -27,8 +28,8 @@ struct InspectCommand: ParsableCommand {
     @Flag(help: "Add a histogram per tensor (implies --stats).")
     var histogram = false
 
-    @Option(help: "Histogram bins.")
-    var bins = 24
+    @Option(help: "Histogram bins (default 24; needs --histogram).")
+    var bins: Int?
 
     @Option(name: .customLong("tensor"), help: "Show only tensors matching this glob (repeatable).")
     var tensors: [String] = []
@@ -37,11 +38,17 @@ struct InspectCommand: ParsableCommand {
     var json = false
 
     func run() throws {
+        if let bins {
+            guard histogram else {
+                throw UsageError(.notApplicable, "--bins sets the histogram's bins and needs --histogram")
+            }
+            try UsageError.requireCount(bins, atLeast: 1, option: "--bins")
+        }
         let reader = try Checkpoint.open(URL(fileURLWithPath: file))
         let wantsStats = stats || histogram
         let bar = ProgressBar(total: reader.tensors.count, label: "inspecting", enabled: Terminal.stderrIsTTY && wantsStats)
         let options = InspectOptions(
-            statistics: wantsStats, histogramBins: histogram ? max(bins, 1) : 0,
+            statistics: wantsStats, histogramBins: histogram ? (bins ?? 24) : 0,
             tensorFilters: tensors.map(Glob.init),
             progress: { _, _, name in bar.advance(detail: name) })
         let report = try InspectReport.build(reader: reader, options: options)

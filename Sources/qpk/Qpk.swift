@@ -22,11 +22,11 @@ struct Qpk: ParsableCommand {
         version: version,
         subcommands: [ConvertCommand.self, InspectCommand.self, DiffCommand.self, ValidateCommand.self])
 
-    /// Runs the command line with qpk's exit codes: `diff` and `validate` follow diff(1)
-    /// (0 equal/valid, 1 different/invalid, 2 trouble), every other command exits 0 or 1.
+    /// Runs the command line with qpk's exit statuses (``ExitStatus``, spec/cli.md), the same in
+    /// every command: 0 success/valid/equal, 1 invalid/different, 2 trouble.
     static func main() {
+        TemporaryFiles.removeOnTermination()
         let arguments = Array(CommandLine.arguments.dropFirst())
-        let troubleCode: Int32 = ["diff", "validate"].contains(arguments.first ?? "") ? 2 : 1
         var command: ParsableCommand
         do {
             command = try parseAsRoot(arguments)
@@ -35,10 +35,10 @@ struct Qpk: ParsableCommand {
             let code = Self.exitCode(for: error)
             if code == .success {
                 print(Self.fullMessage(for: error))
-                Foundation.exit(0)
+                Foundation.exit(ExitStatus.success)
             }
             FileHandle.standardError.write(Data((Self.fullMessage(for: error) + "\n").utf8))
-            Foundation.exit(troubleCode)
+            Foundation.exit(ExitStatus.trouble)
         }
         do {
             try command.run()
@@ -46,21 +46,21 @@ struct Qpk: ParsableCommand {
             Foundation.exit(code.rawValue)
         } catch let error as ValidationError {
             Terminal.error(error.message)
-            Foundation.exit(troubleCode)
+            Foundation.exit(ExitStatus.trouble)
         } catch where String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {
             // `qpk SUBCOMMAND --help` arrives here as the help command's "error".
             let code = Self.exitCode(for: error)
             let message = Self.fullMessage(for: error)
             if code == .success {
                 print(message)
-                Foundation.exit(0)
+                Foundation.exit(ExitStatus.success)
             }
             FileHandle.standardError.write(Data((message + "\n").utf8))
-            Foundation.exit(troubleCode)
+            Foundation.exit(ExitStatus.trouble)
         } catch {
             // Everything else a command throws is one line naming what is wrong.
             Terminal.error(String(describing: error))
-            Foundation.exit(troubleCode)
+            Foundation.exit(ExitStatus.code(for: error))
         }
     }
 }

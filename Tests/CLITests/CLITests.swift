@@ -16,14 +16,14 @@ struct CLITests {
         }
     }
 
-    @Test("subcommand help exits 0; a bad flag value is one line and exit 1")
+    @Test("subcommand help exits 0; a bad flag value is one line and exit 2")
     func subcommandHelpAndBadValues() throws {
         let help = try QpkProcess.run(["convert", "--help"])
         #expect(help.status == 0)
         #expect(help.stdout.contains("--group-size"))
         let dir = try TemporaryDirectory()
         let bad = try QpkProcess.run(["convert", model, dir.path("m.qpk"), "--bits", "5"])
-        #expect(bad.status == 1)
+        #expect(bad.status == 2)
         #expect(bad.stderr.split(separator: "\n").count == 1)
         #expect(bad.stderr.contains("--bits"))
         #expect(!FileManager.default.fileExists(atPath: dir.path("m.qpk")))
@@ -78,13 +78,13 @@ struct CLITests {
         let out = dir.path("out.safetensors")
         try Data("keep".utf8).write(to: URL(fileURLWithPath: out))
         let refused = try QpkProcess.run(["convert", model, out])
-        #expect(refused.status == 1)
+        #expect(refused.status == 2)
         #expect(refused.stderr.contains("--force"))
         #expect(try String(contentsOfFile: out, encoding: .utf8) == "keep")
         #expect(try QpkProcess.run(["convert", model, out, "--force"]).status == 0)
     }
 
-    @Test("errors are one line naming the file; diff and validate use exit code 2 for trouble")
+    @Test("errors are one line naming the file; every command uses exit code 2 for trouble")
     func troubleExitCodes() throws {
         let dir = try TemporaryDirectory()
         let missing = dir.path("missing.safetensors")
@@ -95,9 +95,9 @@ struct CLITests {
         #expect(diff.stderr.contains("missing.safetensors"))
         #expect(diff.stderr.split(separator: "\n").count == 1)
         let inspect = try QpkProcess.run(["inspect", missing])
-        #expect(inspect.status == 1)
+        #expect(inspect.status == 2)
         let badExtension = try QpkProcess.run(["convert", model, dir.path("out.xyz")])
-        #expect(badExtension.status == 1)
+        #expect(badExtension.status == 2)
         #expect(badExtension.stderr.contains("out.xyz"))
     }
 

@@ -136,7 +136,11 @@ struct ConversionPlannerTests {
         #expect(try OutputTarget.forDestination(URL(fileURLWithPath: "/x/m.h5"), maxShardSize: nil, gzipLevel: 4) ==
             OutputTarget(format: .hdf5, gzipLevel: 4))
         #expect(try OutputTarget.forDestination(URL(fileURLWithPath: "/x/out/"), maxShardSize: nil, gzipLevel: nil).maxShardSize == Int.max)
-        #expect(try OutputTarget.forDestination(URL(fileURLWithPath: "/x/m.safetensors"), maxShardSize: 1000, gzipLevel: nil).maxShardSize == 1000)
+        #expect(try OutputTarget.forDestination(URL(fileURLWithPath: "/x/m"), maxShardSize: 1000, gzipLevel: nil).maxShardSize == 1000)
+        // The path decides: a file name with --max-shard-size is an error, not a folder (spec/cli.md §3).
+        #expect(throws: UsageError.self) {
+            try OutputTarget.forDestination(URL(fileURLWithPath: "/x/m.safetensors"), maxShardSize: 1000, gzipLevel: nil)
+        }
         #expect(throws: ConversionError.unknownOutputFormat("/x/m.bin")) {
             try OutputTarget.forDestination(URL(fileURLWithPath: "/x/m.bin"), maxShardSize: nil, gzipLevel: nil)
         }

@@ -133,6 +133,22 @@ struct QPKValidationRuleTests {
         }
     }
 
+    @Test("10a duplicate_key: a key twice in one object, at the top level or nested")
+    func duplicateKey() throws {
+        let original = try [UInt8](Data(contentsOf: url))
+        let headerOffset = QPKFixture.preamble(original).headerOffset
+        let header = String(decoding: original[headerOffset...], as: UTF8.self)
+        // A second, empty "tensors" at the end: Foundation would keep the first, Python the last.
+        try QPKFixture.replaceHeader(url, with: Array((header.dropLast() + #","tensors":[]}"#).utf8))
+        expectOpen(.duplicateKey(path: url.path, key: "tensors"))
+        // A duplicate inside a blob reference.
+        try QPKFixture.writeSample(url)
+        let nested = header.replacingOccurrences(of: #""crc32":"#, with: #""length":0,"crc32":"#)
+        try QPKFixture.replaceHeader(url, with: Array(nested.utf8))
+        expectOpen(.duplicateKey(path: url.path, key: "length"))
+        #expect(QPKError.duplicateKey(path: "f", key: "k").rule == "duplicate_key")
+    }
+
     @Test("11 duplicate_tensor: two tensors share a name")
     func duplicateTensor() throws {
         try QPKFixture.editTensor(url, "c") { $0["name"] = "b" }

@@ -193,7 +193,9 @@ struct ShardedSafetensorsWriterTests {
         let writer = try ShardedSafetensorsWriter(
             url: out, tensors: tensors, metadata: ["format": "pt"], maxShardSize: 40, overwrite: false)
         for tensor in tensors.reversed() { try writer.write(tensor, storage: storage(for: tensor)) }
+        // A new folder is built under a hidden temporary name and appears only complete.
         #expect(!FileManager.default.fileExists(atPath: out.path))
+        #expect(try dir.contents().count == 1 && dir.contents()[0].hasPrefix(".out\(TemporaryFiles.marker)"))
         try writer.finish()
         let names = try FileManager.default.contentsOfDirectory(atPath: out.path).sorted()
         #expect(names == writer.shardFileNames + ["model.safetensors.index.json"])
@@ -226,21 +228,70 @@ struct ShardedSafetensorsWriterTests {
         }
     }
 
-    @Test("refuses an existing directory without overwrite, replaces it with overwrite")
+    @Test("writes into a folder with other files; overwrite replaces only its own shards and index")
     func overwrite() throws {
         let dir = try TemporaryDirectory()
         let out = dir.file("out")
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: false)
-        try Data([1]).write(to: out.appendingPathComponent("old.txt"))
-        #expect(throws: FileAccessError.alreadyExists(out.path)) {
-            try ShardedSafetensorsWriter(url: out, tensors: tensors, metadata: [:], maxShardSize: 64, overwrite: false)
+        try Data([1]).write(to: out.appendingPathComponent("config.json"))
+        let first = try ShardedSafetensorsWriter(url: out, tensors: tensors, metadata: [:], maxShardSize: 40, overwrite: false)
+        for tensor in tensors { try first.write(tensor, storage: storage(for: tensor)) }
+        try first.finish()
+        #expect(first.shardFileNames.count == 5)
+        // Same names again: refused without overwrite, before anything is written.
+        #expect(throws: FileAccessError.alreadyExists(out.appendingPathComponent(first.shardFileNames[0]).path)) {
+            try ShardedSafetensorsWriter(url: out, tensors: tensors, metadata: [:], maxShardSize: 40, overwrite: false)
         }
+        try Data([2]).write(to: out.appendingPathComponent("model-00001-of-00007.safetensors"))
+        let before = try FileManager.default.contentsOfDirectory(atPath: out.path).sorted()
         let writer = try ShardedSafetensorsWriter(url: out, tensors: tensors, metadata: [:], maxShardSize: 64, overwrite: true)
         for tensor in tensors { try writer.write(tensor, storage: storage(for: tensor)) }
+        // Until finish(), the new files live in one hidden folder inside `out`; nothing else changed.
+        let during = try FileManager.default.contentsOfDirectory(atPath: out.path).sorted()
+        #expect(during.filter { !$0.hasPrefix(".") } == before)
+        #expect(during.filter { $0.hasPrefix(".out\(TemporaryFiles.marker)") }.count == 1)
         try writer.finish()
-        #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent("old.txt").path))
-        #expect(try ShardedSafetensorsReader(url: out).tensors.count == tensors.count)
+        // The five old shards were listed by the old index: the ones not rewritten are gone; the
+        // config and the unlisted shard-like file are not qpk's and stay.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out.path).sorted()
+            == (["config.json", "model-00001-of-00007.safetensors"] + writer.shardFileNames + ["model.safetensors.index.json"]).sorted())
+        #expect(try ShardedSafetensorsReader(url: out.appendingPathComponent("model.safetensors.index.json")).tensors.count == tensors.count)
         #expect(try dir.contents() == ["out"])
+    }
+
+    @Test("a file where the folder should be, or a missing parent, is a one-line cannotWrite")
+    func notAFolder() throws {
+        let dir = try TemporaryDirectory()
+        let file = dir.file("file")
+        try Data([1]).write(to: file)
+        for url in [file, dir.file("absent/out")] {
+            #expect {
+                try ShardedSafetensorsWriter(url: url, tensors: tensors, metadata: [:], maxShardSize: 64, overwrite: true)
+            } throws: { error in
+                if case .cannotWrite? = error as? FileAccessError { return true }
+                return false
+            }
+        }
+        #expect(try dir.contents() == ["file"])
+    }
+
+    @Test("only model-NNNNN-of-NNNNN.safetensors names count as qpk's shards")
+    func shardNames() {
+        #expect(ShardedSafetensorsWriter.isQPKShardName("model-00001-of-00002.safetensors"))
+        #expect(ShardedSafetensorsWriter.isQPKShardName("model-123456-of-123456.safetensors"))
+        #expect(!ShardedSafetensorsWriter.isQPKShardName("model.safetensors"))
+        #expect(!ShardedSafetensorsWriter.isQPKShardName("model-1-of-2.safetensors"))
+        #expect(!ShardedSafetensorsWriter.isQPKShardName("adapter-00001-of-00002.safetensors"))
+        #expect(!ShardedSafetensorsWriter.isQPKShardName("../model-00001-of-00002.safetensors"))
+    }
+
+    @Test("an index with an empty weight_map is emptyWeightMap")
+    func emptyWeightMap() throws {
+        let dir = try TemporaryDirectory()
+        let index = dir.file("model.safetensors.index.json")
+        try Data(#"{"metadata":{"total_size":0},"weight_map":{}}"#.utf8).write(to: index)
+        #expect(throws: ShardedSafetensorsError.emptyWeightMap(path: index.path)) { try ShardedSafetensorsReader(url: index) }
+        #expect(ShardedSafetensorsError.emptyWeightMap(path: index.path).ruleName == "EmptyWeightMap")
     }
 
     @Test("a failed or dropped writer leaves nothing behind")

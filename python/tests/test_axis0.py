@@ -85,3 +85,16 @@ def test_axis_other_than_minus_one_or_zero_is_invalid_quantization(tmp_path):
     with pytest.raises(qpk.QPKError) as e:
         qpk.safe_open(path)
     assert e.value.rule == "invalid_quantization" and e.value.tensor == "t"
+
+
+def test_a_vector_is_one_row_under_either_axis(tmp_path):
+    """§5.1: a 1-D tensor [n] is R = 1, C = n whatever the axis."""
+    b = Builder()
+    b.affine("v", [5], codes=[0, 1, 2, 3, 4], scales=[1.0, 2.0], zeros=[0, 0], bits=4, group_size=3, axis=0)
+    path = tmp_path / "v.qpk"
+    path.write_bytes(b.build())
+    with qpk.safe_open(path) as f:
+        q = f.get_quantized("v")
+        assert q.codes.shape == (1, 5) and q.scales.shape == (1, 2)
+        np.testing.assert_array_equal(f.get_tensor("v"), [0, 1, 2, 6, 8])
+    assert qpk.matrix_shape((5,), 0) == (1, 5) and qpk.matrix_shape((), 0) == (1, 1)

@@ -117,3 +117,34 @@ def _raw_bytes(path):
     (n,) = struct.unpack("<Q", data[:8])
     info = json.loads(data[8:8 + n])["x"]
     return data[8 + n + info["data_offsets"][0]: 8 + n + info["data_offsets"][1]]
+
+
+@pytest.mark.parametrize("kind", ["elements", "rows", "columns"])
+def test_a_keras_kernel_quantized_along_its_inputs_axis_0(tmp_path, run, kind):
+    """qpk quantizes Keras [in, out] kernels with axis 0 (§5.1): the package must agree with qpk's
+    own dequantization bit for bit, and outliers must be the source's exact values."""
+    h5py = pytest.importorskip("h5py")
+    kernel = np.random.default_rng(3).standard_normal((256, 96)).astype(np.float32)
+    kernel[::37, ::11] *= 8  # a few large weights, so there are outliers
+    src = tmp_path / "k.weights.h5"
+    with h5py.File(src, "w") as f:
+        g = f.create_group("layers/dense/vars")
+        g.attrs["name"] = "dense"
+        g.create_dataset("0", data=kernel)
+        g.create_dataset("1", data=np.zeros(96, np.float32))
+    q = tmp_path / "k.qpk"
+    run("convert", src, q, "--outlier-kind", kind, "--outlier-budget", "2%")
+    restored = tmp_path / "r.safetensors"
+    run("convert", q, restored, "--dtype", "f32")
+    name = "layers/dense/vars/0"
+    with qpk.safe_open(q) as f:
+        assert f.entry(name)["quantization"]["axis"] == 0
+        qt = f.get_quantized(name)
+        assert qt.codes.shape == (96, 256)          # the transposed view: R = dn, C = d0
+        got = f.get_tensor(name)
+        np.testing.assert_array_equal(got, st_load(str(restored))[name])
+        o = f.outliers(name)
+        assert o is not None and o.kind == kind and len(o.indices)
+        mask = qt.outlier_mask()
+        np.testing.assert_array_equal(got[mask], kernel[mask])
+        np.testing.assert_array_equal(qpk.outlier_values(q, {name: kernel})[name], o.values)

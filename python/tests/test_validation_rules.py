@@ -99,6 +99,17 @@ def _misplace(d):
     return bytes(d)
 
 
+def _second_tensors_key(data):
+    """Appends a second "tensors" key to the header object (rule 10a), CRCs fixed."""
+    d = bytearray(data)
+    off, length = struct.unpack_from("<QQ", d, 16)
+    text = bytes(d[off:off + length])[:-1] + b',"tensors":[]}'
+    d = d[:off] + text
+    struct.pack_into("<QQI", d, 16, off, len(text), zlib.crc32(text))
+    _preamble_crc(d)
+    return bytes(d)
+
+
 def _h(mutate):
     return lambda data: (_rewrite_header(data, mutate), None)
 
@@ -139,6 +150,7 @@ CASES = {
     "trailing_bytes": lambda d: (d + b"\0", None),
     "header_checksum": lambda d: (d[:-2] + bytes([d[-2] ^ 1]) + d[-1:], None),
     "invalid_header": _h(lambda h: h.update(format="qpz")),
+    "duplicate_key": lambda d: (_second_tensors_key(d), None),
     "duplicate_tensor": _ht(lambda h: h["tensors"][0], lambda h, t: h["tensors"][1].update(name=t["name"])),
     "unknown_dtype": _ht(_raw, lambda h, t: t.update(dtype="F12")),
     "invalid_shape": _ht(_raw, lambda h, t: t.update(shape=[-1] + t["shape"][1:])),

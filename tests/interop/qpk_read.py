@@ -14,6 +14,7 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "python" / "src"))
 
+from qpk import QPKError as QPKFormatError, QPKFile  # noqa: E402,F401  (the old module's names)
 from qpk.__main__ import main  # noqa: E402
 
 if __name__ == "__main__":

@@ -125,7 +125,7 @@ def test_existing_output_is_not_overwritten_without_force(tmp_path):
     src = FIXTURES / "models" / "fracast" / "model.safetensors"
     out = tmp_path / "out.safetensors"
     out.write_bytes(b"precious")
-    proc = run_qpk("convert", src, out, expect=1)
+    proc = run_qpk("convert", src, out, expect=2)
     assert "--force" in proc.stderr
     assert out.read_bytes() == b"precious"
     run_qpk("convert", src, out, "--force")

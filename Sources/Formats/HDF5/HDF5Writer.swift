@@ -59,7 +59,7 @@ public final class HDF5Writer: CheckpointWriter {
         self.url = url
         let path = url.path
         call = HDF5Call(file: path, hint: HDF5Call.writeHint)
-        if !overwrite, FileManager.default.fileExists(atPath: path) { throw FileAccessError.alreadyExists(path) }
+        try OutputLocation.prepare(url, overwrite: overwrite)
         pending = [:]
         var groupPaths = Set<String>()
         for tensor in tensors {
@@ -87,20 +87,32 @@ public final class HDF5Writer: CheckpointWriter {
                 groupPaths.insert(prefix)
             }
         }
-        let name = ".\(url.lastPathComponent).qpk-tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        temporaryURL = url.deletingLastPathComponent().appendingPathComponent(name)
+        // libhdf5 opens files by path, so the temporary file has a name: registered for removal
+        // on SIGINT/SIGTERM, and cleared by the next run after a kill -9 (``TemporaryFiles``).
+        temporaryURL = TemporaryFiles.temporaryURL(for: url)
+        TemporaryFiles.register(temporaryURL)
         let temporaryPath = temporaryURL.path
         let call = self.call
         let level = compression.map { if case let .gzip(level) = $0 { min(max(level, 0), 9) } else { 4 } }
         file = try HDF5Library.locked {
-            let file = H5Fcreate(temporaryPath, qpk_H5F_ACC_EXCL(), HDF5Library.defaultProperties, HDF5Library.defaultProperties)
-            guard file >= 0 else { throw call.failure("creating the file", temporaryPath) }
+            // No object modification times anywhere (root group included, through the file
+            // creation list, which is a group creation list), so the same tensors give the same bytes.
+            let fileProperties = try call.handle(H5Pcreate(qpk_H5P_FILE_CREATE()), "creating file properties", "/")
+            try call.ok(H5Pset_obj_track_times(fileProperties.id, false), "turning off object times", "/")
+            let file = H5Fcreate(temporaryPath, qpk_H5F_ACC_EXCL(), fileProperties.id, HDF5Library.defaultProperties)
+            guard file >= 0 else {
+                let reason = String(cString: strerror(errno))
+                H5Eclear2(qpk_H5E_DEFAULT())
+                throw FileAccessError.cannotWrite(path, reason)
+            }
             return file
         }
         try HDF5Library.locked {
+            let groupProperties = try call.handle(H5Pcreate(qpk_H5P_GROUP_CREATE()), "creating group properties", "/")
+            try call.ok(H5Pset_obj_track_times(groupProperties.id, false), "turning off object times", "/")
             for group in groupPaths.sorted(by: KerasLayout.byteOrder) {
                 let handle = try call.handle(
-                    H5Gcreate2(file, group, HDF5Library.defaultProperties, HDF5Library.defaultProperties, HDF5Library.defaultProperties),
+                    H5Gcreate2(file, group, HDF5Library.defaultProperties, groupProperties.id, HDF5Library.defaultProperties),
                     "creating the group", group)
                 for (attributeName, attribute) in (attributes[group] ?? [:]).sorted(by: { $0.key < $1.key }) {
                     try HDF5AttributeIO.write(attribute, named: attributeName, on: handle.id, call: call, path: group)
@@ -123,6 +135,7 @@ public final class HDF5Writer: CheckpointWriter {
             H5Eclear2(qpk_H5E_DEFAULT())
         }
         unlink(temporaryURL.path)
+        TemporaryFiles.unregister(temporaryURL)
     }
 
     /// Refuses names that would not come back unchanged from HDF5 (see the type's documentation).
@@ -169,6 +182,7 @@ public final class HDF5Writer: CheckpointWriter {
             shape.isEmpty ? H5Screate(H5S_SCALAR) : H5Screate_simple(Int32(shape.count), shape.map { hsize_t($0) }, nil),
             "creating the dataspace", path)
         let properties = try call.handle(H5Pcreate(qpk_H5P_DATASET_CREATE()), "creating dataset properties", path)
+        try call.ok(H5Pset_obj_track_times(properties.id, false), "turning off object times", path)
         if let level, !shape.isEmpty, shape.allSatisfy({ $0 > 0 }) {
             let elementSize = HDF5Types.isSubByte(tensor.dtype) ? 1 : tensor.dtype.bitWidth / 8
             let chunk = Self.chunkShape(shape, elementSize: elementSize).map { hsize_t($0) }
@@ -244,6 +258,7 @@ public final class HDF5Writer: CheckpointWriter {
         guard rename(temporaryPath, url.path) == 0 else {
             throw FileAccessError.cannotWrite(url.path, String(cString: strerror(errno)))
         }
+        TemporaryFiles.unregister(temporaryURL)
         finished = true
     }
 }

@@ -18,6 +18,8 @@ public enum QPKError: Error, CustomStringConvertible, Equatable, Sendable {
     case trailingBytes(path: String, expected: UInt64, size: Int)
     case headerChecksumMismatch(path: String, stored: UInt32, computed: UInt32)
     case invalidHeader(path: String, reason: String)
+    /// Rule 10a: a JSON object of the header has two members with the same key.
+    case duplicateKey(path: String, key: String)
     case duplicateTensor(path: String, tensor: String)
     case unknownDType(path: String, tensor: String, dtype: String)
     case invalidShape(path: String, tensor: String, reason: String)
@@ -55,6 +57,7 @@ public enum QPKError: Error, CustomStringConvertible, Equatable, Sendable {
         case .trailingBytes: "trailing_bytes"
         case .headerChecksumMismatch: "header_checksum"
         case .invalidHeader: "invalid_header"
+        case .duplicateKey: "duplicate_key"
         case .duplicateTensor: "duplicate_tensor"
         case .unknownDType: "unknown_dtype"
         case .invalidShape: "invalid_shape"
@@ -117,6 +120,8 @@ public enum QPKError: Error, CustomStringConvertible, Equatable, Sendable {
             "\(path): [header_checksum] JSON header CRC-32 is \(hex(computed)), recorded \(hex(stored)); the header is corrupt, re-create the file"
         case let .invalidHeader(path, reason):
             "\(path): [invalid_header] \(reason); the JSON header does not follow spec/qpk-format.md §4"
+        case let .duplicateKey(path, key):
+            "\(path): [duplicate_key] the key \"\(key)\" appears twice in one object of the JSON header; readers disagree on which one counts, so the file is ambiguous: re-create it"
         case let .duplicateTensor(path, tensor):
             "\(path): tensor '\(tensor)': [duplicate_tensor] the name appears more than once; tensor names must be unique"
         case let .unknownDType(path, tensor, dtype):

@@ -118,6 +118,21 @@ struct QPKHeaderDocument: Codable {
         return encoder
     }
 
+    /// The first key that appears twice in one JSON object of `header` (rule 10a,
+    /// `duplicate_key`), or `nil`. Foundation's decoder keeps the first of duplicate keys and
+    /// Python's `json` the last, so a file with one would mean different things to different
+    /// readers. Only duplicates are reported here; other syntax errors are left to the decoder.
+    static func firstDuplicateKey(in header: UnsafeRawBufferPointer) -> String? {
+        do {
+            _ = try StrictJSONParser.parse(header)
+            return nil
+        } catch {
+            let prefix = "duplicate key "
+            guard error.message.hasPrefix(prefix) else { return nil }
+            return String(error.message.dropFirst(prefix.count).dropFirst().dropLast())
+        }
+    }
+
     static func decoder() -> JSONDecoder {
         let decoder = JSONDecoder()
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(

@@ -71,6 +71,11 @@ public final class QPKReader: CheckpointReader {
         }
     }
 
+    /// The tensor called `name`, if any (O(1)).
+    public func tensor(named name: String) -> TensorInfo? {
+        indexByName[name].map { tensors[$0] }
+    }
+
     /// The header record of the tensor called `name`: encoding, bits, group size, outliers, error
     /// and stored bytes, without loading any blob.
     public func record(for name: String) -> QPKTensorRecord? {

@@ -64,6 +64,9 @@ enum QPKStructure {
         guard String(validating: header, as: UTF8.self) != nil else {
             return .failure(.invalidHeader(path: path, reason: "header is not valid UTF-8"))
         }
+        if let key = QPKHeaderDocument.firstDuplicateKey(in: header) {
+            return .failure(.duplicateKey(path: path, key: key))
+        }
         do {
             return .success(try QPKHeaderDocument.decoder().decode(QPKHeaderDocument.self, from: Data(header)))
         } catch {

@@ -18,6 +18,7 @@ public final class SafetensorsReader: CheckpointReader {
     /// The whole mapped file.
     public let file: MappedFile
     private let ranges: [String: Range<Int>]
+    private let indexByName: [String: Int]
 
     /// Maps and validates `url`.
     /// - Throws: ``FileAccessError`` when the file cannot be opened or mapped, and
@@ -31,8 +32,19 @@ public final class SafetensorsReader: CheckpointReader {
         metadata = header.metadata
         var ranges: [String: Range<Int>] = [:]
         ranges.reserveCapacity(header.entries.count)
-        for entry in header.entries { ranges[entry.info.name] = entry.range }
+        var indexByName: [String: Int] = [:]
+        indexByName.reserveCapacity(header.entries.count)
+        for (i, entry) in header.entries.enumerated() {
+            ranges[entry.info.name] = entry.range
+            indexByName[entry.info.name] = i
+        }
         self.ranges = ranges
+        self.indexByName = indexByName
+    }
+
+    /// The tensor called `name`, if any (O(1)).
+    public func tensor(named name: String) -> TensorInfo? {
+        indexByName[name].map { tensors[$0] }
     }
 
     /// The absolute byte range of the tensor called `name` in the file.

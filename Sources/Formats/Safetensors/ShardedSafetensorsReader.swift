@@ -114,6 +114,11 @@ public final class ShardedSafetensorsReader: CheckpointReader {
         self.metadata = metadata
     }
 
+    /// The tensor called `name`, if any (O(1)).
+    public func tensor(named name: String) -> TensorInfo? {
+        shardOfTensor[name].flatMap { shards[$0].tensor(named: name) }
+    }
+
     /// The shard that holds the tensor called `name`.
     public func shard(containing name: String) -> SafetensorsReader? {
         shardOfTensor[name].map { shards[$0] }
@@ -136,15 +141,11 @@ public final class ShardedSafetensorsReader: CheckpointReader {
 
     /// Parses an index file strictly (duplicate keys are errors).
     private static func readIndex(_ url: URL) throws -> (weightMap: [(tensor: String, shard: String)], totalSize: Int?) {
-        let data: Data
-        do {
-            data = try Data(contentsOf: url)
-        } catch {
-            throw FileAccessError.cannotOpen(url.path, error.localizedDescription)
-        }
+        // Mapped, not read with Data(contentsOf:): a FIFO or device is refused, never waited on.
+        let file = try MappedFile(url: url)
         let json: JSONValue
         do {
-            json = try StrictJSONParser.parse(Array(data))
+            json = try StrictJSONParser.parse(Array(file.bytes))
         } catch {
             throw ShardedSafetensorsError.invalidIndex(path: url.path, detail: "invalid JSON: \(error.description)")
         }
@@ -186,6 +187,7 @@ public final class ShardedSafetensorsReader: CheckpointReader {
         guard let weightMap else {
             throw ShardedSafetensorsError.invalidIndex(path: url.path, detail: "missing weight_map")
         }
+        guard !weightMap.isEmpty else { throw ShardedSafetensorsError.emptyWeightMap(path: url.path) }
         return (weightMap, totalSize)
     }
 }

@@ -13,8 +13,17 @@ import QPKCore
 ///
 /// Tensors are assigned to shards greedily in the announced order: a shard is closed when the next
 /// tensor would push its data past `maxShardSize`, and a tensor larger than `maxShardSize` gets a
-/// shard of its own. The directory is built under a temporary name beside `url` and renamed into
-/// place by ``finish()``, so a failed or abandoned writer leaves nothing at `url`.
+/// shard of its own.
+///
+/// The folder may exist and hold other files (a model folder with `config.json` and a tokenizer):
+/// the writer touches only the files it writes, the shards and the index. Everything is written
+/// into a hidden temporary folder first (``TemporaryFiles``: removed on SIGINT/SIGTERM, cleared
+/// by the next run after a kill), so a failed or abandoned writer changes nothing: a new folder is
+/// renamed into place by ``finish()``; into an existing one the finished shards, then the index,
+/// are renamed. Without `overwrite`,
+/// an existing shard or index of the same name is an error; with it, they are replaced, and the
+/// shards of an earlier qpk run (`model-NNNNN-of-NNNNN.safetensors`) that the old index lists and
+/// the new one does not are deleted. Nothing else in the folder is ever deleted.
 public final class ShardedSafetensorsWriter: CheckpointWriter {
     /// The output directory.
     public let url: URL
@@ -26,27 +35,36 @@ public final class ShardedSafetensorsWriter: CheckpointWriter {
     public static let indexFileName = "model.safetensors.index.json"
 
     private let overwrite: Bool
-    private let temporaryDirectory: URL
     private var writers: [SafetensorsWriter]
     private let shardOfTensor: [String: Int]
     private let totalSize: Int
     private var finished = false
+    /// Where the shards and the index are written: a hidden temporary folder (``TemporaryFiles``),
+    /// beside `url` when `url` is new (renamed to `url` by ``finish()``), inside `url` when it
+    /// exists (its files are renamed into `url` by ``finish()``, the index last). Removed on failure.
+    private var temporaryFolder: URL?
+    private let folder: URL
+    /// Whether `url` existed: the files are moved into it rather than the folder renamed.
+    private let intoExistingFolder: Bool
+    /// Shards of an earlier qpk run listed by the old index and not rewritten now.
+    private let staleShards: [String]
     private let lock = NSLock()
 
-    /// Starts writing the checkpoint directory `url`.
+    /// Starts writing the checkpoint folder `url`.
     /// - Parameters:
-    ///   - url: the directory to create.
+    ///   - url: the folder to write into (created if missing; its parent must exist).
     ///   - tensors: every tensor, in the order used to fill the shards.
     ///   - metadata: the `__metadata__` written into every shard (Hugging Face writes `{"format": "pt"}`).
     ///   - maxShardSize: the most tensor bytes one shard may hold (unless one tensor alone is larger).
-    ///   - overwrite: replace an existing `url` (`--force`).
-    /// - Throws: ``FileAccessError/alreadyExists(_:)`` when `url` exists and `overwrite` is false,
-    ///   ``SafetensorsWriterError`` for a non-positive size, duplicate names or bad shapes.
+    ///   - overwrite: replace shards and an index of the same names (`--force`).
+    /// - Throws: ``FileAccessError/alreadyExists(_:)`` when a shard or the index exists and
+    ///   `overwrite` is false, ``FileAccessError/cannotWrite(_:_:)`` when `url` is a file or its
+    ///   parent is missing, ``SafetensorsWriterError`` for a non-positive size, duplicate names or
+    ///   bad shapes.
     public init(url: URL, tensors: [TensorInfo], metadata: [String: String], maxShardSize: Int, overwrite: Bool) throws {
         self.url = url
         self.overwrite = overwrite
         guard maxShardSize > 0 else { throw SafetensorsWriterError.invalidShardSize(path: url.path, size: maxShardSize) }
-        if !overwrite, FileManager.default.fileExists(atPath: url.path) { throw FileAccessError.alreadyExists(url.path) }
 
         var names = Set<String>()
         var shards: [[TensorInfo]] = [[]]
@@ -72,34 +90,91 @@ public final class ShardedSafetensorsWriter: CheckpointWriter {
         totalSize = total
         shardContents = shards
         let count = shards.count
-        shardFileNames = (1...count).map { "model-\(Self.fiveDigits($0))-of-\(Self.fiveDigits(count)).safetensors" }
+        let fileNames = (1...count).map { "model-\(Self.fiveDigits($0))-of-\(Self.fiveDigits(count)).safetensors" }
+        shardFileNames = fileNames
         var shardOfTensor: [String: Int] = [:]
         for (i, shard) in shards.enumerated() {
             for tensor in shard { shardOfTensor[tensor.name] = i }
         }
         self.shardOfTensor = shardOfTensor
 
-        let parent = url.deletingLastPathComponent()
-        temporaryDirectory = parent.appendingPathComponent(
-            ".\(url.lastPathComponent).qpk-tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        do {
-            try FileManager.default.createDirectory(at: temporaryDirectory, withIntermediateDirectories: false)
-        } catch {
-            throw FileAccessError.cannotWrite(url.path, error.localizedDescription)
+        let manager = FileManager.default
+        var isDirectory: ObjCBool = false
+        if manager.fileExists(atPath: url.path, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else {
+                throw FileAccessError.cannotWrite(url.path, "it is a file, not a folder; shards are written into a folder")
+            }
+            for name in fileNames + [Self.indexFileName] {
+                let path = url.appendingPathComponent(name).path
+                if manager.fileExists(atPath: path), !overwrite { throw FileAccessError.alreadyExists(path) }
+            }
+            staleShards = overwrite ? Self.shardsListed(byIndexIn: url).filter { !fileNames.contains($0) } : []
+            TemporaryFiles.clearStale(in: url)
+            let temporary = TemporaryFiles.temporaryURL(for: url.appendingPathComponent(url.lastPathComponent))
+            guard mkdir(temporary.path, 0o755) == 0 else {
+                throw FileAccessError.cannotWrite(url.path, String(cString: strerror(errno)))
+            }
+            TemporaryFiles.register(temporary)
+            temporaryFolder = temporary
+            intoExistingFolder = true
+        } else {
+            let parent = url.deletingLastPathComponent()
+            guard manager.fileExists(atPath: parent.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw FileAccessError.cannotWrite(url.path, "the folder \(parent.path) does not exist; create it first")
+            }
+            TemporaryFiles.clearStale(in: parent)
+            let temporary = TemporaryFiles.temporaryURL(for: url)
+            guard mkdir(temporary.path, 0o755) == 0 else {
+                throw FileAccessError.cannotWrite(url.path, String(cString: strerror(errno)))
+            }
+            TemporaryFiles.register(temporary)
+            temporaryFolder = temporary
+            staleShards = []
+            intoExistingFolder = false
         }
+        folder = temporaryFolder ?? url
         writers = []
         do {
             for (i, shard) in shards.enumerated() {
                 writers.append(try SafetensorsWriter(
-                    url: temporaryDirectory.appendingPathComponent(shardFileNames[i]),
-                    tensors: shard, metadata: metadata, overwrite: false))
+                    url: folder.appendingPathComponent(fileNames[i]), tensors: shard, metadata: metadata, overwrite: false))
             }
         } catch {
             writers = []
-            try? FileManager.default.removeItem(at: temporaryDirectory)
+            removeTemporaryFolder()
             if let error = error as? SafetensorsWriterError { throw error.reported(at: url.path) }
             throw error
         }
+    }
+
+    /// The shard files of an earlier qpk run that the folder's index lists: names of the form
+    /// `model-NNNNN-of-NNNNN.safetensors` only (never a file qpk would not have written).
+    static func shardsListed(byIndexIn folder: URL) -> [String] {
+        let index = folder.appendingPathComponent(indexFileName)
+        guard let file = try? MappedFile(url: index),
+              case let .object(members)? = try? StrictJSONParser.parse(Array(file.bytes)),
+              case let .object(entries)? = members.first(where: { $0.key == "weight_map" })?.value
+        else { return [] }
+        var names = Set<String>()
+        for entry in entries {
+            if case let .string(shard) = entry.value, isQPKShardName(shard) { names.insert(shard) }
+        }
+        return names.sorted()
+    }
+
+    /// Whether `name` is `model-NNNNN-of-NNNNN.safetensors` (five or more digits each).
+    static func isQPKShardName(_ name: String) -> Bool {
+        guard name.hasPrefix("model-"), name.hasSuffix(".safetensors") else { return false }
+        let middle = name.dropFirst("model-".count).dropLast(".safetensors".count)
+        let parts = middle.components(separatedBy: "-of-")
+        return parts.count == 2 && parts.allSatisfy { $0.count >= 5 && $0.allSatisfy { ("0"..."9").contains($0) } }
+    }
+
+    private func removeTemporaryFolder() {
+        guard let temporaryFolder else { return }
+        try? FileManager.default.removeItem(at: temporaryFolder)
+        TemporaryFiles.unregister(temporaryFolder)
+        self.temporaryFolder = nil
     }
 
     private static func fiveDigits(_ n: Int) -> String {
@@ -119,7 +194,7 @@ public final class ShardedSafetensorsWriter: CheckpointWriter {
         }
     }
 
-    /// Completes every shard, writes the index and moves the directory into place.
+    /// Completes every shard, then writes the index, then deletes the stale shards of an earlier run.
     /// - Throws: ``SafetensorsWriterError/missingTensors(path:tensors:)`` when a tensor was never
     ///   written (nothing is left behind), or a ``FileAccessError``.
     public func finish() throws {
@@ -127,15 +202,44 @@ public final class ShardedSafetensorsWriter: CheckpointWriter {
         defer { lock.unlock() }
         guard !finished else { throw SafetensorsWriterError.alreadyFinished(path: url.path) }
         finished = true
-        defer { try? FileManager.default.removeItem(at: temporaryDirectory) }
+        var succeeded = false
+        defer { if !succeeded { writers = []; removeTemporaryFolder() } }
         let missing = writers.flatMap(\.unwrittenTensors)
         guard missing.isEmpty else { throw SafetensorsWriterError.missingTensors(path: url.path, tensors: missing) }
         for writer in writers { try writer.finish() }
-        let index = try AtomicOutput(
-            destination: temporaryDirectory.appendingPathComponent(Self.indexFileName), overwrite: false)
+        let index = try AtomicOutput(destination: folder.appendingPathComponent(Self.indexFileName), overwrite: false)
         try index.append(Array(indexJSON().utf8))
         try index.commit()
-        try moveIntoPlace()
+        guard let temporaryFolder else { throw SafetensorsWriterError.alreadyFinished(path: url.path) }
+        if intoExistingFolder {
+            try moveFiles(from: temporaryFolder)
+        } else {
+            // A folder that appeared meanwhile is never replaced (rename over a non-empty folder fails).
+            guard rename(temporaryFolder.path, url.path) == 0 else {
+                let reason = errno == EEXIST || errno == ENOTEMPTY ? "it appeared while writing; nothing was changed" : String(cString: strerror(errno))
+                throw FileAccessError.cannotWrite(url.path, reason)
+            }
+            TemporaryFiles.unregister(temporaryFolder)
+            self.temporaryFolder = nil
+        }
+        succeeded = true
+        for name in staleShards { unlink(url.appendingPathComponent(name).path) }
+    }
+
+    /// Moves the finished shards, then the index, from `temporary` into the existing `url`: only
+    /// renames, so the window in which the folder mixes old and new files is a few system calls
+    /// (every byte was written and synced before).
+    private func moveFiles(from temporary: URL) throws {
+        let names = shardFileNames + [Self.indexFileName]
+        if !overwrite, let clash = names.first(where: { FileManager.default.fileExists(atPath: url.appendingPathComponent($0).path) }) {
+            throw FileAccessError.alreadyExists(url.appendingPathComponent(clash).path)
+        }
+        for name in names {
+            guard rename(temporary.appendingPathComponent(name).path, url.appendingPathComponent(name).path) == 0 else {
+                throw FileAccessError.cannotWrite(url.appendingPathComponent(name).path, String(cString: strerror(errno)))
+            }
+        }
+        removeTemporaryFolder()
     }
 
     /// The index JSON, formatted as transformers writes it (`indent=2`, keys sorted).
@@ -150,29 +254,10 @@ public final class ShardedSafetensorsWriter: CheckpointWriter {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// Renames the finished temporary directory to `url`, replacing an existing `url` only when
-    /// `overwrite` was given (the old one is moved aside first and deleted after the swap).
-    private func moveIntoPlace() throws {
-        let manager = FileManager.default
-        var backup: URL?
-        if manager.fileExists(atPath: url.path) {
-            guard overwrite else { throw FileAccessError.alreadyExists(url.path) }
-            let aside = temporaryDirectory.deletingLastPathComponent()
-                .appendingPathComponent(".\(url.lastPathComponent).qpk-old-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-            guard rename(url.path, aside.path) == 0 else {
-                throw FileAccessError.cannotWrite(url.path, String(cString: strerror(errno)))
-            }
-            backup = aside
-        }
-        guard rename(temporaryDirectory.path, url.path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            if let backup { _ = rename(backup.path, url.path) }
-            throw FileAccessError.cannotWrite(url.path, reason)
-        }
-        if let backup { try? manager.removeItem(at: backup) }
-    }
-
     deinit {
-        if !finished { try? FileManager.default.removeItem(at: temporaryDirectory) }
+        if !finished {
+            writers = []
+            removeTemporaryFolder()
+        }
     }
 }

@@ -122,10 +122,19 @@ public struct CheckpointDiff: Sendable, Codable, Equatable {
     ///
     /// Tensors are compared two at a time, each in parallel chunks of 1 Mi elements decoded on the
     /// fly (quantized tensors are dequantized once), so memory stays within a few tensors.
-    /// - Throws: ``DiffError`` for a bad name mapping; a reader's error when a tensor cannot be read.
+    /// - Throws: ``DiffError`` for a bad name mapping; ``UsageError`` for a negative or NaN
+    ///   tolerance or a tensor filter that matches no tensor of either file; a reader's error when
+    ///   a tensor cannot be read.
     public static func compare(
         _ a: any CheckpointReader, _ b: any CheckpointReader, options: DiffOptions = DiffOptions()
     ) throws -> CheckpointDiff {
+        try options.tolerance.validate()
+        if !options.tensorFilters.isEmpty {
+            let all = (a.tensors + b.tensors).map { options.nameMap.apply(to: $0.name) }
+            try UsageError.requireMatches(
+                options.tensorFilters, in: all, option: "--tensor",
+                source: "\(a.url.lastPathComponent) or \(b.url.lastPathComponent)")
+        }
         let namesA = try mapped(a, options)
         let namesB = try mapped(b, options)
         let indexB = Dictionary(uniqueKeysWithValues: namesB.map { ($0.mapped, $0.info) })

@@ -25,6 +25,14 @@ public struct Tolerance: Sendable, Hashable, Codable {
         case equalNaN = "equal_nan"
     }
 
+    /// Checks that both tolerances are finite and non-negative (a negative or NaN tolerance
+    /// would make every tensor "different", silently).
+    /// - Throws: ``UsageError`` (rule `invalid_number`) naming `--atol` or `--rtol`.
+    public func validate() throws {
+        try UsageError.requireNumber(absolute, atLeast: 0, option: "--atol")
+        try UsageError.requireNumber(relative, atLeast: 0, option: "--rtol")
+    }
+
     /// Whether `a` and `b` are close.
     @inline(__always)
     public func isClose(_ a: Float, _ b: Float) -> Bool {

@@ -23,7 +23,7 @@ extension InspectReport {
             out.append("")
             out.append(contentsOf: quantizedFileLines(quantized, colors: colors))
         }
-        if tensors.contains(where: { $0.stats != nil }) {
+        if hasStats {
             out.append("")
             out.append(colors.bold("Distribution"))
             out.append(distributionTable(colors: colors).render())
@@ -42,6 +42,8 @@ extension InspectReport {
         return out.joined(separator: "\n")
     }
 
+    // Each is one scan of the tensors: evaluate once per table, never per row (a per-row
+    // evaluation made `inspect` quadratic in the tensor count).
     private var isQuantized: Bool { tensors.contains { $0.quantization != nil } }
     private var hasStats: Bool { tensors.contains { $0.stats != nil } }
 
@@ -78,6 +80,7 @@ extension InspectReport {
     }
 
     func tensorTable(colors: Colors) -> TableRenderer {
+        let isQuantized = isQuantized, hasStats = hasStats
         var columns: [TableRenderer.Column] = [
             .init("name"), .init("dtype"), .init("shape"), .init("params", .right), .init("bytes", .right),
         ]
@@ -133,6 +136,7 @@ extension InspectReport {
     }
 
     func layerTable(colors: Colors) -> TableRenderer {
+        let isQuantized = isQuantized, hasStats = hasStats
         var columns: [TableRenderer.Column] = [.init("layer"), .init("tensors", .right), .init("params", .right),
                                                .init("bytes", .right), .init("bpw", .right)]
         if isQuantized { columns.append(.init("min sqnr dB", .right)) }

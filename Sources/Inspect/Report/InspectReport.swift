@@ -164,8 +164,11 @@ public struct InspectReport: Sendable, Codable, Equatable {
     /// stays within about twice the largest tensor. Quantization details come from
     /// ``QuantizationInfoProviding`` when the reader offers it, otherwise from the decoded
     /// tensor (QPK files, or whenever statistics are requested).
-    /// - Throws: the reader's error for a tensor that cannot be read.
+    /// - Throws: ``UsageError`` when a tensor filter matches no tensor; the reader's error for a
+    ///   tensor that cannot be read.
     public static func build(reader: any CheckpointReader, options: InspectOptions = .init()) throws -> InspectReport {
+        try UsageError.requireMatches(
+            options.tensorFilters, in: reader.tensors.map(\.name), option: "--tensor", source: reader.url.lastPathComponent)
         let selected = reader.tensors.filter { options.selects($0.name) }
         let provider = reader as? QuantizationInfoProviding
         let wantsStats = options.statistics || options.histogramBins > 0
@@ -188,7 +191,7 @@ public struct InspectReport: Sendable, Codable, Equatable {
                     }
                 }
             }
-            let bytes = quantization?.storedBytes ?? info.byteCount
+            let bytes = quantization?.storedBytes ?? reader.quantizedByteCount(of: info) ?? info.byteCount
             let parameters = info.elementCount
             let entry = TensorEntry(
                 name: info.name, dtype: provider?.storedTypeName(for: info.name) ?? info.dtype.rawValue,

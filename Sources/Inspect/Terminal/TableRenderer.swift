@@ -46,9 +46,9 @@ public struct TableRenderer: Sendable {
                 let padding = String(repeating: " ", count: widths[i] - Colors.visibleWidth(cell))
                 parts.append(column.alignment == .right ? padding + cell : cell + padding)
             }
-            var text = parts.joined(separator: "  ")
-            while text.hasSuffix(" ") { text.removeLast() }
-            return text
+            let text = parts.joined(separator: "  ")
+            guard let last = text.lastIndex(where: { $0 != " " }) else { return "" }
+            return String(text[...last])
         }
         var lines = [colors.bold(line(columns.map(\.title)))]
         lines += rows.map(line)

@@ -68,7 +68,7 @@ public enum CheckpointValidator {
                 ])
             } catch let error as ShardedSafetensorsError {
                 return .init(file: path, format: "safetensors", problems: [
-                    .init(rule: "ShardedCheckpoint", message: error.description),
+                    .init(tensor: error.tensor, rule: error.ruleName, message: error.description),
                 ])
             } catch let error as FileAccessError {
                 throw Trouble(description: error.description)

@@ -8,7 +8,7 @@ __all__ = ["QPKError", "RULES"]
 #: The rule names of spec §8, in the spec's order. ``qpk validate`` reports the same names.
 RULES = (
     "file_too_small", "bad_magic", "unsupported_version", "reserved_not_zero", "preamble_checksum",
-    "header_misplaced", "truncated", "trailing_bytes", "header_checksum", "invalid_header",
+    "header_misplaced", "truncated", "trailing_bytes", "header_checksum", "invalid_header", "duplicate_key",
     "duplicate_tensor", "unknown_dtype", "invalid_shape", "unknown_encoding", "invalid_quantization",
     "blob_set", "blob_misaligned", "blob_out_of_bounds", "blob_overlap", "blob_length",
     "invalid_outlier_record", "blob_checksum", "outlier_indices", "symmetric_zero_point",

@@ -135,10 +135,28 @@ class QPKFile:
         def no_constants(name: str) -> Any:
             raise ValueError(f"{name} is not JSON")
 
+        class DuplicateKey(Exception):
+            pass
+
+        def unique_members(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
+            # Rule 10a: a key twice in one object means two things to two parsers.
+            seen = set()
+            for key, _ in pairs:
+                if key in seen:
+                    raise DuplicateKey(key)
+                seen.add(key)
+            return dict(pairs)
+
         try:
-            header = json.loads(raw.decode("utf-8"), parse_constant=no_constants)
-        except (UnicodeDecodeError, ValueError) as e:
-            raise self._fail("invalid_header", f"not UTF-8 JSON: {e}") from None
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise self._fail("invalid_header", f"not UTF-8: {e}") from None
+        try:
+            header = json.loads(text, parse_constant=no_constants, object_pairs_hook=unique_members)
+        except DuplicateKey as e:
+            raise self._fail("duplicate_key", f'the key "{e.args[0]}" appears twice in one object') from None
+        except ValueError as e:
+            raise self._fail("invalid_header", f"not JSON: {e}") from None
         if not isinstance(header, dict):
             raise self._fail("invalid_header", "the header is not a JSON object")
         expected_types = {"format": str, "version": int, "tensors": list, "metadata": dict, "recipe": dict,

@@ -24,12 +24,16 @@ def matrix_shape(shape: Tuple[int, ...], axis: int = -1) -> Tuple[int, int]:
 
     ``axis = -1``: the leading axes are rows, the last axis is columns. ``axis = 0`` (groups run
     along the leading axes): the transpose of that matrix, ``R = dn`` and ``C = d0·…·d(n−1)``.
-    A scalar is 1×1 either way.
+    A 1-D tensor ``[n]`` is ``1 × n`` and a scalar ``1 × 1`` under either axis.
     """
-    if not shape:
-        return 1, 1
+    if len(shape) < 2:
+        return 1, (shape[0] if shape else 1)
     lead, last = _product(tuple(shape[:-1])), shape[-1]
     return (lead, last) if axis == -1 else (last, lead)
+
+
+def _transposed(shape: Tuple[int, ...], axis: int) -> bool:
+    return axis == 0 and len(shape) >= 2
 
 
 @dataclass(frozen=True)
@@ -116,7 +120,7 @@ class QuantizedTensor:
 
 def to_original(matrix: np.ndarray, shape: Tuple[int, ...], axis: int) -> np.ndarray:
     """The tensor of ``shape`` whose §5.1 matrix view (for ``axis``) is ``matrix``."""
-    if axis == 0:
+    if _transposed(tuple(shape), axis):
         matrix = matrix.T
     return np.ascontiguousarray(matrix).reshape(shape)
 
@@ -125,7 +129,7 @@ def to_matrix(tensor: np.ndarray, axis: int) -> np.ndarray:
     """The §5.1 matrix view (for ``axis``) of ``tensor``: inverse of :func:`to_original`."""
     shape = tuple(tensor.shape)
     rows, columns = matrix_shape(shape, axis)
-    if axis == 0:
+    if _transposed(shape, axis):
         return np.ascontiguousarray(tensor.reshape(columns, rows).T)
     return tensor.reshape(rows, columns)
 
