@@ -1,5 +1,6 @@
 import Foundation
 import Formats
+import QPKCore
 
 /// What is wrong with a file of tuned outlier values (`qpk convert IN.qpk OUT.qpk --outlier-values FILE`).
 ///

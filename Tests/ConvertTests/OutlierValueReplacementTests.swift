@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 @testable import Convert
+import QPKCore
+import Formats
+import Quantize
 
 /// `qpk convert IN.qpk OUT.qpk --outlier-values FILE`: only the outlier values change.
 @Suite("Outlier value replacement: tuned outliers written back, codes untouched")
