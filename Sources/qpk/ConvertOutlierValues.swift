@@ -8,9 +8,17 @@ extension ConvertCommand {
     func replaceOutlierValues(from values: String) throws {
         let summary: OutlierValueReplacement.Summary
         do {
-            let given = [dtype != nil, !include.isEmpty, !exclude.isEmpty, maxShardSize != nil, compression != nil, outlierMask, dryRun]
-            if given.contains(true) {
-                throw ValidationError("--outlier-values copies a QPK file and changes only its outlier values: drop --dtype, --include, --exclude, --max-shard-size, --compression, --outlier-mask and --dry-run")
+            var given = quantization.givenFlags
+            for (set, flag) in [
+                (dtype != nil, "--dtype"), (!include.isEmpty, "--include"), (!exclude.isEmpty, "--exclude"),
+                (maxShardSize != nil, "--max-shard-size"), (compression != nil, "--compression"),
+                (outlierMask, "--outlier-mask"), (dryRun, "--dry-run"), (type != nil, "--type"),
+                (layout != nil, "--layout"), (allowLossyCast, "--allow-lossy-cast"),
+            ] where set {
+                given.append(flag)
+            }
+            if !given.isEmpty {
+                throw ValidationError("--outlier-values copies a QPK file and changes only its outlier values: \(given.joined(separator: ", ")) would do nothing; drop it")
             }
             let inputURL = URL(fileURLWithPath: input), outputURL = URL(fileURLWithPath: output)
             if inputURL.standardizedFileURL.path == outputURL.standardizedFileURL.path {
@@ -18,7 +26,7 @@ extension ConvertCommand {
             }
             summary = try OutlierValueReplacement.replace(
                 input: inputURL, output: outputURL, values: URL(fileURLWithPath: values), overwrite: force,
-                createdBy: (["qpk"] + CommandLine.arguments.dropFirst()).joined(separator: " "))
+                createdBy: RecordedCommandLine.provenance(CommandLine.arguments))
         } catch let error as ValidationError {
             Terminal.error(error.message)
             throw ExitCode(2)

@@ -77,3 +77,11 @@ def test_a_mismatched_values_file_is_one_line_and_exit_2(base, run, breakage, ru
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and str(bad) in lines[0] and f"'{name}'" in lines[0] and f"[{rule}]" in lines[0], proc.stderr
     assert not (d / "x.qpk").exists()
+
+
+def test_options_that_would_do_nothing_are_a_usage_error(base, run):
+    d, q = base
+    values = d / "same.safetensors"
+    qpk.save_outlier_values(values, qpk.outlier_values(q, qpk.load_file(q)))
+    proc = run("convert", q, d / "y.qpk", "--outlier-values", values, "--bits", "3", expect=2)
+    assert "--bits would do nothing" in proc.stderr and not (d / "y.qpk").exists()
