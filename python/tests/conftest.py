@@ -14,9 +14,7 @@ import pytest
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-ROOT = HERE.parents[1]
-FIXTURES = ROOT / "fixtures"
-FRACAST = FIXTURES / "models" / "fracast" / "model.safetensors"
+from qpk_testpaths import ROOT  # noqa: E402
 
 
 @pytest.fixture(scope="session")

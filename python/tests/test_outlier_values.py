@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import qpk
-from conftest import FRACAST
+from qpk_testpaths import FRACAST
 
 
 @pytest.fixture(scope="module", params=["elements", "rows", "columns"])

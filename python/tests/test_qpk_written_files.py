@@ -9,7 +9,7 @@ import pytest
 from safetensors.numpy import load_file as st_load
 
 import qpk
-from conftest import FIXTURES, FRACAST
+from qpk_testpaths import FIXTURES, FRACAST
 
 RECIPES = [
     ("rtn-2", ["--method", "rtn", "--bits", "2", "--group-size", "32"]),

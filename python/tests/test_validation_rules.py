@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import qpk
-from conftest import FRACAST
+from qpk_testpaths import FRACAST
 
 
 def _preamble_crc(d):
