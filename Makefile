@@ -10,13 +10,13 @@ DEMO_SRC  := fixtures/models/fracast/model.safetensors
 APT_PKGS  := libhdf5-dev zlib1g-dev libopenblas-dev pkg-config
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build release test unit-test interop-test demo bench clean fixtures
+.PHONY: all deps build release test unit-test interop-test demo bench peft clean fixtures
 
 all: build
 
 # System libraries (Debian) and the Python reference implementations used by the tests.
 deps: .build/.deps-ok
-.build/.deps-ok: requirements-dev.txt
+.build/.deps-ok: requirements-dev.txt python/pyproject.toml $(wildcard python/src/qpk/*.py)
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
@@ -24,6 +24,7 @@ deps: .build/.deps-ok
 	fi
 	@$(PYTHON) -m pip --version >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-pip; }
 	@$(PYTHON) -m pip install -q -r requirements-dev.txt pytest 2>&1 | grep -v -i "warning: running pip as" || true
+	@$(PYTHON) -m pip install -q ./python 2>&1 | grep -v -i "warning: running pip as" || true
 	@mkdir -p .build && touch $@
 
 build: deps
@@ -37,6 +38,7 @@ unit-test: deps release
 
 interop-test: deps release
 	QPK_BIN=$(QPK) $(PYTHON) -m pytest -q tests/interop
+	QPK_BIN=$(QPK) $(PYTHON) -m pytest -q python/tests examples/tests
 
 test: unit-test interop-test
 
@@ -62,6 +64,12 @@ bench: deps release
 	QPK=$(QPK) $(PYTHON) bench/quality/run.py
 	QPK=$(QPK) $(PYTHON) bench/speed/run.py
 	QPK=$(QPK) $(PYTHON) bench/metadata/run.py
+
+# PreQuant outlier fine-tuning bench (bench/peft/RESULTS.md). Installs torch (CPU use, large
+# download), which `make test` never needs.
+peft: deps release
+	$(PYTHON) -m pip install -q -r bench/peft/requirements.txt 2>&1 | grep -v -i "warning: running pip as" || true
+	QPK=$(QPK) bash bench/peft/run.sh
 
 clean:
 	rm -rf .build build

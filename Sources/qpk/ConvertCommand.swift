@@ -23,6 +23,7 @@ struct ConvertCommand: ParsableCommand {
               qpk convert shards-dir/ merged.safetensors
               qpk convert model.safetensors out-dir/ --max-shard-size 2GB
               qpk convert model.h5 model.safetensors
+              qpk convert model.qpk tuned.qpk --outlier-values tuned-outliers.safetensors
               qpk convert model.safetensors model.gguf --type Q4_K
             """)
 
@@ -58,6 +59,9 @@ struct ConvertCommand: ParsableCommand {
     @Flag(help: "Dequantizing: also write a BOOL <name>.outlier_mask tensor per quantized weight.")
     var outlierMask = false
 
+    @Option(help: "With .qpk input and output: copy it, replacing only the outlier values by the 1-D F32 tensors of this safetensors file (README: outlier masks).")
+    var outlierValues: String?
+
     @Flag(help: "Allow --dtype to cast floating tensors to an integer or bool dtype (rounds every value; refused otherwise).")
     var allowLossyCast = false
 
@@ -85,6 +89,7 @@ struct ConvertCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let outlierValues { return try replaceOutlierValues(from: outlierValues) }
         try checkTypeUsage()
         let inputURL = URL(fileURLWithPath: input)
         let outputURL = URL(fileURLWithPath: output)

@@ -7,6 +7,9 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
+import qpk
+from qpk.__main__ import check_against
+
 from conftest import FIXTURES, ROOT, run_qpk, run_json
 
 FRACAST = FIXTURES / "models" / "fracast" / "model.safetensors"
@@ -20,22 +23,31 @@ def sqnr_db(a, b):
 
 
 def test_spec_reader_matches_qpk_dequantization(tmp_path):
-    """tests/interop/qpk_read.py reads QPK from the spec alone: its dequantization must equal
-    qpk's, and the error it measures against the source must equal the recorded error."""
+    """The `qpk` Python package (python/) reads QPK from the spec alone: its dequantization must
+    equal qpk's, and the error it measures against the source must equal the recorded error."""
     q = tmp_path / "m.qpk"
     run_qpk("convert", FRACAST, q, "--bits", "4", "--group-size", "64")
     restored = tmp_path / "r.safetensors"
     run_qpk("convert", q, restored, "--dtype", "f32")
-    npz = tmp_path / "spec.npz"
+    assert qpk.validate(q) == []
+    with qpk.safe_open(q) as f:
+        assert check_against(f, str(FRACAST), log=lambda _: None) == []
+    ours = load_file(str(restored))
+    theirs = qpk.load_file(q)
+    assert set(theirs) == set(ours)
+    for name in ours:
+        np.testing.assert_array_equal(theirs[name].astype(np.float32), ours[name], err_msg=name)
+
+
+def test_reader_command_still_works(tmp_path):
+    """tests/interop/qpk_read.py (used by the Swift interop tests) runs the package's reader."""
+    q = tmp_path / "m.qpk"
+    run_qpk("convert", FRACAST, q)
     reader = ROOT / "tests" / "interop" / "qpk_read.py"
-    proc = subprocess.run([sys.executable, str(reader), str(q), "--check-against", str(FRACAST), "--npz", str(npz)],
+    proc = subprocess.run([sys.executable, str(reader), str(q), "--check-against", str(FRACAST)],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    ours = load_file(str(restored))
-    theirs = np.load(npz)
-    assert set(theirs.files) == set(ours)
-    for name in ours:
-        np.testing.assert_allclose(theirs[name].astype(np.float32), ours[name], rtol=1e-6, atol=1e-7, err_msg=name)
+    assert "valid QPK v1" in proc.stdout and "MISMATCH" not in proc.stdout
 
 
 @pytest.mark.parametrize("bits", [2, 3, 4, 8])

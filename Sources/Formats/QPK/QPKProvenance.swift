@@ -25,22 +25,49 @@ public struct QPKProvenance: Codable, Sendable, Equatable {
         }
     }
 
+    /// The file whose values replaced the outlier values after quantization
+    /// (`qpk convert IN.qpk OUT.qpk --outlier-values FILE`, spec §4.7 `tuned_outliers_from`).
+    public struct TunedOutliers: Codable, Sendable, Equatable {
+        /// The values file's last path component.
+        public var name: String
+        /// Its size in bytes.
+        public var size: Int
+        /// Lower-case hex SHA-256 of the whole values file.
+        public var sha256: String
+        /// The outlier values replaced (every outlier value of the file).
+        public var values: Int
+        /// How many of them differ from the values they replaced.
+        public var changed: Int
+
+        public init(name: String, size: Int, sha256: String, values: Int, changed: Int) {
+            self.name = name
+            self.size = size
+            self.sha256 = sha256
+            self.values = values
+            self.changed = changed
+        }
+    }
+
     public var sources: [Source]
     /// The version of qpk that wrote the file.
     public var qpkVersion: String
     /// Free text, e.g. the command line.
     public var createdBy: String
+    /// Set when the outlier values were replaced after quantization (fine-tuned); `nil` otherwise.
+    public var tunedOutliersFrom: TunedOutliers?
 
-    public init(sources: [Source], qpkVersion: String, createdBy: String) {
+    public init(sources: [Source], qpkVersion: String, createdBy: String, tunedOutliersFrom: TunedOutliers? = nil) {
         self.sources = sources
         self.qpkVersion = qpkVersion
         self.createdBy = createdBy
+        self.tunedOutliersFrom = tunedOutliersFrom
     }
 
     enum CodingKeys: String, CodingKey {
         case sources
         case qpkVersion = "qpk_version"
         case createdBy = "created_by"
+        case tunedOutliersFrom = "tuned_outliers_from"
     }
 
     /// The qpk release recorded by ``describing(sources:qpkVersion:createdBy:)`` by default.

@@ -58,6 +58,9 @@ extension InspectReport {
             lines.append("  source: \(source.name) (\(HumanUnits.bytes(source.size)), header sha256 \(source.headerSHA256))")
         }
         lines.append("  written by: qpk \(q.qpkVersion): \(q.createdBy)")
+        if let tuned = q.tunedOutliersFrom {
+            lines.append("  tuned: outlier values replaced from \(tuned.name) (\(HumanUnits.bytes(tuned.size)), sha256 \(tuned.sha256)): \(tuned.changed) of \(tuned.values) changed")
+        }
         for entry in tensors {
             guard let t = entry.quantization, t.outlierCount > 0, let kind = t.outlierKind else { continue }
             var line = "  \(entry.name): \(t.outlierCount) outlier parameters (\(kind.rawValue))"

@@ -27,7 +27,8 @@ extension QPKReader: QuantizationInfoProviding {
             recipe: recipe,
             sources: provenance.sources,
             qpkVersion: provenance.qpkVersion, createdBy: provenance.createdBy,
-            outlierParameters: outlierParameterCount, quantizedParameters: quantizedParameterCount)
+            outlierParameters: outlierParameterCount, quantizedParameters: quantizedParameterCount,
+            tunedOutliersFrom: provenance.tunedOutliersFrom)
     }
 }
 

@@ -129,11 +129,14 @@ public struct QuantizedFileSummary: Sendable, Codable, Equatable {
     /// Parameters kept at full precision, and parameters quantized, over the whole file.
     public var outlierParameters: Int
     public var quantizedParameters: Int
+    /// Where the outlier values came from when they were replaced after quantization (tuned).
+    public var tunedOutliersFrom: QPKProvenance.TunedOutliers?
 
     public init(
         recipe: [String: QPKJSONValue], sources: [Source], qpkVersion: String, createdBy: String,
-        outlierParameters: Int, quantizedParameters: Int
+        outlierParameters: Int, quantizedParameters: Int, tunedOutliersFrom: QPKProvenance.TunedOutliers? = nil
     ) {
+        self.tunedOutliersFrom = tunedOutliersFrom
         self.recipe = recipe
         self.sources = sources
         self.qpkVersion = qpkVersion
@@ -148,6 +151,7 @@ public struct QuantizedFileSummary: Sendable, Codable, Equatable {
         case createdBy = "created_by"
         case outlierParameters = "outlier_parameters"
         case quantizedParameters = "quantized_parameters"
+        case tunedOutliersFrom = "tuned_outliers_from"
     }
 }
 

@@ -1,0 +1,146 @@
+"""The §5 matrix view of a quantized tensor: its stored arrays, bit unpacking and dequantization.
+
+Section numbers (§) refer to spec/qpk-format.md.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+
+__all__ = ["QuantizedTensor", "Outliers", "matrix_shape", "to_matrix", "to_original", "unpack_codes"]
+
+
+def _product(values: Tuple[int, ...]) -> int:
+    result = 1
+    for v in values:
+        result *= v
+    return result
+
+
+def matrix_shape(shape: Tuple[int, ...], axis: int = -1) -> Tuple[int, int]:
+    """§5.1: the (rows R, columns C) matrix view of a tensor.
+
+    ``axis = -1``: the leading axes are rows, the last axis is columns. ``axis = 0`` (groups run
+    along the leading axes): the transpose of that matrix, ``R = dn`` and ``C = d0·…·d(n−1)``.
+    A 1-D tensor ``[n]`` is ``1 × n`` and a scalar ``1 × 1`` under either axis.
+    """
+    if len(shape) < 2:
+        return 1, (shape[0] if shape else 1)
+    lead, last = _product(tuple(shape[:-1])), shape[-1]
+    return (lead, last) if axis == -1 else (last, lead)
+
+
+def _transposed(shape: Tuple[int, ...], axis: int) -> bool:
+    return axis == 0 and len(shape) >= 2
+
+
+@dataclass(frozen=True)
+class Outliers:
+    """A tensor's outlier record (§6).
+
+    ``indices`` are row numbers, column numbers or flat element indices ``r·C + c`` of the
+    quantization matrix view (§5.1; transposed for ``axis = 0``); ``values`` are the
+    full-precision values in row-major order of the parameters they cover (1-D float32).
+    """
+
+    kind: str
+    indices: np.ndarray
+    values: np.ndarray
+    statistic: str
+    threshold: float
+
+    def mask(self, rows: int, columns: int) -> np.ndarray:
+        """A boolean ``rows × columns`` matrix, true exactly at the covered parameters."""
+        m = np.zeros((rows, columns), dtype=bool)
+        if self.kind == "rows":
+            m[self.indices, :] = True
+        elif self.kind == "columns":
+            m[:, self.indices] = True
+        else:
+            m.reshape(-1)[self.indices] = True
+        return m
+
+
+@dataclass(frozen=True)
+class QuantizedTensor:
+    """The stored arrays of an ``affine`` tensor (§5), in the quantization matrix view.
+
+    ``codes`` is ``rows × columns`` (uint8 codes unpacked from the bit stream), ``scales`` and
+    ``zeros`` are ``rows × groups`` float16. ``layout`` is the header's ``quantization`` object
+    (scheme, bits, group_size, axis, method). ``shape`` is the tensor's original shape.
+    """
+
+    name: str
+    dtype: str
+    shape: Tuple[int, ...]
+    layout: Dict[str, Any]
+    codes: np.ndarray
+    scales: np.ndarray
+    zeros: np.ndarray
+    outliers: Optional[Outliers]
+
+    @property
+    def bits(self) -> int:
+        return int(self.layout["bits"])
+
+    @property
+    def group_size(self) -> int:
+        return int(self.layout["group_size"])
+
+    @property
+    def axis(self) -> int:
+        return int(self.layout.get("axis", -1))
+
+    def dequantize(self, outliers: bool = True) -> np.ndarray:
+        """§5.4: ``(f32(q) − z)·s`` per element in float32, then (with ``outliers``) the outlier
+        values at their positions; returned in the tensor's original shape."""
+        rows, columns = self.codes.shape
+        group_of_column = np.arange(columns) // self.group_size
+        x = (self.codes.astype(np.float32) - self.zeros.astype(np.float32)[:, group_of_column]) \
+            * self.scales.astype(np.float32)[:, group_of_column]
+        if outliers and self.outliers is not None:
+            o = self.outliers
+            if o.kind == "rows":
+                x[o.indices, :] = o.values.reshape(len(o.indices), columns)
+            elif o.kind == "columns":
+                x[:, o.indices] = o.values.reshape(rows, len(o.indices))
+            else:
+                x.reshape(-1)[o.indices] = o.values
+        return to_original(x, self.shape, self.axis)
+
+    def outlier_mask(self) -> np.ndarray:
+        """A boolean array of the tensor's original shape, true exactly where an outlier value
+        replaces the dequantized value (all false without outliers)."""
+        rows, columns = self.codes.shape
+        m = self.outliers.mask(rows, columns) if self.outliers is not None else np.zeros((rows, columns), bool)
+        return to_original(m, self.shape, self.axis)
+
+
+def to_original(matrix: np.ndarray, shape: Tuple[int, ...], axis: int) -> np.ndarray:
+    """The tensor of ``shape`` whose §5.1 matrix view (for ``axis``) is ``matrix``."""
+    if _transposed(tuple(shape), axis):
+        matrix = matrix.T
+    return np.ascontiguousarray(matrix).reshape(shape)
+
+
+def to_matrix(tensor: np.ndarray, axis: int) -> np.ndarray:
+    """The §5.1 matrix view (for ``axis``) of ``tensor``: inverse of :func:`to_original`."""
+    shape = tuple(tensor.shape)
+    rows, columns = matrix_shape(shape, axis)
+    if _transposed(shape, axis):
+        return np.ascontiguousarray(tensor.reshape(columns, rows).T)
+    return tensor.reshape(rows, columns)
+
+
+def unpack_codes(stream: memoryview, count: int, bits: int) -> np.ndarray:
+    """§5.2: the first ``count`` codes of an LSB-first bit stream of ``bits``-bit codes (uint8)."""
+    raw = np.frombuffer(stream, np.uint8)
+    if bits == 8:
+        return raw[:count].copy()
+    if bits in (2, 4):
+        shifts = np.arange(0, 8, bits, dtype=np.uint8)
+        return ((raw[:, None] >> shifts) & ((1 << bits) - 1)).reshape(-1)[:count].astype(np.uint8)
+    stream_bits = np.unpackbits(raw, bitorder="little")[: count * bits].reshape(count, bits)
+    return np.packbits(stream_bits, axis=1, bitorder="little")[:, 0]
