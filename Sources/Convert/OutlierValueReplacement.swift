@@ -5,7 +5,7 @@ import QPKCore
 /// What is wrong with a file of tuned outlier values (`qpk convert IN.qpk OUT.qpk --outlier-values FILE`).
 ///
 /// Every ``description`` is one line naming the values file, the tensor and the broken rule.
-public enum OutlierValueError: Error, CustomStringConvertible, Equatable, Sendable {
+public enum OutlierValueError: CheckpointDiagnosable, Equatable, Sendable {
     /// The output is not a `.qpk` file.
     case outputNotQPK(path: String)
     /// The QPK file has outliers in `tensor`, the values file has no tensor of that name.
@@ -19,7 +19,7 @@ public enum OutlierValueError: Error, CustomStringConvertible, Equatable, Sendab
     /// A values tensor holds NaN or an infinity.
     case nonFinite(path: String, tensor: String, index: Int)
 
-    /// The rule's name, as printed between brackets.
+    /// The rule's name.
     public var rule: String {
         switch self {
         case .outputNotQPK: "output_not_qpk"
@@ -31,20 +31,32 @@ public enum OutlierValueError: Error, CustomStringConvertible, Equatable, Sendab
         }
     }
 
-    public var description: String {
+    /// The problem as data, about the values file (or the output path for ``outputNotQPK``).
+    public var diagnostic: CheckpointDiagnostic {
         switch self {
         case let .outputNotQPK(path):
-            "\(path): [\(rule)] --outlier-values writes a QPK file: give the output a .qpk extension"
+            CheckpointDiagnostic(file: path, rule: rule, detail: "--outlier-values writes a QPK file", hint: "give the output a .qpk extension")
         case let .missingTensor(path, tensor, qpk):
-            "\(path): tensor '\(tensor)': [\(rule)] \(qpk) has outliers in this tensor but the values file has no tensor of that name; save every outlier tensor"
+            CheckpointDiagnostic(
+                file: path, tensor: tensor, rule: rule,
+                detail: "\(qpk) has outliers in this tensor but the values file has no tensor of that name",
+                hint: "save every outlier tensor")
         case let .unexpectedTensor(path, tensor, qpk, reason):
-            "\(path): tensor '\(tensor)': [\(rule)] \(reason) in \(qpk); the values file holds only tensors with outliers"
+            CheckpointDiagnostic(
+                file: path, tensor: tensor, rule: rule, detail: "\(reason) in \(qpk)",
+                hint: "the values file holds only tensors with outliers")
         case let .wrongDType(path, tensor, found):
-            "\(path): tensor '\(tensor)': [\(rule)] \(found), outlier values are stored as F32; save them as float32"
+            CheckpointDiagnostic(
+                file: path, tensor: tensor, rule: rule, detail: "\(found), outlier values are stored as F32",
+                hint: "save them as float32")
         case let .wrongLength(path, tensor, expected, found):
-            "\(path): tensor '\(tensor)': [\(rule)] shape \(found), the outlier record covers \(expected) parameters: expected shape [\(expected)] in spec §6 order"
+            CheckpointDiagnostic(
+                file: path, tensor: tensor, rule: rule,
+                detail: "shape \(found), the outlier record covers \(expected) parameters",
+                hint: "expected shape [\(expected)] in spec §6 order")
         case let .nonFinite(path, tensor, index):
-            "\(path): tensor '\(tensor)': [\(rule)] value \(index) is NaN or infinite; the tuning diverged"
+            CheckpointDiagnostic(
+                file: path, tensor: tensor, rule: rule, detail: "value \(index) is NaN or infinite", hint: "the tuning diverged")
         }
     }
 }

@@ -68,22 +68,25 @@ public protocol CheckpointWriter: AnyObject {
 }
 
 /// Errors common to every checkpoint format.
-public enum CheckpointError: Error, CustomStringConvertible, Sendable, Equatable {
+public enum CheckpointError: CheckpointDiagnosable, Sendable, Equatable {
     case unknownFormat(String)
     case quantizedTensor(String, String)
     case noSuchTensor(String, String)
     case unsupportedDType(String, String, DType)
 
-    public var description: String {
+    public var diagnostic: CheckpointDiagnostic {
         switch self {
         case let .unknownFormat(path):
-            "\(path): not a safetensors, HDF5, QPK or GGUF file (unrecognised magic bytes)"
+            CheckpointDiagnostic(
+                file: path, rule: "unknown_format", detail: "not a safetensors, HDF5, QPK or GGUF file (unrecognised magic bytes)")
         case let .quantizedTensor(path, name):
-            "\(path): tensor '\(name)': is quantized; dequantize it first"
+            CheckpointDiagnostic(file: path, tensor: name, rule: "quantized_tensor", detail: "is quantized", hint: "dequantize it first")
         case let .noSuchTensor(path, name):
-            "\(path): no tensor named '\(name)'"
+            CheckpointDiagnostic(file: path, tensor: name, rule: "no_such_tensor", detail: "there is no tensor of this name")
         case let .unsupportedDType(path, name, dtype):
-            "\(path): tensor '\(name)': dtype \(dtype.rawValue) cannot be converted to or from float"
+            CheckpointDiagnostic(
+                file: path, tensor: name, rule: "unsupported_dtype",
+                detail: "dtype \(dtype.rawValue) cannot be converted to or from float")
         }
     }
 }
