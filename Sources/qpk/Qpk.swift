@@ -15,13 +15,14 @@ struct Qpk: ParsableCommand {
             by extension.
             """,
         version: version,
-        subcommands: [ConvertCommand.self, InspectCommand.self, DiffCommand.self, ValidateCommand.self])
+        subcommands: [ConvertCommand.self, InspectCommand.self, DiffCommand.self, ValidateCommand.self, Hdf5ProbeCommand.self])
 
     /// Runs the command line with qpk's exit codes: `diff` and `validate` follow diff(1)
     /// (0 equal/valid, 1 different/invalid, 2 trouble), every other command exits 0 or 1.
     static func main() {
         let arguments = Array(CommandLine.arguments.dropFirst())
         let troubleCode: Int32 = ["diff", "validate"].contains(arguments.first ?? "") ? 2 : 1
+        if arguments.first != Hdf5ProbeCommand.name { Hdf5ProbeCommand.enableIsolation() }
         var command: ParsableCommand
         do {
             command = try parseAsRoot(arguments)

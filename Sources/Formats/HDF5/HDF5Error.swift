@@ -28,6 +28,12 @@ public enum HDF5Error: Error, CustomStringConvertible, Equatable, Sendable {
     case quantizedTensor(file: String, name: String)
     /// The `hdf5.*` metadata handed to the writer is malformed.
     case invalidMetadata(file: String, key: String, reason: String)
+    /// The isolated libhdf5 worker died on the file (`signal` is e.g. `SIGSEGV`); see ``HDF5Isolation``.
+    case libraryCrashed(file: String, signal: String, step: String)
+    /// The isolated libhdf5 worker made no progress for `seconds` and was killed.
+    case libraryHung(file: String, seconds: Int, step: String)
+    /// The worker process for ``HDF5Isolation`` could not be started.
+    case workerUnavailable(file: String, reason: String)
 
     public var description: String {
         switch self {
@@ -55,14 +61,32 @@ public enum HDF5Error: Error, CustomStringConvertible, Equatable, Sendable {
             "\(file): tensor '\(name)': is quantized and HDF5 stores dense tensors; dequantize it first"
         case let .invalidMetadata(file, key, reason):
             "\(file): metadata '\(key)': \(reason); it must be the JSON written by HDF5Reader (spec/hdf5-mapping.md)"
+        case let .libraryCrashed(file, _, _), let .libraryHung(file, _, _):
+            "\(file): \(reason); the file is corrupt, re-download or re-export it"
+        case let .workerUnavailable(file, _):
+            "\(file): \(reason); reinstall qpk, or turn HDF5Isolation off to read HDF5 in-process"
+        }
+    }
+
+    /// What went wrong, without the file name and hint (for validation reports).
+    public var reason: String {
+        switch self {
+        case let .libraryCrashed(_, signal, step):
+            "libhdf5 crashed (\(signal)) while \(step), in qpk's isolated worker process"
+        case let .libraryHung(_, seconds, step):
+            "libhdf5 made no progress for \(seconds) s while \(step) and was stopped (QPK_HDF5_STALL_SECONDS sets the limit)"
+        case let .workerUnavailable(_, reason):
+            "cannot start the HDF5 worker process (\(reason))"
+        default:
+            description
         }
     }
 }
 
 /// One finding of ``HDF5Reader/validate(url:)``.
-public struct HDF5Problem: Sendable, Equatable, CustomStringConvertible {
+public struct HDF5Problem: Sendable, Equatable, Codable, CustomStringConvertible {
     /// The rule a file broke.
-    public enum Rule: String, Sendable, Equatable {
+    public enum Rule: String, Sendable, Equatable, Codable {
         /// No HDF5 signature at offset 0 or any power-of-two userblock offset ≥ 512.
         case signature
         /// libhdf5 cannot open the file or walk its tree.
@@ -71,6 +95,8 @@ public struct HDF5Problem: Sendable, Equatable, CustomStringConvertible {
         case unreadable
         /// A dataset's element type has no qpk dtype (strings, compound, references, …).
         case unsupportedDType
+        /// libhdf5 crashed or hung on the file, in the isolated worker process (``HDF5Isolation``).
+        case libraryFailure
     }
 
     public var file: String
