@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs one libFuzzer target: Fuzz/run.sh TARGET SECONDS [libFuzzer flags...]
+#   TARGET is safetensors, sharded-index, qpk or hdf5 (build first: make fuzz-build).
+# The growing corpus lives in Fuzz/.work/corpus/TARGET (seeded from Fuzz/Corpus/TARGET, which is
+# never written to); crashers land in Fuzz/.work/artifacts/TARGET/ and the log in Fuzz/.work/logs/.
+# Exits non-zero when the run found a crash, leak, timeout or sanitizer report (hdf5: see below).
+set -euo pipefail
+cd "$(dirname "$0")"
+target=$1 seconds=$2; shift 2
+case $target in
+  safetensors) binary=FuzzSafetensors ;;
+  sharded-index) binary=FuzzShardedIndex ;;
+  qpk) binary=FuzzQPK ;;
+  hdf5) binary=FuzzHDF5 ;;
+  *) echo "unknown target '$target' (safetensors, sharded-index, qpk, hdf5)" >&2; exit 2 ;;
+esac
+bin=${FUZZ_BIN_DIR:-.build/release}/$binary
+[ -x "$bin" ] || { echo "$bin missing: run make fuzz-build" >&2; exit 2; }
+work=.work
+mkdir -p "$work/corpus/$target" "$work/artifacts/$target" "$work/logs"
+log="$work/logs/$target.log"
+flags=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536
+       -artifact_prefix="$work/artifacts/$target/" -print_final_stats=1)
+if [ "$target" = hdf5 ]; then
+  # libhdf5 1.10.8 crashes and hangs on some inputs by itself (why qpk runs it in a worker
+  # process): keep fuzzing past those, then replay every artifact through `qpk validate`.
+  flags+=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
+fi
+echo "fuzzing $target for ${seconds}s (log: Fuzz/$log)"
+status=0
+"$bin" "${flags[@]}" "$@" "$work/corpus/$target" "Corpus/$target" >"$log" 2>&1 || status=$?
+grep -E "^(#[0-9]+|Done|stat::)" "$log" | tail -4 || true
+if [ "$target" = hdf5 ]; then
+  ./replay-hdf5.sh "$work/artifacts/$target"
+  exit $?
+fi
+exit $status
