@@ -21,6 +21,7 @@ public enum HDF5Worker {
             return 2
         }
         HDF5Isolation.configure(nil)
+        exitWhenOrphaned()
         var noCore = rlimit(rlim_cur: 0, rlim_max: 0)
         _ = setrlimit(Int32(RLIMIT_CORE.rawValue), &noCore)
         var memory = rlimit(rlim_cur: rlim_t(memoryLimit), rlim_max: rlim_t(memoryLimit))
@@ -41,6 +42,21 @@ public enum HDF5Worker {
         output.append(Data("\n".utf8))
         HDF5Progress.emit(output)
         return 0
+    }
+}
+
+extension HDF5Worker {
+    /// A worker whose parent is gone (killed with SIGKILL, say) must not loop on forever: a
+    /// thread checks once a second whether the worker was re-parented and ends it if so.
+    private static func exitWhenOrphaned() {
+        let parent = getppid()
+        let thread = Thread {
+            while true {
+                sleep(1)
+                if getppid() != parent { _exit(3) }
+            }
+        }
+        thread.start()
     }
 }
 
