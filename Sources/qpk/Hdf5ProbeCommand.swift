@@ -20,8 +20,10 @@ struct Hdf5ProbeCommand: ParsableCommand {
         Foundation.exit(HDF5Worker.main(arguments))
     }
 
-    /// Routes every HDF5 file this process opens through the worker.
+    /// Routes every HDF5 file this process opens through the worker, unless
+    /// `QPK_HDF5_ISOLATION=off` asks for in-process libhdf5 (trusted files; measurements).
     static func enableIsolation() {
+        guard ProcessInfo.processInfo.environment["QPK_HDF5_ISOLATION"] != "off" else { return }
         HDF5Isolation.configure(.currentExecutable(arguments: [name]))
     }
 }

@@ -37,7 +37,7 @@ struct HostileInputTests {
             let lines = report.split(separator: "\n")
             #expect(lines.count == 1, "\(command): \(report)")
             #expect(lines.first?.contains(file) == true, "\(command): \(report)")
-            #expect(lines.first?.contains("libhdf5") == true, "\(command): \(report)")
+            #expect(lines.first?.contains("HDF5 worker process") == true, "\(command): \(report)")
             if arguments[0] != "validate" { #expect(result.stdout.isEmpty, "\(command): \(result.stdout)") }
         }
         #expect(!FileManager.default.fileExists(atPath: output))

@@ -28,9 +28,10 @@ public enum HDF5Error: Error, CustomStringConvertible, Equatable, Sendable {
     case quantizedTensor(file: String, name: String)
     /// The `hdf5.*` metadata handed to the writer is malformed.
     case invalidMetadata(file: String, key: String, reason: String)
-    /// The isolated libhdf5 worker died on the file (`signal` is e.g. `SIGSEGV`); see ``HDF5Isolation``.
+    /// The isolated worker died on the file (`signal` is e.g. `SIGSEGV`, almost always inside
+    /// libhdf5); see ``HDF5Isolation``.
     case libraryCrashed(file: String, signal: String, step: String)
-    /// The isolated libhdf5 worker made no progress for `seconds` and was killed.
+    /// The isolated worker made no progress for `seconds` (libhdf5 looping) and was killed.
     case libraryHung(file: String, seconds: Int, step: String)
     /// The worker process for ``HDF5Isolation`` could not be started.
     case workerUnavailable(file: String, reason: String)
@@ -72,9 +73,9 @@ public enum HDF5Error: Error, CustomStringConvertible, Equatable, Sendable {
     public var reason: String {
         switch self {
         case let .libraryCrashed(_, signal, step):
-            "libhdf5 crashed (\(signal)) while \(step), in qpk's isolated worker process"
+            "the isolated HDF5 worker process crashed (\(signal)) while \(step)"
         case let .libraryHung(_, seconds, step):
-            "libhdf5 made no progress for \(seconds) s while \(step) and was stopped (QPK_HDF5_STALL_SECONDS sets the limit)"
+            "the isolated HDF5 worker process made no progress for \(seconds) s while \(step) and was stopped (QPK_HDF5_STALL_SECONDS sets the limit)"
         case let .workerUnavailable(_, reason):
             "cannot start the HDF5 worker process (\(reason))"
         default:

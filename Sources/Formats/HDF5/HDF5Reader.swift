@@ -45,7 +45,7 @@ public final class HDF5Reader: CheckpointReader {
     ///   or when it crashed or hung the isolated libhdf5.
     public convenience init(url: URL) throws {
         try Self.checkAccess(url)
-        try HDF5Isolation.check(url, level: .structure)
+        _ = try HDF5Isolation.check(url, level: .structure)
         try self.init(inProcess: url)
     }
 
