@@ -17,7 +17,7 @@ done
 failed=0
 for f in "${files[@]}"; do
   out=$(QPK_HDF5_STALL_SECONDS=5 timeout -s KILL 60 "$qpk" validate "$f" 2>&1); status=$?
-  if { [ $status -eq 0 ] || [ $status -eq 1 ]; } && grep -qF "$f" <<<"$out"; then
+  if { [ $status -eq 0 ] || [ $status -eq 1 ]; } && grep -qF "$(basename "$f")" <<<"$out"; then
     echo "held  ($status) $f: $(head -n 1 <<<"$out" | cut -c1-160)"
   else
     echo "FAILED ($status) $f: $(head -n 3 <<<"$out")"

@@ -58,6 +58,25 @@ struct HostileInputTests {
         #expect(result.stderr.contains("no progress for 2 s"))
     }
 
+    @Test("every HDF5 file the fuzzer found crashing or hanging libhdf5 is invalid, reported, in bounded time")
+    func fuzzerRegressions() throws {
+        let directory = QpkProcess.repositoryRoot.appendingPathComponent("Fuzz/Regressions/hdf5")
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".h5") }.sorted()
+        #expect(files.count >= 8)
+        for name in files {
+            let file = directory.appendingPathComponent(name).path
+            let validate = try HostileProcess.run(["validate", file], environment: ["QPK_HDF5_STALL_SECONDS": "3"], deadline: 60)
+            #expect(!validate.timedOut, "\(name)")
+            #expect(validate.status == 1, "\(name): exit \(validate.status) \(validate.stderr)")
+            let lines = validate.stdout.split(separator: "\n")
+            #expect(!lines.isEmpty && lines.allSatisfy { $0.contains(file) }, "\(name): \(validate.stdout)")
+            let stats = try HostileProcess.run(["inspect", file, "--stats"], environment: ["QPK_HDF5_STALL_SECONDS": "3"], deadline: 60)
+            #expect(!stats.timedOut, "\(name)")
+            #expect(stats.status == 0 || stats.status == 1, "\(name): exit \(stats.status)")
+            if stats.status == 1 { #expect(stats.stderr.split(separator: "\n").count == 1, "\(name): \(stats.stderr)") }
+        }
+    }
+
     @Test("the default stall limit stops the endless loop within seconds")
     func defaultStallLimit() throws {
         let started = Date()
