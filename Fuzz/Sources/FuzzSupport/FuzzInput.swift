@@ -9,8 +9,14 @@ import Quantize
 /// readers must report bad bytes as thrown errors or validation problems.
 public enum FuzzInput {
     /// A directory private to this process, on tmpfs when there is one.
+    /// Directories of processes that died (crashed fork-mode jobs skip `atexit`) are removed.
     public static let directory: URL = {
         let base = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? [] where name.hasPrefix("qpk-fuzz-") {
+            if let pid = Int32(name.dropFirst("qpk-fuzz-".count)), kill(pid, 0) != 0, errno == ESRCH {
+                try? FileManager.default.removeItem(atPath: base + "/" + name)
+            }
+        }
         let url = URL(fileURLWithPath: base).appendingPathComponent("qpk-fuzz-\(getpid())")
         try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         atexit { try? FileManager.default.removeItem(at: FuzzInput.directory) }
