@@ -73,3 +73,20 @@ peft: deps release
 
 clean:
 	rm -rf .build build
+
+# Coverage-guided fuzzing (libFuzzer + AddressSanitizer) of every reader; see Fuzz/README.md.
+# The Fuzz package builds the readers again with sanitizer flags, in Fuzz/.build.
+FUZZ_TARGETS       := safetensors sharded-index qpk hdf5
+FUZZ_SECONDS       ?= 3600
+FUZZ_SMOKE_SECONDS ?= 45
+
+.PHONY: fuzz-build fuzz fuzz-smoke
+fuzz-build: deps
+	cd Fuzz && for p in FuzzSafetensors FuzzShardedIndex FuzzQPK FuzzHDF5; do \
+	  $(SWIFT) build -c release --toolset toolset.json --product $$p || exit 1; done
+
+fuzz: fuzz-build release
+	@status=0; for t in $(FUZZ_TARGETS); do Fuzz/run.sh $$t $(FUZZ_SECONDS) || status=1; done; exit $$status
+
+fuzz-smoke: fuzz-build release
+	@status=0; for t in $(FUZZ_TARGETS); do Fuzz/run.sh $$t $(FUZZ_SMOKE_SECONDS) || status=1; done; exit $$status

@@ -15,10 +15,16 @@ public enum InvalidInput {
                 .contains(error.rule)
         case let error as HDF5Error:
             switch error {
-            case .notHDF5, .cannotOpen, .notATensor, .datasetTooLarge: return true
+            case .notHDF5, .cannotOpen, .notATensor, .datasetTooLarge, .libraryCrashed, .libraryHung: return true
             case let .operationFailed(_, _, _, _, hint): return hint == HDF5Call.readHint
             default: return false
             }
+        case let error as GGUFError:
+            // A block type qpk cannot decode is a limit of qpk, not a broken file.
+            if case .undecodableType = error { return false }
+            return true
+        case is RuntimeLayoutError:
+            return true
         case let error as CheckpointError:
             if case .unknownFormat = error { return true }
             return false

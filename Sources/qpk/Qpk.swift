@@ -21,13 +21,14 @@ struct Qpk: ParsableCommand {
             """,
         version: version,
         subcommands: [ConvertCommand.self, InspectCommand.self, DiffCommand.self, ValidateCommand.self,
-                      TokenizeCommand.self, EmbedCommand.self])
+                      TokenizeCommand.self, EmbedCommand.self, Hdf5ProbeCommand.self])
 
     /// Runs the command line with qpk's exit statuses (``ExitStatus``, spec/cli.md), the same in
     /// every command: 0 success/valid/equal, 1 invalid/different, 2 trouble.
     static func main() {
         TemporaryFiles.removeOnTermination()
         let arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments.first != Hdf5ProbeCommand.name { Hdf5ProbeCommand.enableIsolation() }
         var command: ParsableCommand
         do {
             command = try parseAsRoot(arguments)

@@ -5,7 +5,7 @@ import QPKCore
 /// Each description is one line naming the file, the dataset when there is one, what failed and a
 /// hint the user can act on. The library's own error stack is never printed; its innermost message
 /// is folded into ``operationFailed(file:object:operation:detail:hint:)`` instead.
-public enum HDF5Error: Error, CustomStringConvertible, Equatable, Sendable {
+public enum HDF5Error: CheckpointDiagnosable, Equatable, Sendable {
     /// The file does not start with the HDF5 signature (at offset 0, 512, 1024, …).
     case notHDF5(file: String)
     /// libhdf5 refused to open the file.
@@ -30,41 +30,96 @@ public enum HDF5Error: Error, CustomStringConvertible, Equatable, Sendable {
     case quantizedTensor(file: String, name: String)
     /// The `hdf5.*` metadata handed to the writer is malformed.
     case invalidMetadata(file: String, key: String, reason: String)
+    /// The isolated worker died on the file (`signal` is e.g. `SIGSEGV`, almost always inside
+    /// libhdf5); see ``HDF5Isolation``.
+    case libraryCrashed(file: String, signal: String, step: String)
+    /// The isolated worker made no progress for `seconds` (libhdf5 looping) and was killed.
+    case libraryHung(file: String, seconds: Int, step: String)
+    /// The worker process for ``HDF5Isolation`` could not be started.
+    case workerUnavailable(file: String, reason: String)
 
-    public var description: String {
+    /// The problem as data (rules listed in spec/cli.md §8).
+    public var diagnostic: CheckpointDiagnostic {
         switch self {
         case let .notHDF5(file):
-            "\(file): not an HDF5 file (no \\x89HDF signature at offset 0, 512, 1024, …); check the path"
+            CheckpointDiagnostic(
+                file: file, rule: "signature", detail: "not an HDF5 file (no \\x89HDF signature at offset 0, 512, 1024, …)",
+                hint: "check the path")
         case let .cannotOpen(file, detail):
-            "\(file): cannot open as HDF5 (\(detail)); the file is probably truncated or corrupt, re-download it"
+            CheckpointDiagnostic(
+                file: file, rule: "open", detail: "cannot open as HDF5 (\(detail))",
+                hint: "the file is probably truncated or corrupt, re-download it")
         case let .operationFailed(file, object, operation, detail, hint):
-            "\(file): '\(object)': \(operation) failed\(detail.isEmpty ? "" : " (\(detail))"); \(hint)"
+            CheckpointDiagnostic(
+                file: file, tensor: object, rule: "operation_failed",
+                detail: "\(operation) failed\(detail.isEmpty ? "" : " (\(detail))")", hint: hint)
         case let .notATensor(file, dataset, reason):
-            "\(file): dataset '\(dataset)' is not a numeric tensor: \(reason); it is skipped"
+            CheckpointDiagnostic(
+                file: file, tensor: dataset, rule: "not_a_tensor", detail: "not a numeric tensor: \(reason)",
+                hint: "it is skipped")
         case let .datasetTooLarge(file, dataset, bytes):
-            "\(file): dataset '\(dataset)' declares \(bytes) bytes, more than this machine's memory; the file is probably corrupt"
+            CheckpointDiagnostic(
+                file: file, tensor: dataset, rule: "dataset_too_large",
+                detail: "declares \(bytes) bytes, more than this machine's memory", hint: "the file is probably corrupt")
         case let .invalidName(file, name, reason):
-            "\(file): tensor name '\(name)' cannot be an HDF5 path: \(reason); rename it (see spec/hdf5-mapping.md)"
+            CheckpointDiagnostic(
+                file: file, tensor: name, rule: "invalid_name", detail: "the name cannot be an HDF5 path: \(reason)",
+                hint: "rename it (see spec/hdf5-mapping.md)")
         case let .nameConflict(file, name):
-            "\(file): tensor name '\(name)' is both a dataset and a group prefix of another tensor; rename one of them"
+            CheckpointDiagnostic(
+                file: file, tensor: name, rule: "name_conflict",
+                detail: "the name is both a dataset and a group prefix of another tensor", hint: "rename one of them")
         case let .unexpectedTensor(file, name, reason):
-            "\(file): tensor '\(name)': \(reason); announce every tensor exactly once to the writer"
+            CheckpointDiagnostic(
+                file: file, tensor: name, rule: "unexpected_tensor", detail: reason,
+                hint: "announce every tensor exactly once to the writer")
         case let .missingTensors(file, names):
-            "\(file): \(names.count) announced tensor(s) never written (first: '\(names.first ?? "")'); write them before finish()"
+            CheckpointDiagnostic(
+                file: file, rule: "missing_tensors",
+                detail: "\(names.count) announced tensor(s) never written (first: '\(names.first ?? "")')",
+                hint: "write them before finish()")
         case let .sizeMismatch(file, name, expected, actual):
-            "\(file): tensor '\(name)': got \(actual) bytes, dtype and shape need \(expected); check the source tensor"
+            CheckpointDiagnostic(
+                file: file, tensor: name, rule: "size_mismatch",
+                detail: "got \(actual) bytes, dtype and shape need \(expected)", hint: "check the source tensor")
         case let .quantizedTensor(file, name):
-            "\(file): tensor '\(name)': is quantized and HDF5 stores dense tensors; dequantize it first"
+            CheckpointDiagnostic(
+                file: file, tensor: name, rule: "quantized_tensor", detail: "is quantized and HDF5 stores dense tensors",
+                hint: "dequantize it first")
         case let .invalidMetadata(file, key, reason):
-            "\(file): metadata '\(key)': \(reason); it must be the JSON written by HDF5Reader (spec/hdf5-mapping.md)"
+            CheckpointDiagnostic(
+                file: file, rule: "invalid_metadata", detail: "metadata '\(key)': \(reason)",
+                hint: "it must be the JSON written by HDF5Reader (spec/hdf5-mapping.md)")
+        case let .libraryCrashed(file, _, _), let .libraryHung(file, _, _):
+            CheckpointDiagnostic(
+                file: file, rule: HDF5Problem.Rule.libraryFailure.rawValue, detail: reason,
+                hint: "the file is corrupt, re-download or re-export it")
+        case let .workerUnavailable(file, _):
+            CheckpointDiagnostic(
+                file: file, rule: "worker_unavailable", detail: reason,
+                hint: "reinstall qpk, or turn HDF5Isolation off to read HDF5 in-process")
+        }
+    }
+
+    /// What went wrong, without the file name and hint (for validation reports).
+    public var reason: String {
+        switch self {
+        case let .libraryCrashed(_, signal, step):
+            "the isolated HDF5 worker process crashed (\(signal)) while \(step)"
+        case let .libraryHung(_, seconds, step):
+            "the isolated HDF5 worker process made no progress for \(seconds) s while \(step) and was stopped (QPK_HDF5_STALL_SECONDS sets the limit)"
+        case let .workerUnavailable(_, reason):
+            "cannot start the HDF5 worker process (\(reason))"
+        default:
+            diagnostic.detail
         }
     }
 }
 
 /// One finding of ``HDF5Reader/validate(url:)``.
-public struct HDF5Problem: Sendable, Equatable, CustomStringConvertible {
+public struct HDF5Problem: Sendable, Equatable, Codable, CustomStringConvertible {
     /// The rule a file broke.
-    public enum Rule: String, Sendable, Equatable {
+    public enum Rule: String, Sendable, Equatable, Codable {
         /// No HDF5 signature at offset 0 or any power-of-two userblock offset ≥ 512.
         case signature
         /// libhdf5 cannot open the file or walk its tree.
@@ -72,7 +127,9 @@ public struct HDF5Problem: Sendable, Equatable, CustomStringConvertible {
         /// A dataset (or its attributes) cannot be read to the end.
         case unreadable
         /// A dataset's element type has no qpk dtype (strings, compound, references, …).
-        case unsupportedDType
+        case unsupportedDType = "unsupported_dtype"
+        /// libhdf5 crashed or hung on the file, in the isolated worker process (``HDF5Isolation``).
+        case libraryFailure = "library_failure"
     }
 
     public var file: String
@@ -89,8 +146,10 @@ public struct HDF5Problem: Sendable, Equatable, CustomStringConvertible {
         self.hint = hint
     }
 
-    public var description: String {
-        let subject = dataset.map { "\(file): dataset '\($0)'" } ?? file
-        return "\(subject): [\(rule.rawValue)] \(message); \(hint)"
+    /// The finding as data.
+    public var diagnostic: CheckpointDiagnostic {
+        CheckpointDiagnostic(file: file, tensor: dataset, rule: rule.rawValue, detail: message, hint: hint)
     }
+
+    public var description: String { diagnostic.description }
 }

@@ -15,6 +15,10 @@ import QPKCore
 ///
 /// The reader keeps the file open until it is released. It is safe to use from several threads:
 /// every libhdf5 call goes through one process-wide lock, taken per bounded slab of data.
+///
+/// When ``HDF5Isolation`` is configured (the qpk executable always does), a worker process goes
+/// through the file first, so a file that crashes or hangs libhdf5 becomes a thrown
+/// ``HDF5Error`` instead of the death of this process.
 public final class HDF5Reader: CheckpointReader {
     public let url: URL
     public var format: CheckpointFormat { .hdf5 }
@@ -31,19 +35,33 @@ public final class HDF5Reader: CheckpointReader {
     let unsupportedDatasets: [(path: String, reason: String)]
     private let plans: [String: HDF5DatasetPlan]
     private let file: hid_t
+    /// Serialises the first ``storage(of:)`` calls while the data level is checked.
+    private let dataCheck = NSLock()
 
     /// The largest slab one libhdf5 read call handles (the lock is released between slabs).
     static let slabBytes = 64 << 20
 
-    /// Opens `url` and walks its whole tree.
-    /// - Throws: ``HDF5Error`` when the file is not HDF5, cannot be opened, or its tree is corrupt.
-    public init(url: URL) throws {
+    /// Opens `url` and walks its whole tree (after an isolated worker did, when configured).
+    /// - Throws: ``HDF5Error`` when the file is not HDF5, cannot be opened, or its tree is corrupt,
+    ///   or when it crashed or hung the isolated libhdf5.
+    public convenience init(url: URL) throws {
+        try Self.checkAccess(url)
+        _ = try HDF5Isolation.check(url, level: .structure)
+        try self.init(inProcess: url)
+    }
+
+    private static func checkAccess(_ url: URL) throws {
+        guard FileManager.default.isReadableFile(atPath: url.path) else {
+            throw FileAccessError.cannotOpen(url.path, "no such readable file")
+        }
+        guard hasHDF5Signature(url) else { throw HDF5Error.notHDF5(file: url.path) }
+    }
+
+    /// Opens `url` with libhdf5 in this process, whatever ``HDF5Isolation`` says.
+    init(inProcess url: URL) throws {
         self.url = url
         let path = url.path
-        guard FileManager.default.isReadableFile(atPath: path) else {
-            throw FileAccessError.cannotOpen(path, "no such readable file")
-        }
-        guard Self.hasHDF5Signature(url) else { throw HDF5Error.notHDF5(file: path) }
+        try Self.checkAccess(url)
         let call = HDF5Call(file: path, hint: HDF5Call.readHint)
         let (file, tree) = try HDF5Library.locked { () throws -> (hid_t, HDF5Tree) in
             let file = H5Fopen(path, qpk_H5F_ACC_RDONLY(), HDF5Library.defaultProperties)
@@ -93,6 +111,11 @@ public final class HDF5Reader: CheckpointReader {
         guard UInt64(plan.byteCount) <= ProcessInfo.processInfo.physicalMemory else {
             throw HDF5Error.datasetTooLarge(file: url.path, dataset: plan.info.name, bytes: "\(plan.byteCount)")
         }
+        if plan.byteCount > 0 {
+            dataCheck.lock()
+            defer { dataCheck.unlock() }
+            _ = try HDF5Isolation.check(url, level: .data)
+        }
         let buffer = ByteBuffer(count: plan.byteCount)
         try read(plan, slabBytes: Self.slabBytes) { offset, _ in buffer.mutableBytes.baseAddress! + offset }
         return .dense(TensorBytes(buffer))
@@ -121,6 +144,7 @@ public final class HDF5Reader: CheckpointReader {
             try HDF5Library.locked {
                 try call.ok(H5Dread(dataset.id, memoryType.id, qpk_H5S_ALL(), qpk_H5S_ALL(), HDF5Library.defaultProperties, target),
                             "reading the data", object)
+                HDF5Progress.tick()
             }
             return
         }
@@ -140,6 +164,7 @@ public final class HDF5Reader: CheckpointReader {
                     H5Screate_simple(Int32(extent.count), extent, nil), "creating a dataspace", object)
                 try call.ok(H5Dread(dataset.id, memoryType.id, memorySpace.id, fileSpace.id, HDF5Library.defaultProperties, target),
                             "reading rows \(row)..<\(row + count)", object)
+                HDF5Progress.tick()
             }
             row += count
         }

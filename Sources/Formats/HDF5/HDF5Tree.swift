@@ -106,6 +106,7 @@ struct HDF5Tree {
                 "reading a link name", path)
             let name = String(decoding: bytes.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
             let childPath = Self.child(path, name)
+            HDF5Progress.tick()
             let linkType = qpk_link_type(group, bytes)
             guard linkType >= 0 else { throw call.failure("reading the link", childPath) }
             guard linkType == 0 else {

@@ -25,18 +25,40 @@ extension HDF5Reader {
     /// Checks an HDF5 file without stopping at the first problem: the signature, that libhdf5 opens
     /// it and walks its tree, that every tensor dataset reads to the end (in bounded slabs), and that
     /// no dataset has an element type without a qpk dtype. An empty result means the file is valid.
-    /// Never throws, crashes, or prints libhdf5's error stack, whatever the input.
+    /// Never throws or prints libhdf5's error stack, whatever the input; with ``HDF5Isolation``
+    /// configured the check runs in the worker process, and a file that crashes or hangs libhdf5
+    /// is reported as a ``HDF5Problem/Rule/libraryFailure`` problem.
     public static func validate(url: URL) -> [HDF5Problem] {
-        let path = url.path
-        guard hasHDF5Signature(url) else {
+        if let problem = signatureProblem(url) { return [problem] }
+        do {
+            if let problems = try HDF5Isolation.check(url, level: .data) { return problems }
+        } catch let error as HDF5Error {
             return [HDF5Problem(
-                file: path, dataset: nil, rule: .signature,
-                message: "no HDF5 signature (\\x89HDF\\r\\n\\x1a\\n) at offset 0, 512, 1024, …",
-                hint: "not an HDF5 file, or a truncated download or git-lfs pointer")]
+                file: url.path, dataset: nil, rule: .libraryFailure, message: error.reason,
+                hint: "the file is corrupt; re-download or re-export it")]
+        } catch {
+            return [HDF5Problem(file: url.path, dataset: nil, rule: .libraryFailure, message: "\(error)", hint: "")]
         }
+        return validateInProcess(url: url)
+    }
+
+    private static func signatureProblem(_ url: URL) -> HDF5Problem? {
+        guard !hasHDF5Signature(url) else { return nil }
+        return HDF5Problem(
+            file: url.path, dataset: nil, rule: .signature,
+            message: "no HDF5 signature (\\x89HDF\\r\\n\\x1a\\n) at offset 0, 512, 1024, …",
+            hint: "not an HDF5 file, or a truncated download or git-lfs pointer")
+    }
+
+    /// ``validate(url:)`` with libhdf5 in this process, whatever ``HDF5Isolation`` says. Reads
+    /// each dataset exactly as ``storage(of:)`` does, slab for slab, so a worker that survived this
+    /// has also gone through every libhdf5 call a later read makes.
+    static func validateInProcess(url: URL) -> [HDF5Problem] {
+        let path = url.path
+        if let problem = signatureProblem(url) { return [problem] }
         let reader: HDF5Reader
         do {
-            reader = try HDF5Reader(url: url)
+            reader = try HDF5Reader(inProcess: url)
         } catch {
             return [HDF5Problem(
                 file: path, dataset: nil, rule: .open, message: "cannot be opened: \(error)",
@@ -48,14 +70,14 @@ extension HDF5Reader {
                 message: entry.reason, hint: "qpk skips this dataset when converting")
         }
         // One reused scratch slab, grown only when a single row exceeds it.
-        var scratch = ByteBuffer(count: 16 << 20)
+        var scratch = ByteBuffer(count: 1 << 20)
         for tensor in reader.tensors {
             guard let plan = reader.plan(named: tensor.name) else { continue }
             do {
                 guard UInt64(plan.byteCount) <= ProcessInfo.processInfo.physicalMemory else {
                     throw HDF5Error.datasetTooLarge(file: path, dataset: tensor.name, bytes: "\(plan.byteCount)")
                 }
-                try reader.read(plan, slabBytes: 16 << 20) { _, count in
+                try reader.read(plan, slabBytes: slabBytes) { _, count in
                     if count > scratch.mutableBytes.count { scratch = ByteBuffer(count: count) }
                     return scratch.mutableBytes.baseAddress!
                 }

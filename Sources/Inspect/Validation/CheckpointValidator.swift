@@ -80,9 +80,7 @@ public enum CheckpointValidator {
         case .hdf5:
             let problems = HDF5Reader.validate(url: url)
             let count = problems.isEmpty ? (try? HDF5Reader(url: url))?.tensors.count : nil
-            return .init(file: path, format: "hdf5", tensors: count, problems: problems.map {
-                .init(tensor: $0.dataset, rule: CheckpointDiagnostic.snakeCase($0.rule.rawValue), message: $0.message, hint: $0.hint)
-            })
+            return .init(file: path, format: "hdf5", tensors: count, problems: problems.map { problem($0.diagnostic) })
         }
     }
 }

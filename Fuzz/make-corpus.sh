@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Rebuilds the committed seed corpora in Fuzz/Corpus from the repository's fixtures: small valid
+# files of each format, plus the safetensors files that break one rule each. Needs the release
+# binary for the QPK seeds (make release). Run from anywhere: Fuzz/make-corpus.sh
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+qpk=${QPK_BIN:-$root/.build/release/qpk}
+corpus=$root/Fuzz/Corpus
+fixtures=$root/fixtures
+rm -rf "$corpus/safetensors" "$corpus/qpk" "$corpus/hdf5"
+mkdir -p "$corpus/safetensors" "$corpus/qpk" "$corpus/hdf5" "$corpus/sharded-index"
+
+cp "$fixtures"/safetensors/mixed.safetensors "$fixtures"/safetensors/dtype_{BF16,F4,F16,I8,BOOL,C64}.safetensors \
+   "$fixtures"/safetensors/invalid/*.safetensors "$corpus/safetensors/"
+cp "$fixtures"/hdf5/*.h5 "$corpus/hdf5/"
+
+mixed=$fixtures/safetensors/mixed.safetensors
+"$qpk" convert "$mixed" "$corpus/qpk/mixed-g8-b4.qpk" --include noise --group-size 8 --bits 4 --force >/dev/null
+"$qpk" convert "$mixed" "$corpus/qpk/mixed-b2-sym.qpk" --include noise --include 'encoder*' --group-size 8 --bits 2 --scheme symmetric --force >/dev/null
+"$qpk" convert "$mixed" "$corpus/qpk/mixed-b8-rows.qpk" --include noise --group-size 16 --bits 8 --outlier-kind rows --force >/dev/null
+"$qpk" convert "$mixed" "$corpus/qpk/mixed-raw.qpk" --exclude '*' --force >/dev/null
+"$qpk" convert "$fixtures/safetensors/dtype_BF16.safetensors" "$corpus/qpk/bf16.qpk" --include '*' --group-size 4 --bits 3 --force >/dev/null
+
+# Index files for the three fixed shards the FuzzShardedIndex target writes beside its input.
+shards='"layer1.weight":"model-00001-of-00003.safetensors","layer2.weight":"model-00002-of-00003.safetensors"'
+printf '{"metadata":{"total_size":48},"weight_map":{%s,"layer3.weight":"model-00003-of-00003.safetensors"}}\n' "$shards" >"$corpus/sharded-index/valid.json"
+printf '{"weight_map":{%s,"layer3.weight":"../model-00003-of-00003.safetensors"}}' "$shards" >"$corpus/sharded-index/parent-path.json"
+printf '{"metadata":{},"weight_map":{}}' >"$corpus/sharded-index/empty-map.json"
+printf '{"metadata":{"total_size":"48"},"weight_map":{"layer1.weight":"model-00001-of-00003.safetensors","layer1.weight":"model-00002-of-00003.safetensors"}}' >"$corpus/sharded-index/duplicate.json"
+echo "seed corpora written to $corpus"
