@@ -148,7 +148,7 @@ public struct ConversionSummary: Sendable, Encodable {
         try c.encode(destination, forKey: .destination)
         try c.encode(destinationFormat, forKey: .destinationFormat)
         try c.encode(dryRun, forKey: .dryRun)
-        try c.encode(recipe.map(RecipeJSON.init), forKey: .recipe)
+        try c.encode(recipe, forKey: .recipe)
         try c.encode(allocate, forKey: .allocate)
         try c.encode(tensors, forKey: .tensors)
         try c.encode(quantizedParameters, forKey: .quantizedParameters)
@@ -158,25 +158,5 @@ public struct ConversionSummary: Sendable, Encodable {
         try c.encode(estimatedBytes, forKey: .estimatedBytes)
         try c.encode(outputBytes, forKey: .outputBytes)
         try c.encode(seconds, forKey: .seconds)
-    }
-
-    /// The file-wide recipe with the decision's snake_case keys (the axis is per tensor).
-    struct RecipeJSON: Encodable {
-        let recipe: QuantizationRecipe
-
-        init(_ recipe: QuantizationRecipe) { self.recipe = recipe }
-
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: QuantizationDecision.CodingKeys.self)
-            try c.encode(recipe.method, forKey: .method)
-            try c.encode(recipe.scheme, forKey: .scheme)
-            try c.encode(recipe.bits, forKey: .bits)
-            try c.encode(recipe.groupSize, forKey: .groupSize)
-            try c.encode(recipe.scaleSearch, forKey: .scaleSearch)
-            try c.encode(recipe.outlierKind.resolved, forKey: .outlierKind)
-            try c.encode(recipe.effectiveOutlierBudget, forKey: .outlierBudget)
-            try c.encode(recipe.maxBitsPerWeight, forKey: .maxBitsPerWeight)
-            try c.encode(recipe.importance, forKey: .importance)
-        }
     }
 }

@@ -31,7 +31,7 @@ enum WriterFactory {
                 qpkVersion: ConversionOptions.toolVersion, createdBy: options.createdBy)
             return try QPKWriter(
                 url: url, tensors: tensors, metadata: reader.metadata,
-                recipe: options.recipe.qpkHeaderValue(allocate: options.allocate), provenance: provenance,
+                recipe: try options.recipe.qpkHeaderValue(allocate: options.allocate), provenance: provenance,
                 overwrite: options.overwrite)
         case .gguf:
             return try GGUFPlanning.makeWriter(plan: plan, reader: reader, options: options)
@@ -44,20 +44,8 @@ extension QuantizationRecipe {
     /// numbers, so `outlier_budget` is the file-wide budget; the file default that each tensor's
     /// `quantization` object (§4.3) completes or overrides (its axis, and under `allocate` its bits
     /// and cap).
-    func qpkHeaderValue(allocate: Bool) -> [String: QPKJSONValue] {
-        typealias Key = QuantizationDecision.CodingKeys
-        let entries: [(Key, QPKJSONValue)] = [
-            (.method, .string(method.rawValue)),
-            (.scheme, .string(scheme.rawValue)),
-            (.bits, .integer(Int64(bits))),
-            (.groupSize, groupSize.map { .integer(Int64($0)) } ?? .string("row")),
-            (.scaleSearch, .string(scaleSearch.rawValue)),
-            (.outlierBudget, .number(effectiveOutlierBudget)),
-            (.outlierKind, .string(outlierKind.resolved.rawValue)),
-            (.maxBitsPerWeight, maxBitsPerWeight.map { .number($0) } ?? .null),
-            (.importance, .string(importance.rawValue)),
-        ]
-        var value = Dictionary(uniqueKeysWithValues: entries.map { ($0.0.stringValue, $0.1) })
+    func qpkHeaderValue(allocate: Bool) throws -> [String: QPKJSONValue] {
+        var value = try JSONDecoder().decode([String: QPKJSONValue].self, from: JSONEncoder().encode(self))
         if allocate { value["allocate"] = .bool(true) }
         return value
     }

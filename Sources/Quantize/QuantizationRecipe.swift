@@ -65,23 +65,51 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
         self.importance = importance
     }
 
-    private enum CodingKeys: String, CodingKey {
-        case method, scheme, bits, groupSize, scaleSearch, outlierBudget, outlierKind, maxBitsPerWeight, importance
+    private typealias Key = QuantizationDecision.CodingKeys
+
+    /// Encodes the recipe with the decision's snake_case keys (spec/json-schemas.md): the one
+    /// serialisation that the convert JSON and the QPK header's `recipe` (spec/qpk-format.md §4.5)
+    /// share. Per-row groups are `"group_size": null`, no cap is `"max_bits_per_weight": null`,
+    /// `auto` outliers are written as the kind they stand for, and the budget as applied.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        try c.encode(method, forKey: .method)
+        try c.encode(scheme, forKey: .scheme)
+        try c.encode(bits, forKey: .bits)
+        try c.encode(groupSize, forKey: .groupSize)
+        try c.encode(scaleSearch, forKey: .scaleSearch)
+        try c.encode(outlierKind.resolved.rawValue, forKey: .outlierKind)
+        try c.encode(effectiveOutlierBudget, forKey: .outlierBudget)
+        try c.encode(maxBitsPerWeight, forKey: .maxBitsPerWeight)
+        try c.encode(importance, forKey: .importance)
     }
 
-    /// Decodes a recipe; `maxBitsPerWeight` and `importance` are optional (recipes written before
-    /// they existed mean no cap and `.none`).
+    /// Decodes what ``encode(to:)`` writes; `max_bits_per_weight` and `importance` may be absent
+    /// (recipes written before they existed mean no cap and `.none`), and the QPK header's older
+    /// `"group_size": "row"` means per-row groups.
     public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let c = try decoder.container(keyedBy: Key.self)
         method = try c.decode(Method.self, forKey: .method)
         scheme = try c.decode(QuantizationScheme.self, forKey: .scheme)
         bits = try c.decode(Int.self, forKey: .bits)
-        groupSize = try c.decodeIfPresent(Int.self, forKey: .groupSize)
+        if let text = try? c.decode(String.self, forKey: .groupSize) {
+            guard text == "row" else {
+                throw DecodingError.dataCorruptedError(forKey: .groupSize, in: c, debugDescription: "group_size '\(text)'")
+            }
+            groupSize = nil
+        } else {
+            groupSize = try c.decodeIfPresent(Int.self, forKey: .groupSize)
+        }
         scaleSearch = try c.decode(ScaleSearch.self, forKey: .scaleSearch)
         outlierBudget = try c.decode(Double.self, forKey: .outlierBudget)
         outlierKind = try c.decode(OutlierKind.self, forKey: .outlierKind)
         maxBitsPerWeight = try c.decodeIfPresent(Double.self, forKey: .maxBitsPerWeight)
         importance = try c.decodeIfPresent(Importance.self, forKey: .importance) ?? .none
+        do {
+            try validate()
+        } catch {
+            throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath, debugDescription: error.description))
+        }
     }
 
     /// The element-outlier budget that fills exactly a quarter of a bit per weight: each element
@@ -139,47 +167,6 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
         }
         if importance != .none { text += " importance=\(importance.rawValue)" }
         return text
-    }
-
-    /// The recipe as flat strings for provenance (QPK header `recipe`).
-    public var dictionary: [String: String] {
-        [
-            "method": method.rawValue,
-            "scheme": scheme.rawValue,
-            "bits": String(bits),
-            "group_size": groupSize.map(String.init) ?? "row",
-            "scale_search": scaleSearch.rawValue,
-            "outlier_budget": String(effectiveOutlierBudget),
-            "outlier_kind": outlierKind.rawValue,
-            "max_bits_per_weight": maxBitsPerWeight.map { String($0) } ?? "none",
-            "importance": importance.rawValue,
-        ]
-    }
-
-    /// Rebuilds a recipe from ``dictionary``; `nil` if a field is missing or invalid.
-    public init?(dictionary: [String: String]) {
-        guard let method = dictionary["method"].flatMap(Method.init(rawValue:)),
-            let scheme = dictionary["scheme"].flatMap(QuantizationScheme.init(rawValue:)),
-            let bits = dictionary["bits"].flatMap({ Int($0) }),
-            let groupText = dictionary["group_size"],
-            let search = dictionary["scale_search"].flatMap(ScaleSearch.init(rawValue:)),
-            let budget = dictionary["outlier_budget"].flatMap({ Double($0) }),
-            let kind = dictionary["outlier_kind"].flatMap(OutlierKind.init(rawValue:))
-        else { return nil }
-        var cap: Double? = nil
-        if let text = dictionary["max_bits_per_weight"], text != "none" {
-            guard let value = Double(text) else { return nil }
-            cap = value
-        }
-        // Absent in recipes written before importance weighting existed: unweighted.
-        let importanceText = dictionary["importance"] ?? Importance.none.rawValue
-        guard let importance = Importance(rawValue: importanceText) else { return nil }
-        let group: Int?
-        if groupText == "row" { group = nil } else if let g = Int(groupText) { group = g } else { return nil }
-        self.init(
-            method: method, scheme: scheme, bits: bits, groupSize: group, scaleSearch: search,
-            outlierBudget: budget, outlierKind: kind, maxBitsPerWeight: cap, importance: importance)
-        guard (try? validate()) != nil else { return nil }
     }
 
     /// A recipe that cannot be applied.

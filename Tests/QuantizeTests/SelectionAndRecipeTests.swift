@@ -72,16 +72,31 @@ struct QuantizationRecipeTests {
         try d.validate()
     }
 
-    @Test("the provenance dictionary and JSON both round-trip")
+    @Test("the recipe has one JSON form, with the decision's snake_case keys, and it round-trips")
     func roundTrips() throws {
         for recipe in [QuantizationRecipe.default, .rtn(bits: 2, groupSize: nil, scheme: .symmetric)] {
-            #expect(QuantizationRecipe(dictionary: recipe.dictionary) == recipe)
             let json = try JSONEncoder().encode(recipe)
-            #expect(try JSONDecoder().decode(QuantizationRecipe.self, from: json) == recipe)
+            let decoded = try JSONDecoder().decode(QuantizationRecipe.self, from: json)
+            // `auto` outliers are written as the kind they stand for: the same decisions.
+            #expect(decoded.decision() == recipe.decision())
         }
-        #expect(QuantizationRecipe.default.dictionary["group_size"] == "96")
-        #expect(QuantizationRecipe.default.dictionary["max_bits_per_weight"] == "4.5")
-        #expect(QuantizationRecipe(dictionary: ["method": "rtn"]) == nil)
+        let object = try #require(
+            try JSONSerialization.jsonObject(with: JSONEncoder().encode(QuantizationRecipe.default)) as? [String: Any])
+        #expect(object["group_size"] as? Int == 96 && object["max_bits_per_weight"] as? Double == 4.5)
+        #expect(object["scale_search"] as? String == "mse" && object["outlier_kind"] as? String == "elements")
+        let row = try #require(
+            try JSONSerialization.jsonObject(with: JSONEncoder().encode(QuantizationRecipe.rtn(bits: 4, groupSize: nil))) as? [String: Any])
+        #expect(row["group_size"] is NSNull && row["max_bits_per_weight"] is NSNull)
+        // QPK files written before the recipe had one form said "row" for per-row groups.
+        let older = #"{"method":"rtn","scheme":"affine","bits":4,"group_size":"row","scale_search":"minmax","outlier_budget":0,"outlier_kind":"auto"}"#
+        let decoded = try JSONDecoder().decode(QuantizationRecipe.self, from: Data(older.utf8))
+        #expect(decoded.groupSize == nil && decoded.importance == .none && decoded.maxBitsPerWeight == nil)
+        #expect(throws: (any Error).self) {
+            try JSONDecoder().decode(QuantizationRecipe.self, from: Data(#"{"method":"rtn"}"#.utf8))
+        }
+        #expect(throws: (any Error).self) {
+            try JSONDecoder().decode(QuantizationRecipe.self, from: Data(older.replacingOccurrences(of: "\"bits\":4", with: "\"bits\":5").utf8))
+        }
     }
 
     @Test("invalid recipes are rejected with a one-line hint")

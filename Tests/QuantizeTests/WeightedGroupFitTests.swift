@@ -128,14 +128,16 @@ struct WeightedGroupFitTests {
         for importance in QuantizationRecipe.Importance.allCases {
             var recipe = QuantizationRecipe.default
             recipe.importance = importance
-            #expect(recipe.dictionary["importance"] == importance.rawValue)
-            #expect(QuantizationRecipe(dictionary: recipe.dictionary) == recipe)
+            let decoded = try? JSONDecoder().decode(QuantizationRecipe.self, from: JSONEncoder().encode(recipe))
+            #expect(decoded == recipe)
         }
-        var old = QuantizationRecipe.default.dictionary
+        var old = try! JSONSerialization.jsonObject(with: JSONEncoder().encode(QuantizationRecipe.default)) as! [String: Any]
         old["importance"] = nil
-        #expect(QuantizationRecipe(dictionary: old)?.importance == QuantizationRecipe.Importance.none)
+        let withoutImportance = try? JSONDecoder().decode(
+            QuantizationRecipe.self, from: JSONSerialization.data(withJSONObject: old))
+        #expect(withoutImportance?.importance == QuantizationRecipe.Importance.none)
         old["importance"] = "bogus"
-        #expect(QuantizationRecipe(dictionary: old) == nil)
+        #expect((try? JSONDecoder().decode(QuantizationRecipe.self, from: JSONSerialization.data(withJSONObject: old))) == nil)
         #expect(QuantizationRecipe.default.description.hasSuffix("importance=norm"))
     }
 

@@ -75,7 +75,7 @@ def test_a_mismatched_values_file_is_one_line_and_exit_2(base, run, breakage, ru
     qpk.save_outlier_values(bad, values)
     proc = run("convert", q, d / "x.qpk", "--outlier-values", bad, expect=2)
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and str(bad) in lines[0] and f"'{name}'" in lines[0] and f"[{rule}]" in lines[0], proc.stderr
+    assert len(lines) == 1 and str(bad) in lines[0] and f"'{name}'" in lines[0] and f": {rule}: " in lines[0], proc.stderr
     assert not (d / "x.qpk").exists()
 
 

@@ -118,7 +118,9 @@ def test_unsupported_architecture_is_one_line(tiny_bert):
     config["model_type"] = "t5"
     (tiny_bert / "config.json").write_text(json.dumps(config))
     proc = subprocess.run([qpk_binary(), "embed", str(tiny_bert)], input="hello\n", capture_output=True, text=True)
-    assert proc.returncode == 1
+    # An architecture (or tokenizer model) qpk does not implement is trouble, not an
+    # invalid file: exit 2 (spec/cli.md §1).
+    assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1
     assert '"t5"' in lines[0] and "bert" in lines[0] and "roberta" in lines[0] and "config.json" in lines[0]

@@ -81,6 +81,8 @@ def test_unsupported_tokenizer_model_is_one_line(tmp_path):
     bad = tmp_path / "tokenizer.json"
     bad.write_text(json.dumps({"model": {"type": "Unigram", "vocab": []}}))
     proc = subprocess.run([qpk_binary(), "tokenize", str(bad)], input="hi\n", capture_output=True, text=True)
-    assert proc.returncode == 1
+    # An architecture (or tokenizer model) qpk does not implement is trouble, not an
+    # invalid file: exit 2 (spec/cli.md §1).
+    assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Unigram" in lines[0] and "WordPiece, BPE" in lines[0] and str(bad) in lines[0]
