@@ -166,8 +166,8 @@ public final class RuntimeLayoutReader: CheckpointReader, @unchecked Sendable {
     /// folder `url` names or the folder of the file it names; empty when there is none.
     static func configuration(near url: URL) -> [String: Any] {
         var isDirectory: ObjCBool = false
-        FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory)
-        let folder = isDirectory.boolValue ? url : url.deletingLastPathComponent()
+        let exists = FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory)
+        let folder = exists && isDirectory.boolValue ? url : url.deletingLastPathComponent()
         func object(_ name: String) -> [String: Any]? {
             guard let data = FileManager.default.contents(atPath: folder.appendingPathComponent(name).path) else { return nil }
             return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]

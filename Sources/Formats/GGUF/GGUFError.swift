@@ -109,21 +109,21 @@ public enum GGUFError: CheckpointDiagnosable, Equatable, Sendable {
             (file, message, advice) = (path, "general.alignment \(detail)", "it must be a uint32 power of two")
         case let .duplicateTensorName(path, _):
             (file, message, advice) = (path, "two tensors have this name", "names must be unique")
-        case let .tooManyDimensions(path, tensor, dimensions):
+        case let .tooManyDimensions(path, _, dimensions):
             (file, message, advice) = (path, "\(dimensions) dimensions, ggml allows at most 4", "the tensor info is corrupt")
         case let .unknownTensorType(path, _, type):
             (file, message, advice) = (path, "ggml type \(type) is not a known type", "the file is corrupt or from a newer ggml")
-        case let .dimensionOverflow(path, tensor):
+        case let .dimensionOverflow(path, _):
             (file, message, advice) = (path, "a dimension is negative or the element count overflows 64 bits", "the tensor info is corrupt")
-        case let .rowNotBlockAligned(path, tensor, type, rowLength, blockSize):
+        case let .rowNotBlockAligned(path, _, type, rowLength, blockSize):
             (file, message, advice) = (path, "\(type) stores blocks of \(blockSize) values but the first dimension is \(rowLength)", "the tensor info is corrupt")
-        case let .tensorDataMisaligned(path, tensor, offset, alignment):
+        case let .tensorDataMisaligned(path, _, offset, alignment):
             (file, message, advice) = (path, "data offset \(offset) is not a multiple of the alignment \(alignment)", "the tensor info is corrupt")
         case let .tensorDataOutOfBounds(path, _, end, dataSize):
             (file, message, advice) = (path, "its data ends at byte \(end) of the data section, which has \(dataSize) bytes", Self.truncatedHint)
-        case let .tensorDataOverlap(path, tensor, other):
+        case let .tensorDataOverlap(path, _, other):
             (file, message, advice) = (path, "its data overlaps tensor '\(other)'", "the tensor offsets are corrupt")
-        case let .undecodableType(path, tensor, type):
+        case let .undecodableType(path, _, type):
             (file, message, advice) = (path, "qpk cannot decode \(type) values (it decodes F32, F16, BF16, F64, I8-I64, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K-Q6_K, IQ4_NL, IQ4_XS)", "exclude the tensor or convert it with llama.cpp first")
         }
         return CheckpointDiagnostic(
