@@ -76,13 +76,13 @@ clean:
 
 # Coverage-guided fuzzing (libFuzzer + AddressSanitizer) of every reader; see Fuzz/README.md.
 # The Fuzz package builds the readers again with sanitizer flags, in Fuzz/.build.
-FUZZ_TARGETS       := safetensors sharded-index qpk hdf5
+FUZZ_TARGETS       := safetensors sharded-index qpk hdf5 gguf
 FUZZ_SECONDS       ?= 3600
 FUZZ_SMOKE_SECONDS ?= 45
 
 .PHONY: fuzz-build fuzz fuzz-smoke
 fuzz-build: deps
-	cd Fuzz && for p in FuzzSafetensors FuzzShardedIndex FuzzQPK FuzzHDF5; do \
+	cd Fuzz && for p in FuzzSafetensors FuzzShardedIndex FuzzQPK FuzzHDF5 FuzzGGUF; do \
 	  $(SWIFT) build -c release --toolset toolset.json --product $$p || exit 1; done
 
 fuzz: fuzz-build release

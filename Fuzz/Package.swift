@@ -19,5 +19,6 @@ let package = Package(
         .executableTarget(name: "FuzzShardedIndex", dependencies: ["FuzzSupport"]),
         .executableTarget(name: "FuzzQPK", dependencies: ["FuzzSupport"]),
         .executableTarget(name: "FuzzHDF5", dependencies: ["FuzzSupport"]),
+        .executableTarget(name: "FuzzGGUF", dependencies: ["FuzzSupport"]),
     ]
 )

@@ -7,12 +7,15 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 qpk=${QPK_BIN:-$root/.build/release/qpk}
 corpus=$root/Fuzz/Corpus
 fixtures=$root/fixtures
-rm -rf "$corpus/safetensors" "$corpus/qpk" "$corpus/hdf5"
-mkdir -p "$corpus/safetensors" "$corpus/qpk" "$corpus/hdf5" "$corpus/sharded-index"
+rm -rf "$corpus/safetensors" "$corpus/qpk" "$corpus/hdf5" "$corpus/gguf"
+mkdir -p "$corpus/safetensors" "$corpus/qpk" "$corpus/hdf5" "$corpus/sharded-index" "$corpus/gguf"
 
 cp "$fixtures"/safetensors/mixed.safetensors "$fixtures"/safetensors/dtype_{BF16,F4,F16,I8,BOOL,C64}.safetensors \
    "$fixtures"/safetensors/invalid/*.safetensors "$corpus/safetensors/"
 cp "$fixtures"/hdf5/*.h5 "$corpus/hdf5/"
+# GGUF: every ggml type qpk reads (fixtures/gen_gguf.py, written by the gguf package), and one it
+# only lists.
+cp "$fixtures"/gguf/*.gguf "$corpus/gguf/"
 
 mixed=$fixtures/safetensors/mixed.safetensors
 "$qpk" convert "$mixed" "$corpus/qpk/mixed-g8-b4.qpk" --include noise --group-size 8 --bits 4 --force >/dev/null

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs one libFuzzer target: Fuzz/run.sh TARGET SECONDS [libFuzzer flags...]
-#   TARGET is safetensors, sharded-index, qpk or hdf5 (build first: make fuzz-build).
+#   TARGET is safetensors, sharded-index, qpk, hdf5 or gguf (build first: make fuzz-build).
 # The growing corpus lives in Fuzz/.work/corpus/TARGET (seeded from Fuzz/Corpus/TARGET, which is
 # never written to); crashers land in Fuzz/.work/artifacts/TARGET/ and the log in Fuzz/.work/logs/.
 # Exits non-zero when the run found a crash, leak, timeout or sanitizer report (hdf5: see below).
@@ -12,7 +12,8 @@ case $target in
   sharded-index) binary=FuzzShardedIndex ;;
   qpk) binary=FuzzQPK ;;
   hdf5) binary=FuzzHDF5 ;;
-  *) echo "unknown target '$target' (safetensors, sharded-index, qpk, hdf5)" >&2; exit 2 ;;
+  gguf) binary=FuzzGGUF ;;
+  *) echo "unknown target '$target' (safetensors, sharded-index, qpk, hdf5, gguf)" >&2; exit 2 ;;
 esac
 bin=${FUZZ_BIN_DIR:-.build/release}/$binary
 [ -x "$bin" ] || { echo "$bin missing: run make fuzz-build" >&2; exit 2; }
