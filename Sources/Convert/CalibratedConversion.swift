@@ -113,7 +113,18 @@ public enum CalibratedConversion {
             throw CalibrationError.invalidSetting("--damp must be a positive number such as 0.01")
         }
         let name = options.text?.path ?? "built-in calibration text"
-        let text = try options.text.map { try String(contentsOf: $0, encoding: .utf8) } ?? CalibrationText.builtIn
+        let text: String
+        if let url = options.text {
+            guard let data = FileManager.default.contents(atPath: url.path) else {
+                throw CalibrationError.invalidSetting("\(url.path): cannot read the calibration text; check the --calibration path")
+            }
+            guard let decoded = String(data: data, encoding: .utf8) else {
+                throw CalibrationError.invalidSetting("\(url.path): the calibration text is not UTF-8")
+            }
+            text = decoded
+        } else {
+            text = CalibrationText.builtIn
+        }
         let chosen = CalibrationText.spread(CalibrationText.passages(text), count: options.samples)
         guard !chosen.isEmpty else { throw CalibrationError.emptyText(name) }
         let maxLength = min(options.sequenceLength, folder.config.maxPositions - folder.config.positionOffset)

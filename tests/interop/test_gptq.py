@@ -107,3 +107,35 @@ def test_a_bare_weights_file_is_refused_in_one_line(minilm, tmp_path):
     proc = run_qpk("convert", bare, tmp_path / "out.qpk", "--method", "gptq", expect=2)
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "config.json" in lines[0] and "tokenizer.json" in lines[0], proc.stderr
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "not_utf8"])
+def test_bad_calibration_text_is_one_line(minilm, tmp_path, case):
+    text = tmp_path / "calib.txt"
+    if case == "empty":
+        text.write_text("\n\n  \n")
+    elif case == "not_utf8":
+        text.write_bytes(b"caf\xe9 au lait\n")
+    proc = run_qpk("convert", minilm.parent, tmp_path / "out.qpk", "--calibration", text, expect=2)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(text) in lines[0], proc.stderr
+    assert not (tmp_path / "out.qpk").exists()
+
+
+def test_calibration_flags_need_a_calibrated_method(minilm, tmp_path):
+    proc = run_qpk("convert", minilm, tmp_path / "out.qpk", "--method", "rtn", "--damp", "0.1", expect=2)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--damp" in lines[0] and "gptq" in lines[0], proc.stderr
+
+
+def test_user_calibration_text_and_settings_are_used(minilm, tmp_path):
+    """A given text, fewer samples and act-order: still a valid file, quantized by GPTQ."""
+    text = tmp_path / "calib.txt"
+    text.write_text("\n\n".join(f"Passage number {i} talks about rivers, mountains and the weather in spring." for i in range(40)))
+    out = tmp_path / "small.qpk"
+    run_qpk("convert", minilm.parent, out, "--calibration", text, "--samples", 8, "--seq-len", 32, "--damp", 0.05,
+            "--act-order", "--bits", 3, *ENCODER_2D)
+    run_qpk("validate", out)
+    report = run_json("inspect", out)
+    methods = {t["quantization"]["method"] for t in report["tensors"] if t.get("quantization")}
+    assert methods == {"gptq+mse"}
