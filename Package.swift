@@ -31,8 +31,11 @@ let package = Package(
         .target(
             name: "Formats",
             dependencies: ["QPKCore", "CHDF5", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "Quantize", dependencies: ["QPKCore"]),
-        .target(name: "Convert", dependencies: ["QPKCore", "Formats", "Quantize"]),
+        .target(name: "Quantize", dependencies: ["QPKCore", "CBLAS"]),
+        .target(
+            name: "Convert", dependencies: ["QPKCore", "Formats", "Quantize", "Model"],
+            // qpk's built-in calibration text (fixtures/gen_calibration.py), compiled into the binary.
+            resources: [.embedInCode("Resources/calibration.txt")]),
         .target(name: "Inspect", dependencies: ["QPKCore", "Formats", "Quantize"]),
         // What needs a model, not just tensors: config.json, tokenizers, forward passes, calibration.
         .target(name: "Model", dependencies: ["QPKCore", "Formats", "Quantize", "CBLAS"]),
@@ -44,7 +47,7 @@ let package = Package(
             ]),
         .testTarget(name: "FormatsTests", dependencies: ["QPKCore", "Formats"]),
         .testTarget(name: "QuantizeTests", dependencies: ["QPKCore", "Quantize", "Formats"]),
-        .testTarget(name: "ConvertTests", dependencies: ["QPKCore", "Convert", "Quantize", "Formats"]),
+        .testTarget(name: "ConvertTests", dependencies: ["QPKCore", "Convert", "Quantize", "Formats", "Model"]),
         .testTarget(
             name: "InspectTests", dependencies: ["QPKCore", "Inspect", "Quantize", "Formats"],
             exclude: ["Support/numpy_expected.py"]),

@@ -5,6 +5,9 @@ public enum QuantizationMethod: String, Sendable, Codable, CaseIterable {
     /// PreQuant (Gong et al. 2023): task-agnostic quantization that keeps an outlier set at full
     /// precision and records it, so a later parameter-efficient fine-tuning can train exactly it.
     case prequant
+    /// GPTQ (Frantar et al. 2022): calibrated, column-by-column rounding with error feedback through
+    /// the inverse Hessian of the layer's inputs (Quantize's `GPTQ`; spec/quantization.md §11).
+    case gptq
 }
 
 /// How each group's scale (and zero-point) are chosen.

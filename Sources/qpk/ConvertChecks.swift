@@ -20,6 +20,11 @@ extension QuantizationOptions {
         if importance != nil { flags.append("--importance") }
         if axis != .auto { flags.append("--axis") }
         if allocate { flags.append("--allocate") }
+        if calibration != nil { flags.append("--calibration") }
+        if samples != nil { flags.append("--samples") }
+        if seqLen != nil { flags.append("--seq-len") }
+        if damp != nil { flags.append("--damp") }
+        if actOrder { flags.append("--act-order") }
         return flags
     }
 }

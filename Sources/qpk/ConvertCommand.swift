@@ -3,6 +3,7 @@ import Convert
 import Formats
 import Foundation
 import Inspect
+import Model
 import QPKCore
 import Formats
 import Quantize
@@ -25,6 +26,7 @@ struct ConvertCommand: ParsableCommand {
               qpk convert model.h5 model.safetensors
               qpk convert model.qpk tuned.qpk --outlier-values tuned-outliers.safetensors
               qpk convert model.safetensors model.gguf --type Q4_K
+              qpk convert model-folder/ model.qpk --method gptq --calibration calib.txt
             """)
 
     @Argument(help: "The source checkpoint: a file, a shard directory or a *.safetensors.index.json.")
@@ -93,7 +95,10 @@ struct ConvertCommand: ParsableCommand {
         try checkTypeUsage()
         let inputURL = URL(fileURLWithPath: input)
         let outputURL = URL(fileURLWithPath: output)
-        let reader = try Checkpoint.open(inputURL)
+        let calibration = try quantization.calibrationOptions()
+        // Calibrated quantization runs the model: the input is its folder (or a weights file in it).
+        let modelFolder = try calibration.map { _ in try ModelFolder(CalibratedConversion.modelFolder(of: inputURL)) }
+        let reader = try Checkpoint.open(try modelFolder?.weightsURL ?? inputURL)
         let target = try layout == nil
             ? OutputTarget.forDestination(outputURL, maxShardSize: try parsedShardSize(), gzipLevel: try parsedGzipLevel())
             : layoutTarget(outputURL)
@@ -120,6 +125,16 @@ struct ConvertCommand: ParsableCommand {
 
         if dryRun {
             try DryRunPrinter.print(ConversionSummary(plan: plan, options: options), json: json)
+            return
+        }
+        if let calibration, let modelFolder {
+            guard target.format == .qpk, layout == nil else { throw CalibrationError.needsQPKOutput(outputURL.path) }
+            let blocks = ProgressBar(total: modelFolder.config.layerCount, label: "calibrating", enabled: Terminal.stderrIsTTY && !json)
+            let summary = try CalibratedConversion.run(
+                plan: plan, options: options, reader: reader, folder: modelFolder, calibration: calibration
+            ) { done, total, detail in blocks.update(done: done, total: total, detail: detail) }
+            blocks.finish()
+            if json { try Terminal.printJSON(summary) } else { ConvertSummaryPrinter.print(summary) }
             return
         }
         let bar = ProgressBar(total: plan.tensors.count, label: "converting", enabled: Terminal.stderrIsTTY && !json)

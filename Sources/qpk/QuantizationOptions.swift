@@ -1,4 +1,6 @@
 import ArgumentParser
+import Convert
+import Foundation
 import QPKCore
 import Quantize
 
@@ -18,7 +20,7 @@ enum AxisChoice: String, CaseIterable, ExpressibleByArgument {
 
 /// The quantization recipe flags of `qpk convert` (used when writing QPK).
 struct QuantizationOptions: ParsableArguments {
-    @Option(help: "Quantization method: prequant (outlier-aware, default) or rtn (plain round-to-nearest).")
+    @Option(help: "Quantization method: prequant (outlier-aware, default), rtn (plain round-to-nearest) or gptq (calibrated: needs a model folder; see --calibration).")
     var method: QuantizationMethod?
 
     @Option(help: "Bits per weight code: 2, 3, 4 or 8.")
@@ -47,6 +49,21 @@ struct QuantizationOptions: ParsableArguments {
 
     @Flag(help: "Mixed precision: spend the bit budget of --bits where the measured error is largest.")
     var allocate = false
+
+    @Option(help: "Calibration text (paragraphs separated by blank lines): quantize with GPTQ on the model's own activations. Needs a model folder (config.json, tokenizer.json) as input. --method gptq without it uses qpk's built-in text.")
+    var calibration: String?
+
+    @Option(help: "Calibration passages (default 128).")
+    var samples: Int?
+
+    @Option(help: "Tokens per calibration passage (default 128).")
+    var seqLen: Int?
+
+    @Option(help: "GPTQ dampening: this share of the Hessian's mean diagonal is added to its diagonal (default 0.01).")
+    var damp: Double?
+
+    @Flag(help: "GPTQ: quantize columns in order of decreasing activation energy (groups fitted before the sweep).")
+    var actOrder = false
 }
 
 extension QuantizationOptions {
@@ -55,6 +72,7 @@ extension QuantizationOptions {
     func recipe() throws -> QuantizationRecipe {
         let bitCount = bits ?? QuantizationRecipe.default.bits
         var recipe = method == .rtn ? QuantizationRecipe.rtn(bits: bitCount) : QuantizationRecipe.prequant(bits: bitCount)
+        if isCalibrated { recipe.method = .gptq }  // PreQuant's grouping, search and outliers, solved by GPTQ
         if let groupSize {
             guard let parsed = QuantizationRecipe.parseGroupSize(groupSize) else {
                 throw ValidationError("invalid --group-size '\(groupSize)': use a positive number such as 64 or 128, or 'row'")
@@ -82,3 +100,28 @@ extension QuantizationOptions {
 }
 
 extension RuntimeLayout: ExpressibleByArgument {}
+
+
+extension QuantizationOptions {
+    /// Whether the conversion is calibrated: `--method gptq`, or `--calibration` without a method.
+    var isCalibrated: Bool { method == .gptq || (method == nil && calibration != nil) }
+
+    /// The calibration settings of the flags; a calibration flag without a calibrated method is a
+    /// usage error.
+    func calibrationOptions() throws -> CalibrationOptions? {
+        let given = [("--calibration", calibration != nil), ("--samples", samples != nil), ("--seq-len", seqLen != nil),
+                     ("--damp", damp != nil), ("--act-order", actOrder)].filter(\.1).map(\.0)
+        guard isCalibrated else {
+            if let flag = given.first {
+                throw ValidationError("\(flag) applies to calibrated quantization only (--method gptq); --method \(method?.rawValue ?? "prequant") is data-free")
+            }
+            return nil
+        }
+        var options = CalibrationOptions(text: calibration.map { URL(fileURLWithPath: $0) })
+        if let samples { options.samples = samples }
+        if let seqLen { options.sequenceLength = seqLen }
+        if let damp { options.gptq.damp = damp }
+        options.gptq.actOrder = actOrder
+        return options
+    }
+}

@@ -1,0 +1,227 @@
+import Foundation
+import Formats
+import Model
+import QPKCore
+import Quantize
+
+/// What calibration reads and how GPTQ runs (`--calibration`, `--samples`, `--seq-len`, `--damp`,
+/// `--act-order`).
+public struct CalibrationOptions: Sendable {
+    /// The calibration text; `nil` uses qpk's built-in text (``CalibrationText/builtIn``).
+    public var text: URL?
+    /// Passages used (evenly spread over the text's passages; all of them if there are fewer).
+    public var samples: Int = 128
+    /// Tokens per passage, special tokens included (longer passages are cut).
+    public var sequenceLength: Int = 128
+    /// Sequences per forward batch.
+    public var batchSize: Int = 16
+    public var gptq = GPTQOptions()
+
+    public init(text: URL? = nil) { self.text = text }
+}
+
+/// Problems particular to calibrated conversion.
+public enum CalibrationError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// The source is a weights file without config.json and tokenizer.json beside it.
+    case needsModelFolder(String)
+    /// Calibrated quantization writes QPK only.
+    case needsQPKOutput(String)
+    /// The calibration text holds no passage.
+    case emptyText(String)
+    /// A setting out of range.
+    case invalidSetting(String)
+
+    public var description: String {
+        switch self {
+        case let .needsModelFolder(path):
+            "\(path): calibrated quantization (--method gptq, --calibration) runs the model, so it needs a model folder with config.json and tokenizer.json beside the weights; pass the folder"
+        case let .needsQPKOutput(path):
+            "\(path): calibrated quantization writes QPK; give a .qpk output"
+        case let .emptyText(path):
+            "\(path): the calibration text holds no passage; give a text file of paragraphs separated by blank lines"
+        case let .invalidSetting(message):
+            message
+        }
+    }
+}
+
+/// The calibration passages: paragraphs of a text file, separated by blank lines.
+public enum CalibrationText {
+    /// qpk's built-in calibration text: 811 passages from the fortune files of Debian's
+    /// `fortunes-min` (BSD licence), written by fixtures/gen_calibration.py. It shares nothing
+    /// with the evaluation sentences of bench/quality.
+    public static var builtIn: String { String(decoding: PackageResources.calibration_txt, as: UTF8.self) }
+
+    /// The paragraphs of `text` (blank-line separated), each one's whitespace collapsed.
+    public static func passages(_ text: String) -> [String] {
+        var result: [String] = []
+        var current: [Substring] = []
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            let words = line.split(whereSeparator: \.isWhitespace)
+            if words.isEmpty {
+                if !current.isEmpty { result.append(current.joined(separator: " ")) }
+                current = []
+            } else {
+                current += words
+            }
+        }
+        if !current.isEmpty { result.append(current.joined(separator: " ")) }
+        return result
+    }
+
+    /// `count` of `passages`, evenly spread (all of them when there are no more than `count`).
+    public static func spread(_ passages: [String], count: Int) -> [String] {
+        guard passages.count > count, count > 0 else { return passages }
+        return (0..<count).map { passages[$0 * passages.count / count] }
+    }
+}
+
+/// `qpk convert MODEL_DIR out.qpk --method gptq`: text in, calibrated QPK out.
+///
+/// The conversion is planned as the data-free one is (``ConversionPlanner``: which tensors are
+/// quantized and with which ``QuantizationDecision``). Then the model runs block by block through
+/// ``SequentialCalibration`` on the calibration passages: each planned weight of a block's linear
+/// layers is quantized by ``GPTQ`` with the Hessian of its inputs, and the block continues with the
+/// quantized weights, so later blocks are calibrated on what they will see. Planned tensors that
+/// are not a block's linear weight (embeddings, say) are quantized data-free, and everything else
+/// is copied or cast as planned. The writer receives the tensors in the data-free converter's
+/// order, so the file has the same layout.
+public enum CalibratedConversion {
+    /// Progress: blocks done of the total.
+    public typealias Progress = @Sendable (_ done: Int, _ total: Int, _ detail: String) -> Void
+
+    /// The model folder of `url`: the folder itself, or the folder of a weights file that has
+    /// config.json and tokenizer.json beside it.
+    /// - Throws: ``CalibrationError/needsModelFolder(_:)``.
+    public static func modelFolder(of url: URL) throws -> URL {
+        var isDirectory: ObjCBool = false
+        let exists = FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory)
+        let folder = exists && isDirectory.boolValue ? url : url.deletingLastPathComponent()
+        let manager = FileManager.default
+        guard manager.fileExists(atPath: folder.appendingPathComponent("config.json").path),
+              manager.fileExists(atPath: folder.appendingPathComponent("tokenizer.json").path)
+        else { throw CalibrationError.needsModelFolder(url.path) }
+        return folder
+    }
+
+    /// The calibration batches: the chosen passages tokenized (special tokens added, cut to the
+    /// sequence length), `batchSize` sequences per batch.
+    public static func batches(folder: ModelFolder, options: CalibrationOptions) throws -> [TokenBatch] {
+        guard options.samples >= 1 else { throw CalibrationError.invalidSetting("--samples must be at least 1") }
+        guard options.sequenceLength >= 2 else { throw CalibrationError.invalidSetting("--seq-len must be at least 2") }
+        guard options.gptq.damp > 0, options.gptq.damp.isFinite else {
+            throw CalibrationError.invalidSetting("--damp must be a positive number such as 0.01")
+        }
+        let name = options.text?.path ?? "built-in calibration text"
+        let text: String
+        if let url = options.text {
+            guard let data = FileManager.default.contents(atPath: url.path) else {
+                throw CalibrationError.invalidSetting("\(url.path): cannot read the calibration text; check the --calibration path")
+            }
+            guard let decoded = String(data: data, encoding: .utf8) else {
+                throw CalibrationError.invalidSetting("\(url.path): the calibration text is not UTF-8")
+            }
+            text = decoded
+        } else {
+            text = CalibrationText.builtIn
+        }
+        let chosen = CalibrationText.spread(CalibrationText.passages(text), count: options.samples)
+        guard !chosen.isEmpty else { throw CalibrationError.emptyText(name) }
+        let maxLength = min(options.sequenceLength, folder.config.maxPositions - folder.config.positionOffset)
+        let sequences = chosen.map { folder.tokenizer.encode($0, maxLength: maxLength) }.filter { !$0.isEmpty }
+        let size = max(1, options.batchSize)
+        return stride(from: 0, to: sequences.count, by: size).map {
+            TokenBatch(Array(sequences[$0..<min($0 + size, sequences.count)]), padID: folder.tokenizer.padID)
+        }
+    }
+
+    /// Quantizes the planned weights of `plan` with GPTQ on `folder`'s model, writes the output
+    /// and reports what was done.
+    public static func run(
+        plan: ConversionPlan, options: ConversionOptions, reader: any CheckpointReader, folder: ModelFolder,
+        calibration: CalibrationOptions, progress: Progress? = nil
+    ) throws -> ConversionSummary {
+        let started = Date()
+        guard plan.target.format == .qpk else { throw CalibrationError.needsQPKOutput(plan.destination.path) }
+        let batches = try batches(folder: folder, options: calibration)
+        let planned = Dictionary(plan.tensors.enumerated().compactMap { index, entry -> (String, Int)? in
+            if case .quantize = entry.action { return (entry.source.name, index) }
+            return nil
+        }, uniquingKeysWith: { first, _ in first })
+        var calibrated: [Int: QuantizedTensor] = [:]
+        var energies: [Int: Double] = [:]
+        let model = try folder.loadModel()
+        let quantizeBlock = { (linears: [Linear], observer: HessianObserver, replace: (String, [Float]) -> Void) throws in
+            for linear in linears {
+                guard let index = planned[linear.name + ".weight"], var decision = plan.decision(at: index),
+                      let statistics = observer.statistics(of: linear.name)
+                else { continue }
+                decision.method = .gptq
+                let info = plan.tensors[index].source
+                let quantized = try linear.weight.withUnsafeBufferPointer {
+                    try GPTQ.quantize($0, info: info, hessian: statistics.hessian, decision: decision,
+                                      options: calibration.gptq,
+                                      columnImportance: decision.importance == .none ? nil : statistics.meanSquares.map(Float.init))
+                }
+                calibrated[index] = quantized
+                energies[index] = linear.weight.reduce(0.0) { $0 + Double($1) * Double($1) }
+                replace(linear.name, try Dequantizer.floats(.quantized(quantized), info: info))
+            }
+        }
+        switch model {
+        case var bert as BertEncoder:
+            try calibrate(&bert, batches: batches, progress: progress, quantizeBlock)
+        case var llama as LlamaDecoder:
+            try calibrate(&llama, batches: batches, progress: progress, quantizeBlock)
+        default:
+            throw CalibrationError.invalidSetting("\(folder.url.path): this model cannot run block by block")
+        }
+        return try write(plan: plan, options: options, reader: reader, calibrated: calibrated, energies: energies, started: started)
+    }
+
+    static func calibrate<M: BlockwiseModel>(
+        _ model: inout M, batches: [TokenBatch], progress: Progress?,
+        _ quantizeBlock: ([Linear], HessianObserver, (String, [Float]) -> Void) throws -> Void
+    ) throws {
+        let total = model.blocks.count
+        progress?(0, total, "calibrating")
+        var done = 0
+        try SequentialCalibration.run(&model, batches: batches) { block, observer in
+            try quantizeBlock(block.linears, observer) { name, weight in _ = block.replaceWeight(of: name, with: weight) }
+            done += 1
+            progress?(done, total, "block \(block.index)")
+        }
+    }
+
+    /// Writes every planned tensor in the converter's order: calibrated ones as GPTQ made them, the
+    /// rest as ``Converter`` transforms them.
+    static func write(
+        plan: ConversionPlan, options: ConversionOptions, reader: any CheckpointReader,
+        calibrated: [Int: QuantizedTensor], energies: [Int: Double], started: Date
+    ) throws -> ConversionSummary {
+        let writer = try WriterFactory.makeWriter(plan: plan, reader: reader, options: options)
+        var results = [TensorResult?](repeating: nil, count: plan.tensors.count)
+        for index in Converter.processingOrder(plan.tensors) {
+            let entry = plan.tensors[index]
+            if let quantized = calibrated[index] {
+                var result = TensorResult(planned: entry)
+                let (rows, columns) = quantized.matrixShape
+                result.decision = quantized.decision
+                result.bytes = quantized.storedByteCount
+                result.outliers = quantized.outliers.map { $0.parameterCount(rows: rows, columns: columns) } ?? 0
+                result.sqnrDB = quantized.error?.sqnrDB
+                result.signalEnergy = energies[index]
+                try writer.write(entry.output, storage: .quantized(quantized))
+                results[index] = result
+            } else {
+                let (storage, result) = try Converter.transform(entry, reader: reader)
+                try writer.write(entry.output, storage: storage)
+                results[index] = result
+            }
+        }
+        try writer.finish()
+        return ConversionSummary(
+            plan: plan, options: options, results: results.map { $0! }, dryRun: false,
+            outputBytes: Converter.sizeOnDisk(plan.destination), seconds: Date().timeIntervalSince(started))
+    }
+}

@@ -1,0 +1,183 @@
+import Testing
+
+@testable import Quantize
+import QPKCore
+
+@Suite("GPTQ")
+struct GPTQTests {
+    static let rows = 24
+    static let columns = 256
+
+    /// Inputs whose features are correlated (each an AR(1) step from the previous one) and of
+    /// uneven energy, as a transformer's are; `H = 2/n Σ x xᵀ`.
+    static func correlatedHessian(columns: Int, samples: Int = 600, seed: UInt64 = 7) -> (hessian: [Double], inputs: [[Double]]) {
+        var rng = SeededGenerator(seed: seed)
+        var inputs: [[Double]] = []
+        let energy = (0..<columns).map { _ in Double.random(in: 0.2..<3, using: &rng) }
+        for _ in 0..<samples {
+            var x = [Double](repeating: 0, count: columns)
+            var previous = 0.0
+            for j in 0..<columns {
+                previous = 0.9 * previous + Double(rng.gaussian())
+                x[j] = previous * energy[j]
+            }
+            inputs.append(x)
+        }
+        var h = [Double](repeating: 0, count: columns * columns)
+        for x in inputs {
+            for i in 0..<columns { for j in 0..<columns { h[i * columns + j] += x[i] * x[j] } }
+        }
+        return (h.map { $0 * 2 / Double(samples) }, inputs)
+    }
+
+    static func identity(_ n: Int) -> [Double] {
+        (0..<(n * n)).map { $0 / n == $0 % n ? 1 : 0 }
+    }
+
+    /// `tr(Δ H Δᵀ)`: the layer's output error `‖(W − Ŵ) X‖²` up to the factor `2/n`.
+    static func outputError(_ original: [Float], _ reconstruction: [Float], hessian: [Double], columns: Int) -> Double {
+        let rows = original.count / columns
+        var total = 0.0
+        for r in 0..<rows {
+            let delta = (0..<columns).map { Double(original[r * columns + $0]) - Double(reconstruction[r * columns + $0]) }
+            for i in 0..<columns where delta[i] != 0 {
+                var s = 0.0
+                for j in 0..<columns { s += hessian[i * columns + j] * delta[j] }
+                total += delta[i] * s
+            }
+        }
+        return total
+    }
+
+    static func weights(seed: UInt64 = 3) -> [Float] {
+        var rng = SeededGenerator(seed: seed)
+        return rng.weights(rows * columns)
+    }
+
+    static func decision(_ recipe: QuantizationRecipe) -> QuantizationDecision { recipe.decision() }
+
+    @Test("with H = I there is no error feedback: GPTQ equals round-to-nearest with the same group fits",
+          arguments: [QuantizationRecipe.rtn(bits: 4, groupSize: 64), .rtn(bits: 3, groupSize: 96),
+                      QuantizationRecipe(bits: 4, groupSize: 64, scaleSearch: .mse, outlierBudget: 0),
+                      .default, .rtn(bits: 2, groupSize: nil)])
+    func identityHessianIsRoundToNearest(recipe: QuantizationRecipe) throws {
+        let w = Self.weights()
+        let info = matrix(Self.rows, Self.columns)
+        let decision = recipe.decision()
+        let rtn = TensorQuantizer.quantize(w, info: info, decision: decision)
+        for actOrder in [false, true] {
+            let gptq = try w.withUnsafeBufferPointer {
+                try GPTQ.quantize($0, info: info, hessian: Self.identity(Self.columns), decision: decision,
+                                  options: GPTQOptions(actOrder: actOrder))
+            }
+            #expect(gptq.scales == rtn.scales)
+            #expect(gptq.zeros == rtn.zeros)
+            #expect(gptq.codes == rtn.codes)
+            #expect(gptq.outliers == rtn.outliers)
+            #expect(abs((gptq.error?.sqnrDB ?? 0) - (rtn.error?.sqnrDB ?? 1)) < 1e-4)
+            #expect(abs((gptq.error?.maxAbsError ?? 0) - (rtn.error?.maxAbsError ?? 1)) < 1e-6)
+            let (ours, theirs) = (try dequantized(gptq), try dequantized(rtn))
+            #expect(ours == theirs)
+        }
+    }
+
+    @Test("with correlated inputs the output error ‖(W − Ŵ)X‖² is well below round-to-nearest's",
+          arguments: [QuantizationRecipe.rtn(bits: 4, groupSize: 64), .rtn(bits: 3, groupSize: 128),
+                      QuantizationRecipe(bits: 3, groupSize: 96, scaleSearch: .mse, outlierBudget: 0), .default])
+    func correlatedHessianBeatsRoundToNearest(recipe: QuantizationRecipe) throws {
+        let w = Self.weights()
+        let info = matrix(Self.rows, Self.columns)
+        let (h, _) = Self.correlatedHessian(columns: Self.columns)
+        let decision = recipe.decision()
+        let rtnError = Self.outputError(w, try dequantized(TensorQuantizer.quantize(w, info: info, decision: decision)),
+                                        hessian: h, columns: Self.columns)
+        for actOrder in [false, true] {
+            let gptq = try w.withUnsafeBufferPointer {
+                try GPTQ.quantize($0, info: info, hessian: h, decision: decision, options: GPTQOptions(actOrder: actOrder))
+            }
+            let error = Self.outputError(w, try dequantized(gptq), hessian: h, columns: Self.columns)
+            #expect(error < 0.7 * rtnError, "act-order \(actOrder): GPTQ \(error) vs RTN \(rtnError)")
+            #expect(gptq.layout == decision.layout(for: info))
+            #expect(gptq.scales.count == rtn(decision, info).scales.count)
+        }
+    }
+
+    func rtn(_ decision: QuantizationDecision, _ info: TensorInfo) -> QuantizedTensor {
+        TensorQuantizer.quantize(Self.weights(), info: info, decision: decision)
+    }
+
+    @Test("PreQuant outliers are chosen on the original weights, stored exactly and never rounded")
+    func outliersStayExact() throws {
+        let w = Self.weights()
+        let info = matrix(Self.rows, Self.columns)
+        let (h, _) = Self.correlatedHessian(columns: Self.columns)
+        var recipe = QuantizationRecipe.default
+        recipe.outlierBudget = 0.01
+        recipe.maxBitsPerWeight = nil
+        let decision = recipe.decision()
+        let gptq = try w.withUnsafeBufferPointer { try GPTQ.quantize($0, info: info, hessian: h, decision: decision) }
+        let chosen = TensorQuantizer.quantize(w, info: info, decision: decision).outliers
+        let outliers = try #require(gptq.outliers)
+        #expect(outliers.indices == chosen?.indices)
+        #expect(outliers.indices.count == Self.rows * Self.columns / 100)
+        // The reconstruction holds each outlier's full-precision value, as the sweep left it.
+        let restored = try dequantized(gptq)
+        #expect(outliers.indices.map { restored[Int($0)] } == outliers.values)
+        // An outlier that no earlier column fed back into (column 0) is the original weight.
+        for index in outliers.indices where index % Int64(Self.columns) == 0 {
+            #expect(restored[Int(index)] == w[Int(index)])
+        }
+    }
+
+    @Test("a dead input column (H_jj = 0) is quantized as zero and the rest stays finite")
+    func deadColumns() throws {
+        let w = Self.weights()
+        let info = matrix(Self.rows, Self.columns)
+        var (h, _) = Self.correlatedHessian(columns: Self.columns)
+        let dead = [5, 130]
+        for j in dead {
+            for i in 0..<Self.columns {
+                h[i * Self.columns + j] = 0
+                h[j * Self.columns + i] = 0
+            }
+        }
+        for actOrder in [false, true] {
+            let gptq = try w.withUnsafeBufferPointer {
+                try GPTQ.quantize($0, info: info, hessian: h, decision: QuantizationRecipe.rtn(bits: 4, groupSize: 64).decision(),
+                                  options: GPTQOptions(actOrder: actOrder))
+            }
+            let restored = try dequantized(gptq)
+            #expect(restored.allSatisfy { $0.isFinite })
+            for r in 0..<Self.rows {
+                for j in dead { #expect(abs(restored[r * Self.columns + j]) <= Float(gptq.scales[r * 4 + j / 64]) / 2 + 1e-6) }
+            }
+        }
+    }
+
+    @Test("act-order keeps qpk's contiguous groups: the static groups are the fits of the original weights")
+    func actOrderStaticGroups() throws {
+        let w = Self.weights()
+        let info = matrix(Self.rows, Self.columns)
+        let (h, _) = Self.correlatedHessian(columns: Self.columns, seed: 11)
+        let decision = QuantizationRecipe.rtn(bits: 4, groupSize: 64).decision()
+        let gptq = try w.withUnsafeBufferPointer {
+            try GPTQ.quantize($0, info: info, hessian: h, decision: decision, options: GPTQOptions(actOrder: true))
+        }
+        // Static groups are the min-max fits of the original weights.
+        let rtn = TensorQuantizer.quantize(w, info: info, decision: decision)
+        #expect(gptq.scales == rtn.scales)
+        #expect(gptq.zeros == rtn.zeros)
+        #expect(gptq.codes != rtn.codes)
+    }
+
+    @Test("a Hessian of the wrong size is an error naming the tensor")
+    func wrongHessian() {
+        let w = Self.weights()
+        #expect(throws: GPTQError.hessianShape(tensor: "w", columns: Self.columns, hessianSize: 8)) {
+            try w.withUnsafeBufferPointer {
+                try GPTQ.quantize($0, info: matrix(Self.rows, Self.columns), hessian: Self.identity(8),
+                                  decision: QuantizationRecipe.default.decision())
+            }
+        }
+    }
+}
