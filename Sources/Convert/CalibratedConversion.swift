@@ -157,6 +157,8 @@ public enum CalibratedConversion {
                       let statistics = observer.statistics(of: linear.name)
                 else { continue }
                 decision.method = .gptq
+                // The group fits are weighted by the measured E[x²], not the LayerNorm estimate.
+                if decision.importance != .none { decision.importance = .calibration }
                 let info = plan.tensors[index].source
                 let quantized = try linear.weight.withUnsafeBufferPointer {
                     try GPTQ.quantize($0, info: info, hessian: statistics.hessian, decision: decision,

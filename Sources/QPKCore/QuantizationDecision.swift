@@ -27,6 +27,10 @@ public enum ImportanceSource: String, Sendable, Codable, CaseIterable {
     /// Data-free: each input column is weighted by the second moment of the activation it
     /// multiplies, estimated from the model's own normalisation layers.
     case norm
+    /// Calibrated: each input column is weighted by the mean x² of its activation measured on
+    /// calibration text (what GPTQ's Hessian diagonal holds); set by the calibrated pipeline, not
+    /// a choice of the data-free one.
+    case calibration
 }
 
 /// Which values a group's zero-point may take.

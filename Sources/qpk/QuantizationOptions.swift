@@ -8,7 +8,15 @@ extension QuantizationMethod: ExpressibleByArgument {}
 extension ScaleSearch: ExpressibleByArgument {}
 extension QuantizationScheme: ExpressibleByArgument {}
 extension QuantizationRecipe.OutlierKind: ExpressibleByArgument {}
-extension ImportanceSource: ExpressibleByArgument {}
+/// `--importance none|norm`: `calibration` is what the calibrated pipeline records, not a flag value.
+extension ImportanceSource: ExpressibleByArgument {
+    public init?(argument: String) {
+        guard let value = ImportanceSource(rawValue: argument), value != .calibration else { return nil }
+        self = value
+    }
+
+    public static var allValueStrings: [String] { [ImportanceSource.none, .norm].map(\.rawValue) }
+}
 
 /// `--axis`: the quantization axis, or `auto` to detect it from the checkpoint's weight layout.
 enum AxisChoice: String, CaseIterable, ExpressibleByArgument {
