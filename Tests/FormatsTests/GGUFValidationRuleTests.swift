@@ -42,6 +42,37 @@ struct GGUFValidationRuleTests {
             == .countBeyondFile(path: path, what: "tensors", count: 1 << 40))
     }
 
+    @Test("a file whose tensor infos end short of the aligned data section is Truncated, even for an empty tensor")
+    func dataSectionBeyondTheEnd() throws {
+        // Found by the GGUF fuzzer: one empty F32 tensor, the file ending before the padding to
+        // the data section; its zero-byte range lay past the end of the file.
+        var b = GGUFBytes.header(tensors: 1, kvs: 0)
+        b.tensorInfo("empty", ne: [0], type: 0, offset: 0)
+        let error = try #require(try ggufError(b.bytes, in: dir))
+        #expect(error.ruleName == "Truncated" && error.diagnostic.rule == "truncated")
+        // The same file with its padding is valid, and its empty tensor reads as zero bytes.
+        b.pad()
+        try Data(b.bytes).write(to: dir.file("padded.gguf"))
+        let reader = try GGUFReader(url: dir.file("padded.gguf"))
+        let tensor = try #require(reader.tensor(named: "empty"))
+        guard case let .dense(bytes) = try reader.storage(of: tensor) else { Issue.record("not dense"); return }
+        #expect(bytes.count == 0)
+    }
+
+    @Test("the fuzzer's regression inputs are reported, never crash")
+    func fuzzRegressions() throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Fuzz/Regressions/gguf")
+        let inputs = try FileManager.default.contentsOfDirectory(atPath: folder.path)
+        #expect(!inputs.isEmpty)
+        for name in inputs {
+            let url = folder.appendingPathComponent(name)
+            if let reader = try? GGUFReader(url: url) {
+                for tensor in reader.tensors { _ = try? reader.storage(of: tensor) }
+            }
+        }
+    }
+
     @Test("a header, KV, string, array or tensor info cut short is Truncated")
     func truncated() throws {
         #expect(try ggufError(Array("GGUF".utf8) + [3, 0], in: dir)?.ruleName == "Truncated")

@@ -96,8 +96,13 @@ public struct GGUFHeader: Sendable {
         return Int(alignment)
     }
 
-    /// Offsets aligned, data inside the file, no two tensors overlapping.
+    /// Offsets aligned, data inside the file, no two tensors overlapping. A file with tensors
+    /// must reach the (aligned) start of its data section, even when every tensor is empty.
     func checkDataRanges(fileSize: Int, path: String) throws {
+        if !tensors.isEmpty, dataStart > fileSize {
+            throw GGUFError.truncated(
+                path: path, tensor: nil, what: "the padding before the data section (it starts at byte \(dataStart))")
+        }
         let dataSize = dataStart <= fileSize ? fileSize - dataStart : 0
         for entry in tensors {
             guard entry.offset % alignment == 0 else {
