@@ -59,7 +59,6 @@ struct DiffCommand: ParsableCommand {
         bar.finish()
         if json {
             FileHandle.standardOutput.write(try diff.jsonData())
-            FileHandle.standardOutput.write(Data("\n".utf8))
         } else {
             Terminal.printBlock(diff.renderText(colors: Colors(enabled: Terminal.useColor)))
         }

@@ -55,7 +55,6 @@ struct InspectCommand: ParsableCommand {
         bar.finish()
         if json {
             FileHandle.standardOutput.write(try report.jsonData())
-            FileHandle.standardOutput.write(Data("\n".utf8))
         } else {
             Terminal.printBlock(report.renderText(colors: Colors(enabled: Terminal.useColor)))
         }

@@ -109,3 +109,28 @@ struct ValidateJSONTests {
         #expect(files[1]["valid"] as? Bool == true)
     }
 }
+
+/// inspect and diff `--json`: paths as given and one trailing newline (spec/json-schemas.md).
+@Suite("qpk inspect and diff --json: paths as given, one newline")
+struct InspectDiffJSONTests {
+    @Test("a relative path stays relative and the JSON ends with exactly one newline")
+    func relativePathsAndNewline() throws {
+        let model = "fixtures/models/fracast/model.safetensors"
+        for arguments in [["inspect", model, "--json"], ["diff", model, model, "--json"]] {
+            let process = Process()
+            process.executableURL = QpkProcess.binary
+            process.arguments = arguments
+            process.currentDirectoryURL = QpkProcess.repositoryRoot
+            let out = Pipe()
+            process.standardOutput = out
+            try process.run()
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0)
+            let text = String(decoding: data, as: UTF8.self)
+            #expect(text.hasSuffix("}\n") && !text.hasSuffix("\n\n"), "\(arguments[0])")
+            #expect(text.contains("\"file\" : \"\(model)\""), "\(arguments[0])")
+            #expect(!text.contains(QpkProcess.repositoryRoot.path), "\(arguments[0])")
+        }
+    }
+}

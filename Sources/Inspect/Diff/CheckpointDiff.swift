@@ -187,7 +187,7 @@ public struct CheckpointDiff: Sendable, Codable, Equatable {
             metadataChanges: metadata.count,
             checkpointsEqual: different == 0 && onlyInA.isEmpty && onlyInB.isEmpty && shapeMismatches.isEmpty)
         return CheckpointDiff(
-            a: Side(file: a.url.path, format: a.format.rawValue), b: Side(file: b.url.path, format: b.format.rawValue),
+            a: Side(file: a.url.relativePath, format: a.format.rawValue), b: Side(file: b.url.relativePath, format: b.format.rawValue),
             tolerance: tolerance, map: options.nameMap.rules, onlyInA: onlyInA, onlyInB: onlyInB,
             shapeMismatches: shapeMismatches, metadata: metadata, tensors: comparisons, summary: summary)
     }

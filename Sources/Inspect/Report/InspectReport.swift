@@ -202,7 +202,7 @@ public struct InspectReport: Sendable, Codable, Equatable {
             return entry
         }
         return InspectReport(
-            format: reader.format.rawValue, file: reader.url.path, metadata: reader.metadata,
+            format: reader.format.rawValue, file: reader.url.relativePath, metadata: reader.metadata,
             tensors: entries, layers: layers(of: entries), summary: summary(of: entries),
             quantizedFile: provider?.quantizedFileSummary() ?? nil)
     }
