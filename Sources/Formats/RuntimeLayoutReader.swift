@@ -32,7 +32,9 @@ public final class RuntimeLayoutReader: CheckpointReader, @unchecked Sendable {
     /// `config.json`, and GPTQ's `quantize_config.json`) describes; `nil` otherwise.
     public static func wrapping(_ inner: any CheckpointReader) throws -> RuntimeLayoutReader? {
         let byName = Dictionary(inner.tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        let config = Self.configuration(near: inner.url)
+        // The folder's config is read only once a packed weight is found: plain checkpoints
+        // (the common case) cost no extra I/O.
+        lazy var config = Self.configuration(near: inner.url)
         var packed: [String: PackedWeight] = [:]
         var layout: RuntimeLayout?
         for info in inner.tensors where info.name.hasSuffix(".scales") {
@@ -76,19 +78,19 @@ public final class RuntimeLayoutReader: CheckpointReader, @unchecked Sendable {
         self.inner = inner
         self.layout = layout
         self.packed = packed
-        let partNames = Set(packed.values.flatMap { $0.parts.map(\.name) })
+        var weightOfPart: [String: TensorInfo] = [:]
+        for weight in packed.values {
+            for part in weight.parts { weightOfPart[part.name] = weight.info }
+        }
         var tensors: [TensorInfo] = []
         var emitted = Set<String>()
         for info in inner.tensors {
-            guard partNames.contains(info.name) else {
+            guard let weight = weightOfPart[info.name] else {
                 tensors.append(info)
                 continue
             }
             // A packed weight takes the place of its first part.
-            if let weight = packed.values.first(where: { $0.parts.contains { $0.name == info.name } }),
-               emitted.insert(weight.info.name).inserted {
-                tensors.append(weight.info)
-            }
+            if emitted.insert(weight.name).inserted { tensors.append(weight) }
         }
         self.tensors = tensors
         index = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })

@@ -29,34 +29,34 @@ enum Attention {
                     out.values.withUnsafeMutableBufferPointer { o in
                         let views = UncheckedSendable((q, k, v, o))
                         Parallel.forEachChunk(rows: batch.count, work: t * t * hidden) { sentences in
-                          for s in sentences {
-                            let (q, k, v, o) = views.value
-                            let real = batch.lengths[s]
-                            guard real > 0 else { continue }
-                            var scores = [Float](repeating: 0, count: t * real)
-                            let base = s * t * hidden
-                            let kvBase = s * t * kvColumns
-                            scores.withUnsafeMutableBufferPointer { p in
-                                for h in 0..<heads {
-                                    let kvh = h / group
-                                    // scores = scale · Q_sh K_shᵀ over the real keys only.
-                                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(t), Int32(real), Int32(d),
-                                                scale, q.baseAddress! + base + h * d, Int32(hidden),
-                                                k.baseAddress! + kvBase + kvh * d, Int32(kvColumns),
-                                                0, p.baseAddress, Int32(real))
-                                    for r in 0..<t {
-                                        let row = p.baseAddress! + r * real
-                                        let visible = causal ? min(r + 1, real) : real
-                                        softmax(row, count: visible)
-                                        for j in visible..<real { row[j] = 0 }
+                            for s in sentences {
+                                let (q, k, v, o) = views.value
+                                let real = batch.lengths[s]
+                                guard real > 0 else { continue }
+                                var scores = [Float](repeating: 0, count: t * real)
+                                let base = s * t * hidden
+                                let kvBase = s * t * kvColumns
+                                scores.withUnsafeMutableBufferPointer { p in
+                                    for h in 0..<heads {
+                                        let kvh = h / group
+                                        // scores = scale · Q_sh K_shᵀ over the real keys only.
+                                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(t), Int32(real), Int32(d),
+                                                    scale, q.baseAddress! + base + h * d, Int32(hidden),
+                                                    k.baseAddress! + kvBase + kvh * d, Int32(kvColumns),
+                                                    0, p.baseAddress, Int32(real))
+                                        for r in 0..<t {
+                                            let row = p.baseAddress! + r * real
+                                            let visible = causal ? min(r + 1, real) : real
+                                            softmax(row, count: visible)
+                                            for j in visible..<real { row[j] = 0 }
+                                        }
+                                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(t), Int32(d), Int32(real),
+                                                    1, p.baseAddress, Int32(real),
+                                                    v.baseAddress! + kvBase + kvh * d, Int32(kvColumns),
+                                                    0, o.baseAddress! + base + h * d, Int32(hidden))
                                     }
-                                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(t), Int32(d), Int32(real),
-                                                1, p.baseAddress, Int32(real),
-                                                v.baseAddress! + kvBase + kvh * d, Int32(kvColumns),
-                                                0, o.baseAddress! + base + h * d, Int32(hidden))
                                 }
                             }
-                          }
                         }
                     }
                 }
