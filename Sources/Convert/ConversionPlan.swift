@@ -158,6 +158,10 @@ public struct ConversionOptions: Sendable {
     public var ggufType: GGMLType?
     /// Allow float → integer/bool casts with `dtype` (numpy's `casting="unsafe"`); refused otherwise.
     public var allowLossyCast = false
+    /// Measured input statistics (`--imatrix`, spec/gguf.md §9): a weight quantized to QPK that
+    /// has an entry is weighted by its `E[x_j²]` (importance `calibration`) instead of the
+    /// data-free estimate.
+    public var importanceMatrix: ImportanceMatrix?
 
     /// The version of qpk recorded in the files it writes.
     public static let toolVersion = "0.1.0"

@@ -47,7 +47,8 @@ public enum ConversionPlanner {
                 if let bytes = storedQuantized {
                     entries.append(PlannedTensor(source: info, output: info, action: .copy, estimatedBytes: bytes))
                 } else if TensorSelection.shouldQuantize(info, include: options.include, exclude: options.exclude) {
-                    let decision = options.recipe.decision(axis: axis)
+                    let decision = try ImportanceWeights.decision(
+                        options.recipe.decision(axis: axis), for: info, matrix: options.importanceMatrix)
                     entries.append(PlannedTensor(
                         source: info, output: info, action: .quantize(decision),
                         estimatedBytes: decision.estimatedBytes(for: info)))
@@ -76,7 +77,8 @@ public enum ConversionPlanner {
             tensors: entries)
         try ConversionChecks.check(plan, options: options)
         guard options.allocate, target.format == .qpk else { return plan }
-        return try MixedPrecision.allocate(plan, reader: reader, workers: options.workers)
+        return try MixedPrecision.allocate(
+            plan, reader: reader, workers: options.workers, importanceMatrix: options.importanceMatrix)
     }
 
     static func keepOrCast(_ info: TensorInfo, dtype: DType?) throws -> PlannedTensor {

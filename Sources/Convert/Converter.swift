@@ -53,7 +53,7 @@ public struct Converter: Sendable {
         return try Parallel.map(order, count: entries.count, workers: options.workers) { index in
             do {
                 let entry = entries[index]
-                let (storage, result) = try Self.transform(entry, reader: reader)
+                let (storage, result) = try Self.transform(entry, reader: reader, importanceMatrix: options.importanceMatrix)
                 try delivery.submit((index, storage), at: positions[index]!) { item in
                     try output.write(entries[item.0].output, storage: item.1)
                     progress?(entries[item.0].output.name)
@@ -75,8 +75,11 @@ public struct Converter: Sendable {
         }
     }
 
-    /// Produces the output storage of one planned tensor.
-    static func transform(_ entry: PlannedTensor, reader: any CheckpointReader) throws -> (TensorStorage, TensorResult) {
+    /// Produces the output storage of one planned tensor; `importanceMatrix` weights the tensors
+    /// whose decision's importance is `calibration` (`--imatrix`).
+    static func transform(
+        _ entry: PlannedTensor, reader: any CheckpointReader, importanceMatrix: ImportanceMatrix? = nil
+    ) throws -> (TensorStorage, TensorResult) {
         let source = entry.source
         var result = TensorResult(planned: entry)
         result.bytes = entry.estimatedBytes
@@ -97,8 +100,9 @@ public struct Converter: Sendable {
             return (.dense(TensorBytes(buffer)), result)
         case let .quantize(decision):
             let floats = try Dequantizer.floats(reader.storage(of: source), info: source)
-            // Data-free per-column error weights (spec/quantization.md §10); nil = unweighted.
-            let importance = ActivationImportance.columnWeights(for: source, decision: decision, reader: reader)
+            // Per-column error weights (spec/quantization.md §10); nil = unweighted.
+            let importance = ImportanceWeights.columnWeights(
+                for: source, decision: decision, reader: reader, matrix: importanceMatrix)
             let quantized = floats.withUnsafeBufferPointer {
                 TensorQuantizer.quantize($0, info: source, decision: decision, columnImportance: importance)
             }

@@ -38,13 +38,14 @@ public enum MixedPrecision {
         return result
     }
 
-    /// Returns `plan` with per-tensor decisions chosen under the uniform decisions' budget.
+    /// Returns `plan` with per-tensor decisions chosen under the uniform decisions' budget;
+    /// `importanceMatrix` weights the errors measured as the conversion will (`--imatrix`).
     public static func allocate(
-        _ plan: ConversionPlan, reader: any CheckpointReader, workers: Int
+        _ plan: ConversionPlan, reader: any CheckpointReader, workers: Int, importanceMatrix: ImportanceMatrix? = nil
     ) throws -> ConversionPlan {
         let indices = plan.tensors.indices.filter { plan.decision(at: $0) != nil }
         guard !indices.isEmpty else { return plan }
-        let measured = try measure(plan, indices: indices, reader: reader, workers: workers)
+        let measured = try measure(plan, indices: indices, reader: reader, workers: workers, importanceMatrix: importanceMatrix)
         // Option 0 of every candidate is its uniform decision.
         var budgetBits = 0.0, parameters = 0.0
         for candidate in measured {
@@ -67,7 +68,8 @@ public enum MixedPrecision {
     /// Quantizes each selected tensor with every variant of its decision and keeps only the
     /// measurements, in the order of `indices`.
     static func measure(
-        _ plan: ConversionPlan, indices: [Int], reader: any CheckpointReader, workers: Int
+        _ plan: ConversionPlan, indices: [Int], reader: any CheckpointReader, workers: Int,
+        importanceMatrix: ImportanceMatrix? = nil
     ) throws -> [TensorCandidate] {
         let order = indices.indices.sorted {
             plan.tensors[indices[$0]].source.elementCount > plan.tensors[indices[$1]].source.elementCount
@@ -76,7 +78,8 @@ public enum MixedPrecision {
             let entry = plan.tensors[indices[position]]
             let decision = plan.decision(at: indices[position])!
             let values = try Dequantizer.floats(try reader.storage(of: entry.source), info: entry.source)
-            let importance = ActivationImportance.columnWeights(for: entry.source, decision: decision, reader: reader)
+            let importance = ImportanceWeights.columnWeights(
+                for: entry.source, decision: decision, reader: reader, matrix: importanceMatrix)
             return values.withUnsafeBufferPointer {
                 TensorCandidate.measure(
                     $0, info: entry.source, variants: variants(of: decision), columnImportance: importance)

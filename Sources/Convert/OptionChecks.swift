@@ -13,6 +13,8 @@ public enum ConversionChecks {
     /// - `outlierMask` needs a QPK source and a safetensors or HDF5 output (it marks the outliers
     ///   of dequantized tensors);
     /// - `dtype` has an element-wise float encoding (not `F4`, `F6_*` or `C64`);
+    /// - `importanceMatrix` is given only for QPK output and an MSE scale search (the only one
+    ///   that weighs columns);
     /// - `workers` is at least 1.
     public static func check(_ options: ConversionOptions, reader: any CheckpointReader, target: OutputTarget) throws {
         try UsageError.requireCount(options.workers, atLeast: 1, option: "--threads")
@@ -33,6 +35,12 @@ public enum ConversionChecks {
                 throw UsageError(.notApplicable, "--outlier-mask applies when dequantizing to .safetensors or .h5; a .qpk output keeps the outlier records itself")
             }
         }
+        if options.importanceMatrix != nil, target.format != .qpk || options.layout != nil {
+            throw UsageError(.notApplicable, "--imatrix weights the quantization of .qpk output; drop it for \(options.layout.map { "--layout \($0.rawValue)" } ?? target.format.rawValue) output")
+        }
+        if options.importanceMatrix != nil, options.recipe.scaleSearch != .mse {
+            throw UsageError(.notApplicable, "--imatrix weights the MSE scale search; --scale-search \(options.recipe.scaleSearch.rawValue) ignores it (use --scale-search mse)")
+        }
         if let dtype = options.dtype, !dtype.isConvertibleToFloat {
             throw UsageError(.notApplicable, "--dtype \(dtype.rawValue): qpk cannot encode values as \(dtype.rawValue); use f32, f16, bf16, f64 or an F8 type")
         }
@@ -40,7 +48,8 @@ public enum ConversionChecks {
 
     /// Checks the finished plan: a float → integer (or bool) cast needs `allowLossyCast`, as
     /// numpy's `same_kind` casting rule refuses it (`astype` would round every value, typically
-    /// to zeros for weights); and `allowLossyCast` without such a cast would do nothing.
+    /// to zeros for weights); `allowLossyCast` without such a cast would do nothing; and an
+    /// importance matrix must weight at least one quantized tensor.
     public static func check(_ plan: ConversionPlan, options: ConversionOptions) throws {
         var lossy: PlannedTensor?
         for entry in plan.tensors where lossy == nil {
@@ -53,6 +62,11 @@ public enum ConversionChecks {
         }
         if let entry = lossy, !options.allowLossyCast {
             throw UsageError(.lossyCast, "tensor '\(entry.source.name)': casting \(entry.source.dtype.rawValue) to \(entry.output.dtype.rawValue) rounds every value to an integer (weights mostly become 0); pass --allow-lossy-cast if that is what you want, or use a float --dtype")
+        }
+        if options.importanceMatrix != nil, !plan.tensors.contains(where: {
+            if case let .quantize(decision) = $0.action { decision.importance == .calibration } else { false }
+        }) {
+            throw UsageError(.notApplicable, "--imatrix has no effect: no tensor quantized from \(plan.source.lastPathComponent) has an entry in the importance matrix (entries are looked up by tensor name; with --importance none it is ignored)")
         }
         if lossy == nil, options.allowLossyCast {
             throw UsageError(.notApplicable, "--allow-lossy-cast has no effect: no floating tensor is cast to an integer or bool dtype (give one with --dtype)")

@@ -18,6 +18,7 @@ extension QuantizationOptions {
         if outlierBudget != nil { flags.append("--outlier-budget") }
         if outlierKind != nil { flags.append("--outlier-kind") }
         if importance != nil { flags.append("--importance") }
+        if imatrix != nil { flags.append("--imatrix") }
         if axis != .auto { flags.append("--axis") }
         if allocate { flags.append("--allocate") }
         if calibration != nil { flags.append("--calibration") }

@@ -119,6 +119,7 @@ struct ConvertCommand: ParsableCommand {
             options.workers = threads
         }
         options.allowLossyCast = allowLossyCast
+        options.importanceMatrix = try quantization.imatrix.map { try ImportanceMatrix(contentsOf: URL(fileURLWithPath: $0)) }
         options.createdBy = RecordedCommandLine.provenance(CommandLine.arguments)
         let plan = try ConversionPlanner.plan(reader: reader, destination: outputURL, target: target, options: options)
         try ConversionChecks.checkRecipeApplies(plan, flags: quantization.givenFlags)

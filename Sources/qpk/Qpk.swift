@@ -20,7 +20,7 @@ struct Qpk: ParsableCommand {
             by extension.
             """,
         version: version,
-        subcommands: [ConvertCommand.self, InspectCommand.self, DiffCommand.self, ValidateCommand.self,
+        subcommands: [ConvertCommand.self, InspectCommand.self, DiffCommand.self, ValidateCommand.self, CalibrateCommand.self,
                       TokenizeCommand.self, EmbedCommand.self, Hdf5ProbeCommand.self])
 
     /// Runs the command line with qpk's exit statuses (``ExitStatus``, spec/cli.md), the same in

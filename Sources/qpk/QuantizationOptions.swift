@@ -52,6 +52,9 @@ struct QuantizationOptions: ParsableArguments {
     @Option(help: "Per-column error weights of the MSE fit: norm (data-free, from the model's LayerNorms; prequant default) or none.")
     var importance: ImportanceSource?
 
+    @Option(help: "An importance matrix (from `qpk calibrate`, or llama.cpp's llama-imatrix, .gguf or legacy .dat): weight each input column's error by its measured E[x²] instead of the data-free estimate.")
+    var imatrix: String?
+
     @Option(help: "The axis quantization groups run along: auto (the layer's input: last for PyTorch [out, in], leading for Keras [in, out] and conv kernels), last or leading.")
     var axis: AxisChoice = .auto
 
@@ -97,7 +100,11 @@ extension QuantizationOptions {
             recipe.maxBitsPerWeight = nil  // an explicit budget is kept whole, not capped
         }
         if let outlierKind { recipe.outlierKind = outlierKind }
-        if let importance { recipe.importance = importance }
+        if let importance {
+            recipe.importance = importance
+        } else if imatrix != nil {
+            recipe.importance = .norm  // weighted: by the matrix where it has an entry
+        }
         do {
             try recipe.validate()
         } catch {
@@ -119,6 +126,9 @@ extension QuantizationOptions {
     func calibrationOptions() throws -> CalibrationOptions? {
         let given = [("--calibration", calibration != nil), ("--samples", samples != nil), ("--seq-len", seqLen != nil),
                      ("--damp", damp != nil), ("--act-order", actOrder)].filter(\.1).map(\.0)
+        if isCalibrated, imatrix != nil {
+            throw ValidationError("--imatrix applies to data-free quantization; calibrated quantization (--method gptq) measures its own statistics")
+        }
         guard isCalibrated else {
             if let flag = given.first {
                 throw ValidationError("\(flag) applies to calibrated quantization only (--method gptq); --method \(method?.rawValue ?? "prequant") is data-free")
