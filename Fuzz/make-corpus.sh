@@ -16,6 +16,26 @@ cp "$fixtures"/hdf5/*.h5 "$corpus/hdf5/"
 # GGUF: every ggml type qpk reads (fixtures/gen_gguf.py, written by the gguf package), and one it
 # only lists.
 cp "$fixtures"/gguf/*.gguf "$corpus/gguf/"
+# Importance matrices (spec/gguf.md §9): llama.cpp's GGUF form and its legacy .dat form.
+python3 - "$corpus/gguf" <<'PY'
+import struct, sys
+import gguf
+import numpy as np
+out = sys.argv[1]
+w = gguf.GGUFWriter(f"{out}/imatrix.gguf", arch="")
+w.add_string("general.type", "imatrix")
+w.add_array("imatrix.datasets", ["calib.txt"])
+w.add_uint32("imatrix.chunk_count", 2)
+w.add_uint32("imatrix.chunk_size", 8)
+for name, columns, experts in (("blk.0.attn_q.weight", 8, 1), ("blk.0.ffn_down_exps.weight", 4, 2)):
+    w.add_tensor(name + ".in_sum2", np.arange(columns * experts, dtype=np.float32).reshape(experts, columns))
+    w.add_tensor(name + ".counts", np.full((experts, 1), 16, dtype=np.float32))
+w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
+with open(f"{out}/imatrix-legacy.dat", "wb") as f:
+    name = b"blk.0.attn_k.weight"
+    f.write(struct.pack("<ii", 1, len(name)) + name + struct.pack("<ii", 2, 4))
+    f.write(np.array([1, 2, 3, 4], "<f4").tobytes() + struct.pack("<ii", 2, 9) + b"calib.txt")
+PY
 
 mixed=$fixtures/safetensors/mixed.safetensors
 "$qpk" convert "$mixed" "$corpus/qpk/mixed-g8-b4.qpk" --include noise --group-size 8 --bits 4 --force >/dev/null
