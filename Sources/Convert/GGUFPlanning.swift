@@ -2,6 +2,7 @@ import Foundation
 import QPKCore
 import Formats
 import Quantize
+import Model
 
 /// What a conversion to GGUF does with each tensor (spec/gguf.md §6).
 ///
@@ -149,8 +150,8 @@ public enum GGUFPlanning {
     }
 
     /// The GGUF writer for `plan`: one declaration per planned tensor, and the source's metadata
-    /// (typed, from a GGUF source, minus `general.file_type`, which no longer holds; as strings
-    /// otherwise), plus `general.quantization_version` 2 when blocks are written.
+    /// (typed, from a GGUF source, minus `general.file_type`, which no longer holds; llama.cpp's
+    /// model metadata from a model folder; as strings otherwise), plus `general.quantization_version` 2 when blocks are written.
     static func makeWriter(
         plan: ConversionPlan, reader: any CheckpointReader, options: ConversionOptions
     ) throws -> GGUFWriter {
@@ -166,6 +167,8 @@ public enum GGUFPlanning {
         var metadata: [(key: String, value: GGUFValue)]
         if let gguf = reader as? GGUFReader {
             metadata = gguf.header.keyValues.filter { $0.key != "general.file_type" }
+        } else if let model = reader as? LlamaCppCheckpoint {
+            metadata = model.ggufMetadata  // spec/gguf.md §8
         } else {
             metadata = reader.metadata.keys.sorted().map { ($0, .string(reader.metadata[$0]!)) }
         }

@@ -24,6 +24,8 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
     case sequenceTooLong(String, length: Int, maximum: Int)
     /// A token id outside the embedding table.
     case tokenOutOfRange(String, id: Int, vocabulary: Int)
+    /// A tensor of a model folder that llama.cpp's graph for the architecture has no name for.
+    case noLlamaCppTensor(String, tensor: String, architecture: String)
 
     public var description: String {
         switch self {
@@ -47,6 +49,8 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
             return "\(path): a sequence of \(length) tokens exceeds the model's \(maximum) positions; truncate the input"
         case let .tokenOutOfRange(path, id, vocabulary):
             return "\(path): token id \(id) is outside the embedding table of \(vocabulary) rows; the tokenizer does not belong to this model"
+        case let .noLlamaCppTensor(path, tensor, architecture):
+            return "\(path): tensor \(tensor) has no name in llama.cpp's \(architecture) graph (which refuses files with extra tensors); pass the .safetensors file instead to keep the names as they are"
         }
     }
 }

@@ -98,7 +98,7 @@ struct ConvertCommand: ParsableCommand {
         let calibration = try quantization.calibrationOptions()
         // Calibrated quantization runs the model: the input is its folder (or a weights file in it).
         let modelFolder = try calibration.map { _ in try ModelFolder(CalibratedConversion.modelFolder(of: inputURL)) }
-        let reader = try Checkpoint.open(try modelFolder?.weightsURL ?? inputURL)
+        let opened = try Checkpoint.open(try modelFolder?.weightsURL ?? inputURL)
         let target = try layout == nil
             ? OutputTarget.forDestination(outputURL, maxShardSize: try parsedShardSize(), gzipLevel: try parsedGzipLevel())
             : layoutTarget(outputURL)
@@ -121,6 +121,8 @@ struct ConvertCommand: ParsableCommand {
         options.allowLossyCast = allowLossyCast
         options.importanceMatrix = try quantization.imatrix.map { try ImportanceMatrix(contentsOf: URL(fileURLWithPath: $0)) }
         options.createdBy = RecordedCommandLine.provenance(CommandLine.arguments)
+        // GGUF from a model folder: llama.cpp's tensor names and metadata (spec/gguf.md §8).
+        let reader = try GGUFModelExport.reader(input: inputURL, opened: opened, target: target, options: options)
         let plan = try ConversionPlanner.plan(reader: reader, destination: outputURL, target: target, options: options)
         try ConversionChecks.checkRecipeApplies(plan, flags: quantization.givenFlags)
 
@@ -147,7 +149,10 @@ struct ConvertCommand: ParsableCommand {
             try Terminal.printJSON(summary)
         } else {
             ConvertSummaryPrinter.print(summary)
-            if target.format == .gguf { GGUFSummaryPrinter.print(summary, plan: plan, options: options) }
+            if target.format == .gguf {
+                GGUFSummaryPrinter.print(summary, plan: plan, options: options)
+                if let line = GGUFModelExport.describe(reader) { print(line) }
+            }
         }
     }
 

@@ -4,9 +4,11 @@ import Foundation
 /// forward-pass tests. Weights are drawn from a seeded generator so every run sees the same model.
 struct TinyBert {
     let directory: URL
-    let hidden = 16, heads = 4, layers = 2, intermediate = 24, vocabulary = 50, positions = 20
+    let hidden = 16, heads = 4, layers = 2, intermediate = 24, positions = 20
+    let vocabulary: Int
 
-    init(modelType: String = "bert", prefix: String = "", omit: String? = nil) throws {
+    init(modelType: String = "bert", prefix: String = "", omit: String? = nil, vocabulary: Int = 50) throws {
+        self.vocabulary = vocabulary
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("qpk-tinybert-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let config: [String: Any] = [
@@ -72,9 +74,11 @@ func writeRandomSafetensors(_ tensors: [(String, [Int])], to url: URL) throws {
 /// A randomly initialised llama folder: 2 blocks, hidden 16, 4 query heads over 2 key/value heads.
 struct TinyLlama {
     let directory: URL
-    let hidden = 16, heads = 4, kvHeads = 2, layers = 2, intermediate = 24, vocabulary = 40
+    let hidden = 16, heads = 4, kvHeads = 2, layers = 2, intermediate = 24
+    let vocabulary: Int
 
-    init(extraConfig: [String: Any] = [:]) throws {
+    init(extraConfig: [String: Any] = [:], vocabulary: Int = 40) throws {
+        self.vocabulary = vocabulary
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("qpk-tinyllama-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var config: [String: Any] = [
