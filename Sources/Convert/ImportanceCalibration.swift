@@ -12,15 +12,20 @@ import QPKCore
 /// of at most `sequenceLength` tokens.
 public enum ImportanceCalibration {
     /// The importance matrix of `folder`'s model on the passages `options` chooses.
-    /// - Parameters:
-    ///   - weightName: the entry name of a linear layer (its tensor name without `.weight`);
-    ///     by default the checkpoint's own weight name, `NAME.weight`.
-    ///   - progress: called after each batch with the passages done and their total.
+    /// Entries are named as llama.cpp names the weights (`blk.0.attn_q.weight`, spec/gguf.md
+    /// §8) when it has names for the model's architecture, so that `llama-quantize --imatrix`
+    /// finds them in a GGUF of the same model; otherwise by the checkpoint's own weight names.
+    /// `qpk convert --imatrix` accepts either.
+    /// - Parameter progress: called after each batch with the passages done and their total.
     public static func run(
         folder: ModelFolder, options: CalibrationOptions,
-        weightName: (String) -> String = { $0 + ".weight" },
         progress: ((_ done: Int, _ total: Int) -> Void)? = nil
     ) throws -> ImportanceMatrix {
+        let named = LlamaCppArchitecture(folder.config) != nil
+        let weightName = { (layer: String) in
+            let weight = layer + ".weight"
+            return named ? LlamaCppArchitecture.llamaCppName(of: weight) ?? weight : weight
+        }
         let batches = try CalibratedConversion.batches(folder: folder, options: options)
         let model = try folder.loadModel()
         let observer = SquaredInputObserver()

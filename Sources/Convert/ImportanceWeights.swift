@@ -1,4 +1,5 @@
 import Formats
+import Model
 import QPKCore
 import Quantize
 
@@ -19,9 +20,10 @@ public enum ImportanceWeights {
         }
     }
 
-    /// The entry of `matrix` for the weight `name`.
+    /// The entry of `matrix` for the weight `name`: under that name, or under its llama.cpp name
+    /// (``LlamaCppArchitecture/llamaCppName(of:)``), as llama.cpp's tools and `qpk calibrate` key it.
     public static func entry(for name: String, in matrix: ImportanceMatrix) -> ImportanceMatrix.Entry? {
-        matrix.entries[name]
+        matrix.entries[name] ?? LlamaCppArchitecture.llamaCppName(of: name).flatMap { matrix.entries[$0] }
     }
 
     /// `decision` for `info`, with importance `calibration` when `matrix` has an entry for it

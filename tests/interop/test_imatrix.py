@@ -1,7 +1,7 @@
-"""Importance matrices (spec/gguf.md §9): `qpk calibrate` writes llama.cpp's imatrix GGUF, which the
-`gguf` package reads and whose sums equal an independent numpy forward pass; `qpk convert --imatrix`
-reads qpk's files and llama.cpp's (GGUF written here with `gguf.GGUFWriter` as llama-imatrix writes
-it, and the legacy .dat form)."""
+"""Importance matrices (spec/gguf.md §9): `qpk calibrate` writes llama.cpp's imatrix GGUF under
+llama.cpp's tensor names, which the `gguf` package reads and whose sums equal an independent numpy
+forward pass; `qpk convert --imatrix` reads qpk's files and llama.cpp's (GGUF written here with
+`gguf.GGUFWriter` as llama-imatrix writes it, and the legacy .dat form), under either naming."""
 import struct
 import sys
 
@@ -24,6 +24,14 @@ PASSAGES = [
     "She tuned the violin by ear, then checked each string against the piano's A.",
 ]
 ENCODER_2D = ("--include", "encoder.layer.*.weight", "--exclude", "*LayerNorm*")
+# How llama.cpp names BERT's linear weights (spec/gguf.md §8).
+LLAMA_CPP = {"attention.self.query": "attn_q", "attention.self.key": "attn_k", "attention.self.value": "attn_v",
+             "attention.output.dense": "attn_output", "intermediate.dense": "ffn_up", "output.dense": "ffn_down"}
+
+
+def llama_cpp_name(hf_name):
+    _, _, layer, rest = hf_name.split(".", 3)
+    return f"blk.{layer}.{LLAMA_CPP[rest.removesuffix('.weight')]}.weight"
 
 
 @pytest.fixture(scope="module")
@@ -71,9 +79,9 @@ def test_the_gguf_package_reads_what_qpk_calibrate_writes(calibrated):
     layers = {n[: -len(".in_sum2")] for n in names if n.endswith(".in_sum2")}
     assert len(layers) == 36  # six layers × (query, key, value, attention output, FFN up, FFN down)
     tensor = {t.name: t for t in reader.tensors}
-    q = tensor["encoder.layer.0.attention.self.query.weight.in_sum2"]
+    q = tensor["blk.0.attn_q.weight.in_sum2"]
     assert q.tensor_type == gguf.GGMLQuantizationType.F32 and list(q.shape) == [384, 1]
-    assert list(tensor["encoder.layer.0.output.dense.weight.in_sum2"].shape) == [1536, 1]
+    assert list(tensor["blk.0.ffn_down.weight.in_sum2"].shape) == [1536, 1]
 
 
 def test_the_sums_equal_an_independent_numpy_forward_pass(calibrated):
@@ -89,7 +97,8 @@ def test_the_sums_equal_an_independent_numpy_forward_pass(calibrated):
     reader = gguf.GGUFReader(out)
     tensor = {t.name: np.asarray(t.data, dtype=np.float64).reshape(-1) for t in reader.tensors}
     assert len(expected) == 36
-    for name, sums in expected.items():
+    for hf_name, sums in expected.items():
+        name = llama_cpp_name(hf_name)
         assert tensor[name + ".counts"].tolist() == [tokens], name
         got = tensor[name + ".in_sum2"]
         assert np.linalg.norm(got - sums) / np.linalg.norm(sums) < 1e-4, name
@@ -123,10 +132,11 @@ def write_llama_cpp_style(path, entries):
 
 
 def test_convert_reads_a_llama_cpp_imatrix_and_its_legacy_form(minilm, tmp_path):
+    # The GGUF form keyed by llama.cpp's name, the legacy form by the checkpoint's own name.
     name = "encoder.layer.2.intermediate.dense.weight"
     sums = np.linspace(1, 100, 384).astype(np.float32)
     modern = tmp_path / "llama.imatrix.gguf"
-    write_llama_cpp_style(modern, {name: (sums * 5120, 5120)})
+    write_llama_cpp_style(modern, {"blk.2.ffn_up.weight": (sums * 5120, 5120)})
     legacy = tmp_path / "llama.imatrix.dat"
     with open(legacy, "wb") as f:
         f.write(struct.pack("<i", 1))
@@ -148,12 +158,12 @@ def test_convert_reads_a_llama_cpp_imatrix_and_its_legacy_form(minilm, tmp_path)
 
 def test_a_mismatched_or_unusable_imatrix_is_refused(minilm, tmp_path):
     bad = tmp_path / "narrow.imatrix.gguf"
-    write_llama_cpp_style(bad, {"encoder.layer.0.attention.self.query.weight": (np.ones(96), 1)})
+    write_llama_cpp_style(bad, {"blk.0.attn_q.weight": (np.ones(96), 1)})
     proc = run_qpk("convert", minilm, tmp_path / "a.qpk", *ENCODER_2D, "--imatrix", bad, check=False)
     assert proc.returncode == 2 and "encoder.layer.0.attention.self.query.weight" in proc.stderr
     assert "96 columns" in proc.stderr and not (tmp_path / "a.qpk").exists()
     other = tmp_path / "other.imatrix.gguf"
-    write_llama_cpp_style(other, {"blk.0.attn_q.weight": (np.ones(384), 1)})
+    write_llama_cpp_style(other, {"model.layers.0.self_attn.q_proj.weight": (np.ones(384), 1)})
     proc = run_qpk("convert", minilm, tmp_path / "b.qpk", *ENCODER_2D, "--imatrix", other, check=False)
     assert proc.returncode == 2 and "--imatrix has no effect" in proc.stderr
     proc = run_qpk("convert", minilm, tmp_path / "c.safetensors", "--imatrix", other, check=False)

@@ -43,6 +43,16 @@ public enum LlamaCppArchitecture: String, Sendable, Equatable {
         }
     }
 
+    /// The llama.cpp name of the Hugging Face tensor `name` under the first architecture that
+    /// renames it, without a config (names do not depend on one): how a file that llama.cpp's
+    /// tools key by their names, an importance matrix, is matched to a checkpoint's own names.
+    public static func llamaCppName(of name: String) -> String? {
+        for rule in [bertRule(name), llamaRule(name, config: nil)] {
+            if case let .renamed(target, _)? = rule { return target }
+        }
+        return nil
+    }
+
     /// `name` split as (stem, suffix): `encoder.layer.0.output.dense` and `weight`.
     private static func split(_ name: String) -> (stem: String, suffix: String)? {
         guard let dot = name.lastIndex(of: ".") else { return nil }
@@ -105,7 +115,7 @@ public enum LlamaCppArchitecture: String, Sendable, Equatable {
         "mlp.down_proj": "ffn_down",
     ]
 
-    private static func llamaRule(_ original: String, config: ModelConfig) -> TensorRule? {
+    private static func llamaRule(_ original: String, config: ModelConfig?) -> TensorRule? {
         if original.hasSuffix("rotary_emb.inv_freq") { return .dropped }
         guard let (stem, suffix) = split(original), suffix == "weight" || suffix == "bias" else { return nil }
         switch stem {
@@ -116,8 +126,8 @@ public enum LlamaCppArchitecture: String, Sendable, Equatable {
         }
         guard let (index, rest) = block(stem, prefix: "model.layers."), let target = llamaBlock[rest] else { return nil }
         let heads: Int? = switch target {
-        case "attn_q": config.headCount
-        case "attn_k": config.keyValueHeadCount
+        case "attn_q": config?.headCount
+        case "attn_k": config?.keyValueHeadCount
         default: nil
         }
         return .renamed("blk.\(index).\(target).\(suffix)", ropeHeads: heads)
