@@ -115,9 +115,10 @@ class Browser:
 
     def screenshot(self, path, width=1200, height=None):
         """A PNG of the page `width` pixels wide, of its full height (or `height`)."""
-        full = self.evaluate("document.documentElement.scrollHeight")
-        self.send("Emulation.setDeviceMetricsOverride", width=width, height=height or full, deviceScaleFactor=1, mobile=False)
-        data = self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)["data"]
+        height = height or self.evaluate("document.documentElement.scrollHeight")
+        self.send("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
+        clip = {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}
+        data = self.send("Page.captureScreenshot", format="png", clip=clip, captureBeyondViewport=False)["data"]
         pathlib.Path(path).write_bytes(base64.b64decode(data))
 
     def __enter__(self):

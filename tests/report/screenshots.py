@@ -19,11 +19,13 @@ def main(model):
     out.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = pathlib.Path(tmp)
-        qpk = tmp / "model.qpk"
-        subprocess.run([qpk_binary(), "convert", model, qpk], check=True)
+        # Relative names, as a user types them, so the pages' titles read model.qpk.
+        (tmp / "model.safetensors").symlink_to(pathlib.Path(model).resolve())
+        run = lambda *args, check=True: subprocess.run([qpk_binary(), *args], cwd=tmp, check=check)
+        run("convert", "model.safetensors", "model.qpk")
+        run("inspect", "model.qpk", "--report", "inspect.html")
+        run("diff", "model.safetensors", "model.qpk", "--report", "diff.html", check=False)
         inspect, diff = tmp / "inspect.html", tmp / "diff.html"
-        subprocess.run([qpk_binary(), "inspect", qpk, "--report", inspect], check=True)
-        subprocess.run([qpk_binary(), "diff", model, qpk, "--report", diff], check=False)
         for html, name, height in ((inspect, "report-inspect.png", 1450), (diff, "report-diff.png", 1500)):
             with Browser(width=1100, height=height) as browser:
                 browser.open(html)

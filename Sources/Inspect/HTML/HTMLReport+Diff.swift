@@ -119,7 +119,8 @@ extension HTMLReport {
             rowClasses: kinds.map { "k-\($0.kind!.rawValue)" },
             series: [
                 .init(title: "relative L2", cls: "bar1", values: kinds.map(\.relativeL2), format: { HumanUnits.number($0) }),
-                .init(title: "SQNR (dB)", cls: "bar2", values: kinds.map { $0.sqnrDB.map { $0.isFinite ? $0 : 0 } }, format: { Shown.decibels($0) }),
+                .init(title: "SQNR (dB)", cls: "bar2", values: kinds.map { $0.sqnrDB.map { $0.isFinite ? $0 : 0 } }, format: { Shown.decibels($0) },
+                      tickFormat: { HumanUnits.number($0) }),
             ],
             labelWidth: 130)
         out += HTML.figure(

@@ -55,7 +55,7 @@ extension HTMLReport {
                                    ("bits-per-weight", HTML.exact($0.bitsPerWeight))] },
             series: [
                 .init(title: "parameters", cls: "bar1", values: layers.map { Double($0.parameters) }, format: { HumanUnits.count(Int($0)) }),
-                .init(title: "bytes stored", cls: "bar2", values: layers.map { Double($0.bytes) }, format: { HumanUnits.bytes(Int($0)) }),
+                .init(title: "bytes stored", cls: "bar2", values: layers.map { Double($0.bytes) }, format: { HumanUnits.bytes(Int($0)) }, binaryUnits: true),
             ])
         let svg = chart.render(
             id: "chart-layers", title: "Parameters and bytes per layer",

@@ -28,6 +28,7 @@ enum ReportStyle {
         .verdict-equal{color:var(--good)} .verdict-different{color:var(--bad)}
         figure{margin:12px 0 18px}
         figcaption{color:var(--muted);font-size:12.5px;margin-top:2px;max-width:880px}
+        figcaption code,dd code{overflow-wrap:anywhere}
         details{margin-top:4px} summary{cursor:pointer;color:var(--accent);font-size:12.5px}
         .table-wrap{overflow-x:auto}
         table{border-collapse:collapse;font-size:12.5px;font-variant-numeric:tabular-nums;margin:6px 0}

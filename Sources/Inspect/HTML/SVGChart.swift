@@ -66,6 +66,10 @@ struct BarRowsChart {
         var values: [Double?]
         var format: (Double) -> String
         var logScale = false
+        /// Ticks at round numbers of KiB, MiB, … rather than of decimal units.
+        var binaryUnits = false
+        /// How ticks are written, when not as the values (`format`).
+        var tickFormat: ((Double) -> String)?
     }
 
     var labels: [String]
@@ -89,7 +93,8 @@ struct BarRowsChart {
             let textRoom = 58.0
             let scale: any ChartScale = s.logScale
                 ? LogScale(max(finite.filter { $0 > 0 }.min() ?? 1, 1e-12) / 2, maxValue, to: x0, x0 + panelWidth - textRoom)
-                : LinearScale(0, maxValue > 0 ? maxValue : 1, to: x0, x0 + panelWidth - textRoom, tickCount: 3, nice: false)
+                : LinearScale(0, maxValue > 0 ? maxValue : 1, to: x0, x0 + panelWidth - textRoom, tickCount: 3, nice: false,
+                              unit: s.binaryUnits ? pow(1024, (log(max(maxValue, 1)) / log(1024)).rounded(.down)) : 1)
             scales.append(scale)
             svg.text(x0, 14, s.title, cls: "chart-title")
             let bottom = top + rowHeight * Double(labels.count)
@@ -97,7 +102,7 @@ struct BarRowsChart {
                 let x = scale(tick.value)
                 guard x >= x0 - 0.5, x <= x0 + panelWidth - textRoom + 0.5 else { continue }
                 svg.line(x, top - 4, x, bottom, cls: "gridline")
-                svg.text(x, bottom + 13, s.logScale ? tick.label : s.format(tick.value), anchor: "middle")
+                svg.text(x, bottom + 13, s.logScale ? tick.label : (s.tickFormat ?? s.format)(tick.value), anchor: "middle")
             }
             svg.line(x0, top - 4, x0, bottom, cls: "axis")
         }
@@ -169,13 +174,16 @@ struct DepthChart {
         var svg = SVGCanvas(width: width, height: height)
         let step = (right - left) / Double(max(positions, 1))
         let x = { (i: Int) in left + step * (Double(i) + 0.5) }
-        // Label every band when they fit, else every k-th.
-        let labelWidth = 6.5 * Double(bands.map(\.label.count).max() ?? 1) + 8
-        let every = max(1, Int((labelWidth / max(step * Double(bands.map { $0.end - $0.start }.min() ?? 1), 1)).rounded(.up)))
+        // A band's label is drawn centred under it when it does not run into the previous label.
+        var labelEnd = -Double.infinity
         for (i, band) in bands.enumerated() {
             let x0 = left + step * Double(band.start), x1 = left + step * Double(band.end)
             if i % 2 == 0 { svg.rect(x0, top, x1 - x0, bottom - top, cls: "band") }
-            if i % every == 0 { svg.text((x0 + x1) / 2, bottom + 14, band.label, anchor: "middle") }
+            let half = 3.3 * Double(band.label.count), center = min(max((x0 + x1) / 2, left + half), right - half)
+            if center - half >= labelEnd + 6 {
+                svg.text(center, bottom + 14, band.label, anchor: "middle")
+                labelEnd = center + half
+            }
         }
         svg.leftAxis(scale, x: left, right: right, top: top, bottom: bottom, title: yTitle)
         svg.line(left, bottom, right, bottom, cls: "axis")
@@ -278,16 +286,16 @@ struct DensityMapChart {
         var svg = SVGCanvas(width: width, height: height)
         let cw = plotW / Double(map.gridColumns), ch = plotH / Double(map.gridRows)
         let maxCell = Double(map.cells.max() ?? 1)
-        for i in 0..<map.gridRows {
-            for j in 0..<map.gridColumns {
-                let c = map.cells[i * map.gridColumns + j]
-                guard c > 0 else { continue }
-                // √ scale: a single outlier stays visible next to a dense cell.
-                let opacity = 0.15 + 0.85 * (Double(c) / maxCell).squareRoot()
-                svg.rect(left + cw * Double(j), top + ch * Double(i), cw + 0.05, ch + 0.05, cls: "heat",
-                         extra: " fill-opacity=\"\(HumanUnits.fixed(opacity, decimals: 2))\"")
-            }
+        // The cells are one grayscale image, a luminance mask over a rectangle of the heat colour
+        // (so the colour follows the scheme). √ scale: a single outlier stays visible next to a
+        // dense cell; an empty cell is black, fully masked.
+        let pixels = map.cells.map { c -> UInt8 in
+            c == 0 ? 0 : UInt8((255 * (0.15 + 0.85 * (Double(c) / max(maxCell, 1)).squareRoot())).rounded())
         }
+        let png = PNGImage.dataURL(PNGImage.grayscale(width: map.gridColumns, height: map.gridRows, pixels: pixels))
+        let box = "x=\"\(coordinate(left))\" y=\"\(coordinate(top))\" width=\"\(coordinate(plotW))\" height=\"\(coordinate(plotH))\""
+        svg.add("<mask id=\"\(id)-mask\" maskUnits=\"userSpaceOnUse\" \(box)><image \(box) preserveAspectRatio=\"none\" style=\"image-rendering:pixelated\" href=\"\(png)\"/></mask>")
+        svg.add("<rect class=\"heat\" \(box) mask=\"url(#\(id)-mask)\"/>")
         svg.rect(left, top, plotW, plotH, cls: "frame")
         let rows = map.rowTotals, columns = map.columnTotals
         let maxRow = Double(rows.max() ?? 1), maxColumn = Double(columns.max() ?? 1)

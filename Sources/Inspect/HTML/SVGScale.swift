@@ -16,10 +16,11 @@ struct LinearScale: ChartScale {
     let end: Double
     let step: Double
 
-    init(_ lower: Double, _ upper: Double, to start: Double, _ end: Double, tickCount: Int = 5, nice: Bool = true) {
+    /// - Parameter unit: steps are round multiples of this (1024ⁿ for bytes: 10 KiB, not 19.5 KiB).
+    init(_ lower: Double, _ upper: Double, to start: Double, _ end: Double, tickCount: Int = 5, nice: Bool = true, unit: Double = 1) {
         var (lo, hi) = lower < upper ? (lower, upper) : (lower - 0.5, upper + 0.5)
         if !lo.isFinite || !hi.isFinite { (lo, hi) = (0, 1) }
-        let step = Self.niceStep((hi - lo) / Double(max(tickCount, 1)))
+        let step = Self.niceStep((hi - lo) / Double(max(tickCount, 1)) / unit) * unit
         if nice {
             lo = (lo / step).rounded(.down) * step
             hi = (hi / step).rounded(.up) * step

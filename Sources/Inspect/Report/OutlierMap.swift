@@ -24,7 +24,7 @@ public struct OutlierMap: Sendable, Codable, Equatable {
     public var cells: [Int]
 
     /// The largest grid side.
-    public static let maxGrid = 48
+    public static let maxGrid = 32
     /// The most maps a report draws (the tensors with the most outlier parameters, in file order).
     public static let maxMaps = 48
 
