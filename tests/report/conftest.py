@@ -1,27 +1,8 @@
-"""The HTML report seen in a real browser: the qpk binary, a headless Chromium, a fixture model."""
-import os
-import pathlib
-import subprocess
-
+"""The HTML report seen in a real browser: fixtures for a headless Chromium and a quantized model."""
 import pytest
 
 from cdp import chromium_binary
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-FIXTURE = ROOT / "fixtures" / "models" / "fracast" / "model.safetensors"
-
-
-def qpk_binary():
-    path = os.environ.get("QPK_BIN", str(ROOT / ".build" / "release" / "qpk"))
-    if not pathlib.Path(path).exists():
-        pytest.exit(f"qpk binary not found at {path}: run `make release` or set QPK_BIN", returncode=2)
-    return path
-
-
-def run_qpk(*args, expect=0):
-    proc = subprocess.run([qpk_binary(), *map(str, args)], capture_output=True, text=True, timeout=600)
-    assert proc.returncode == expect, f"qpk {' '.join(map(str, args))} exited {proc.returncode}\n{proc.stderr}"
-    return proc
+from report_support import FIXTURE, run_qpk
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -11,7 +11,7 @@ import sys
 import tempfile
 
 from cdp import Browser
-from conftest import ROOT, qpk_binary
+from report_support import ROOT, qpk_binary
 
 
 def main(model):

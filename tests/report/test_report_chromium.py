@@ -7,7 +7,7 @@ import math
 import pytest
 
 from cdp import Browser
-from conftest import run_qpk
+from report_support import run_qpk
 
 # Everything the tests compare, gathered in the page: the data block and the data-* attributes of
 # the charts' marks, plus layout facts (sizes, overflow, colours).
