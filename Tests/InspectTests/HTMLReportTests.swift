@@ -116,6 +116,15 @@ struct HTMLReportTests {
         #expect(tensors?.first?["name"] as? String == "</script><img src=x onerror=alert(1)>.weight")
     }
 
+    @Test("Layer labels are short and never ambiguous")
+    func labels() {
+        let bert = layerLabels(["embeddings.", "encoder.layer.0.", "encoder.layer.11.", "pooler."])
+        #expect(bert == ["embeddings.": "embeddings", "encoder.layer.0.": "layer.0", "encoder.layer.11.": "layer.11", "pooler.": "pooler"])
+        // Two prefixes ending in `blocks.0` keep their whole names.
+        let clash = layerLabels(["a.blocks.0.", "b.blocks.0.", "b.blocks.1."])
+        #expect(clash == ["a.blocks.0.": "a.blocks.0", "b.blocks.0.": "b.blocks.0", "b.blocks.1.": "blocks.1"])
+    }
+
     @Test("Charts are labelled for assistive technology")
     func accessible() throws {
         let (_, _, html) = try inspectReport()

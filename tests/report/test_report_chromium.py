@@ -1,8 +1,11 @@
 """`qpk inspect --report` and `qpk diff --report` rendered by headless Chromium: the page loads with
 no console message, no exception and no network request, shows its charts at a real size, in light
 and dark schemes, and every figure it draws equals the JSON that `--json` prints (spec/report.md)."""
+import base64
 import json
 import math
+import struct
+import zlib
 
 import pytest
 
@@ -22,6 +25,7 @@ COLLECT = r"""(() => {
     bpw: all('#chart-bpw circle.point'),
     histograms: all('svg.histogram'),
     density: all('svg.density'),
+    densityImages: [...document.querySelectorAll('svg.density image')].map(i => i.getAttribute('href')),
     recipe: [...document.querySelectorAll('#recipe-facts dd')].map(d => [d.dataset.recipeKey, d.textContent]),
     layerL2: all('#chart-layer-l2 circle.point'),
     layerCosine: all('#chart-layer-cosine circle.point'),
@@ -54,6 +58,28 @@ def same(a, b):
     if a is None or b is None:
         return a is b
     return (math.isnan(a) and math.isnan(b)) or a == b
+
+
+def png_pixels(data_url):
+    """(width, height, row-major gray levels) of an 8-bit grayscale PNG data: URL, read with zlib."""
+    data = base64.b64decode(data_url.split(",", 1)[1])
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    position, idat, width, height = 8, b"", None, None
+    while position < len(data):
+        (length,) = struct.unpack(">I", data[position:position + 4])
+        kind, body = data[position + 4:position + 8], data[position + 8:position + 8 + length]
+        (crc,) = struct.unpack(">I", data[position + 8 + length:position + 12 + length])
+        assert zlib.crc32(kind + body) == crc, f"bad CRC in {kind}"
+        if kind == b"IHDR":
+            width, height, depth, color = struct.unpack(">IIBB", body[:10])
+            assert (depth, color) == (8, 0), "8-bit grayscale"
+        elif kind == b"IDAT":
+            idat += body
+        position += 12 + length
+    raw = zlib.decompress(idat)
+    rows = [raw[r * (width + 1):(r + 1) * (width + 1)] for r in range(height)]
+    assert all(row[0] == 0 for row in rows), "filter type None"
+    return width, height, [p for row in rows for p in row[1:]]
 
 
 def load(path, dark=False):
@@ -115,6 +141,12 @@ def test_inspect_report_matches_json(models, tmp_path):
         assert len(cells) == int(m["grid-rows"]) * int(m["grid-columns"])
         assert sum(cells) == int(m["parameters"]) == with_outliers[m["tensor"]]
     assert page["block"]["outlier_maps"][0]["cells"] == [int(c) for c in page["density"][0]["cells"].split()]
+    # The map's picture is the cells: a lit pixel exactly where a cell holds outliers.
+    assert len(page["densityImages"]) == len(page["density"])
+    for m, url in zip(page["density"], page["densityImages"]):
+        width, height, pixels = png_pixels(url)
+        assert (width, height) == (int(m["grid-columns"]), int(m["grid-rows"]))
+        assert [p > 0 for p in pixels] == [int(c) > 0 for c in m["cells"].split()]
 
     recipe = expected["quantized_file"]["recipe"]
     assert {k for k, _ in page["recipe"]} == set(recipe)
