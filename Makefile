@@ -7,10 +7,10 @@ PYTHON    ?= python3
 QPK       := $(CURDIR)/.build/release/qpk
 DEMO_DIR  := build/demo
 DEMO_SRC  := fixtures/models/fracast/model.safetensors
-APT_PKGS  := libhdf5-dev zlib1g-dev libopenblas-dev pkg-config
+APT_PKGS  := libhdf5-dev zlib1g-dev libopenblas-dev pkg-config chromium
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build release test unit-test interop-test demo bench peft clean fixtures
+.PHONY: all deps build release test unit-test interop-test report-test demo bench peft clean fixtures
 
 all: build
 
@@ -40,7 +40,12 @@ interop-test: deps release
 	QPK_BIN=$(QPK) $(PYTHON) -m pytest -q tests/interop
 	QPK_BIN=$(QPK) $(PYTHON) -m pytest -q python/tests examples/tests
 
-test: unit-test interop-test
+# The HTML reports rendered by headless Chromium (spec/report.md): no console error, no request,
+# and every figure equal to --json.
+report-test: deps release
+	QPK_BIN=$(QPK) $(PYTHON) -m pytest -q tests/report
+
+test: unit-test interop-test report-test
 
 demo: deps release
 	@mkdir -p $(DEMO_DIR)

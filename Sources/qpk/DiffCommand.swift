@@ -20,6 +20,7 @@ struct DiffCommand: ParsableCommand {
               qpk diff model.safetensors model.qpk
               qpk diff a.h5 b.safetensors --atol 1e-6 --rtol 1e-5
               qpk diff a.safetensors b.safetensors --map 'model.:'
+              qpk diff model.safetensors model.qpk --report diff.html   # HTML (spec/report.md)
             """)
 
     @Argument(help: "The first checkpoint (A).")
@@ -46,9 +47,12 @@ struct DiffCommand: ParsableCommand {
     @Flag(help: "Print the comparison as JSON (schema: spec/json-schemas.md).")
     var json = false
 
+    @OptionGroup var reportOptions: ReportOptions
+
     func run() throws {
         let readerA = try Checkpoint.open(URL(fileURLWithPath: a))
         let readerB = try Checkpoint.open(URL(fileURLWithPath: b))
+        let reportOutput = try reportOptions.open(json: json, inputs: [a, b])
         let rules = try maps.map { try NameMap.Rule(parsing: $0) }
         let bar = ProgressBar(total: max(readerA.tensors.count, 1), label: "comparing", enabled: Terminal.stderrIsTTY && !json)
         let options = DiffOptions(
@@ -57,9 +61,12 @@ struct DiffCommand: ParsableCommand {
             progress: { _, _, name in bar.advance(detail: name) })
         let diff = try CheckpointDiff.compare(readerA, readerB, options: options)
         bar.finish()
+        if reportOptions.path != nil {
+            try reportOptions.write(try HTMLReport.diff(diff), to: reportOutput, quiet: json)
+        }
         if json {
             FileHandle.standardOutput.write(try diff.jsonData())
-        } else {
+        } else if reportOptions.path == nil {
             Terminal.printBlock(diff.renderText(colors: Colors(enabled: Terminal.useColor)))
         }
         if !diff.summary.checkpointsEqual { throw ExitCode(1) }

@@ -17,6 +17,7 @@ struct InspectCommand: ParsableCommand {
               qpk inspect model.qpk --tensor 'encoder.layer.0.*'
               qpk inspect model.safetensors --stats --histogram --tensor '*.attention.*'
               qpk inspect model.h5 --json
+              qpk inspect model.qpk --report report.html     # HTML, no network (spec/report.md)
             """)
 
     @Argument(help: "A safetensors file or shard directory, an HDF5 file or a QPK file.")
@@ -28,7 +29,7 @@ struct InspectCommand: ParsableCommand {
     @Flag(help: "Add a histogram per tensor (implies --stats).")
     var histogram = false
 
-    @Option(help: "Histogram bins (default 24; needs --histogram).")
+    @Option(help: "Histogram bins (default 24, 64 in --report; needs --histogram or --report).")
     var bins: Int?
 
     @Option(name: .customLong("tensor"), help: "Show only tensors matching this glob (repeatable).")
@@ -37,22 +38,32 @@ struct InspectCommand: ParsableCommand {
     @Flag(help: "Print the report as JSON (schema: spec/json-schemas.md).")
     var json = false
 
+    @OptionGroup var reportOptions: ReportOptions
+
     func run() throws {
+        // The HTML report draws every tensor's histogram: it implies --stats --histogram.
+        let wantsReport = reportOptions.path != nil
         if let bins {
-            guard histogram else {
-                throw UsageError(.notApplicable, "--bins sets the histogram's bins and needs --histogram")
+            guard histogram || wantsReport else {
+                throw UsageError(.notApplicable, "--bins sets the histogram's bins and needs --histogram or --report")
             }
             try UsageError.requireCount(bins, atLeast: 1, option: "--bins")
         }
         let reader = try Checkpoint.open(URL(fileURLWithPath: file))
-        let wantsStats = stats || histogram
+        let reportOutput = try reportOptions.open(json: json, inputs: [file])
+        let wantsStats = stats || histogram || wantsReport
         let bar = ProgressBar(total: reader.tensors.count, label: "inspecting", enabled: Terminal.stderrIsTTY && wantsStats)
         let options = InspectOptions(
-            statistics: wantsStats, histogramBins: histogram ? (bins ?? 24) : 0,
+            statistics: wantsStats, histogramBins: wantsReport ? (bins ?? 64) : histogram ? (bins ?? 24) : 0,
             tensorFilters: tensors.map(Glob.init),
             progress: { _, _, name in bar.advance(detail: name) })
         let report = try InspectReport.build(reader: reader, options: options)
         bar.finish()
+        if wantsReport {
+            let html = try HTMLReport.inspect(report, outlierMaps: try OutlierMap.maps(of: report, reader: reader))
+            try reportOptions.write(html, to: reportOutput, quiet: json)
+            if !json { return }
+        }
         if json {
             FileHandle.standardOutput.write(try report.jsonData())
         } else {

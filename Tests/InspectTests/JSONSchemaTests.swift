@@ -48,7 +48,13 @@ struct JSONSchemaTests {
         let data = try diff.jsonData()
         #expect(String(decoding: data, as: UTF8.self).contains("\"sqnr_db\" : \"inf\""))
         let json = try object(try CheckpointDiff.compare(a, b).jsonData())
-        #expect(Set(json.keys) == ["a", "b", "tolerance", "map", "only_in_a", "only_in_b", "shape_mismatches", "metadata", "tensors", "summary"])
+        #expect(Set(json.keys) == ["a", "b", "tolerance", "map", "only_in_a", "only_in_b", "shape_mismatches", "metadata", "tensors",
+                                   "layers", "kinds", "layer_kinds", "summary"])
+        let groupKeys: Set<String> = ["prefix", "kind", "tensors", "changed", "elements", "relative_l2", "cosine", "sqnr_db", "max_abs"]
+        for key in ["layers", "kinds", "layer_kinds"] {
+            let groups = try #require(json[key] as? [[String: Any]])
+            #expect(!groups.isEmpty && groups.allSatisfy { Set($0.keys) == groupKeys })
+        }
         #expect(Set((json["tolerance"] as? [String: Any] ?? [:]).keys) == ["rtol", "atol", "equal_nan"])
         let t = try #require((json["tensors"] as? [[String: Any]])?.first)
         #expect(Set(t.keys) == ["name", "name_a", "name_b", "dtype_a", "dtype_b", "shape", "elements", "status", "max_abs",

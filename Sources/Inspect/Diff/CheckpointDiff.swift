@@ -106,10 +106,17 @@ public struct CheckpointDiff: Sendable, Codable, Equatable {
     public var metadata: [MetadataChange]
     /// Common tensors, the largest relative change first.
     public var tensors: [TensorComparison]
+    /// The change per layer, in order of first appearance in A (``GroupChange``).
+    public var layers: [GroupChange]
+    /// The change per ``LayerKind`` (query, key, value, FFN up, …), in data-flow order.
+    public var kinds: [GroupChange]
+    /// The change per kind within each layer, layer by layer.
+    public var layerKinds: [GroupChange]
     public var summary: Summary
 
     enum CodingKeys: String, CodingKey {
-        case a, b, tolerance, map, metadata, tensors, summary
+        case a, b, tolerance, map, metadata, tensors, summary, layers, kinds
+        case layerKinds = "layer_kinds"
         case onlyInA = "only_in_a"
         case onlyInB = "only_in_b"
         case shapeMismatches = "shape_mismatches"
@@ -161,12 +168,16 @@ public struct CheckpointDiff: Sendable, Codable, Equatable {
         let counter = Counter()
         let tolerance = options.tolerance
         let frozenPairs = pairs
-        var comparisons = try Parallel.map(count: frozenPairs.count, workers: 2) { index -> TensorComparison in
+        let results = try Parallel.map(count: frozenPairs.count, workers: 2) { index -> (TensorComparison, PairSums?) in
             let pair = frozenPairs[index]
             let result = try compareTensor(name: pair.name, pair.a, in: a, pair.b, in: b, tolerance: tolerance)
             options.progress?(counter.increment(), frozenPairs.count, pair.name)
             return result
         }
+        let groups = GroupChange.groups(of: results.map {
+            GroupChange.Member(name: $0.0.name, identical: $0.0.status == .identical, sums: $0.1)
+        })
+        var comparisons = results.map(\.0)
         comparisons.sort { x, y in
             let rx = x.relativeL2 ?? 0, ry = y.relativeL2 ?? 0
             if rx != ry { return rx > ry }
@@ -189,7 +200,8 @@ public struct CheckpointDiff: Sendable, Codable, Equatable {
         return CheckpointDiff(
             a: Side(file: a.url.relativePath, format: a.format.rawValue), b: Side(file: b.url.relativePath, format: b.format.rawValue),
             tolerance: tolerance, map: options.nameMap.rules, onlyInA: onlyInA, onlyInB: onlyInB,
-            shapeMismatches: shapeMismatches, metadata: metadata, tensors: comparisons, summary: summary)
+            shapeMismatches: shapeMismatches, metadata: metadata, tensors: comparisons,
+            layers: groups.layers, kinds: groups.kinds, layerKinds: groups.layerKinds, summary: summary)
     }
 
     /// The reader's selected tensors with their mapped names; two names mapping to one is an error.
@@ -206,11 +218,12 @@ public struct CheckpointDiff: Sendable, Codable, Equatable {
         return result
     }
 
-    /// Compares one pair of same-shaped tensors.
+    /// Compares one pair of same-shaped tensors; the sums are `nil` unless it was compared value
+    /// by value.
     static func compareTensor(
         name: String, _ infoA: TensorInfo, in readerA: any CheckpointReader,
         _ infoB: TensorInfo, in readerB: any CheckpointReader, tolerance: Tolerance
-    ) throws -> TensorComparison {
+    ) throws -> (TensorComparison, PairSums?) {
         let storageA = try readerA.storage(of: infoA)
         let storageB = try readerB.storage(of: infoB)
         var result = TensorComparison(
@@ -225,17 +238,17 @@ public struct CheckpointDiff: Sendable, Codable, Equatable {
                 result.status = .identical
                 (result.maxAbs, result.meanAbs, result.relativeL2, result.sqnrDB) = (0, 0, 0, .infinity)
                 result.cosine = 1
-                return result
+                return (result, nil)
             }
             if !infoA.dtype.isConvertibleToFloat {
                 result.note = "compared by bytes only: \(infoA.dtype.rawValue) has no float view"
-                return result
+                return (result, nil)
             }
         }
         guard infoA.dtype.isConvertibleToFloat || isQuantized(storageA),
               infoB.dtype.isConvertibleToFloat || isQuantized(storageB) else {
             result.note = "not compared: \(infoA.dtype.rawValue) vs \(infoB.dtype.rawValue) have no common float view"
-            return result
+            return (result, nil)
         }
         let valuesA = try InspectError.naming(readerA.url.path, infoA.name) { try FloatValues(storage: storageA, info: infoA) }
         let valuesB = try InspectError.naming(readerB.url.path, infoB.name) { try FloatValues(storage: storageB, info: infoB) }
@@ -263,7 +276,7 @@ public struct CheckpointDiff: Sendable, Codable, Equatable {
         if let w = acc.worst {
             result.worst = .init(index: multiIndex(w.index, shape: infoA.shape), flatIndex: w.index, a: w.a, b: w.b)
         }
-        return result
+        return (result, PairSums(acc))
     }
 
     private static func isQuantized(_ storage: TensorStorage) -> Bool {
