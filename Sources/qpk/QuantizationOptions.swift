@@ -28,7 +28,7 @@ enum AxisChoice: String, CaseIterable, ExpressibleByArgument {
 
 /// The quantization recipe flags of `qpk convert` (used when writing QPK).
 struct QuantizationOptions: ParsableArguments {
-    @Option(help: "Quantization method: prequant (outlier-aware, default), rtn (plain round-to-nearest) or gptq (calibrated: needs a model folder; see --calibration).")
+    @Option(help: "Quantization method: prequant (outlier-aware, default), rtn (plain round-to-nearest), gptq or boa (calibrated: need a model folder; see --calibration; boa uses attention-aware Hessians for the query, key and value projections).")
     var method: QuantizationMethod?
 
     @Option(help: "Bits per weight code: 2, 3, 4 or 8.")
@@ -80,7 +80,7 @@ extension QuantizationOptions {
     func recipe() throws -> QuantizationRecipe {
         let bitCount = bits ?? QuantizationRecipe.default.bits
         var recipe = method == .rtn ? QuantizationRecipe.rtn(bits: bitCount) : QuantizationRecipe.prequant(bits: bitCount)
-        if isCalibrated { recipe.method = .gptq }  // PreQuant's grouping, search and outliers, solved by GPTQ
+        if isCalibrated { recipe.method = method == .boa ? .boa : .gptq }  // PreQuant's grouping, search and outliers, solved by GPTQ/BoA
         if let groupSize {
             guard let parsed = QuantizationRecipe.parseGroupSize(groupSize) else {
                 throw ValidationError("invalid --group-size '\(groupSize)': use a positive number such as 64 or 128, or 'row'")
@@ -111,8 +111,8 @@ extension RuntimeLayout: ExpressibleByArgument {}
 
 
 extension QuantizationOptions {
-    /// Whether the conversion is calibrated: `--method gptq`, or `--calibration` without a method.
-    var isCalibrated: Bool { method == .gptq || (method == nil && calibration != nil) }
+    /// Whether the conversion is calibrated: `--method gptq|boa`, or `--calibration` without a method.
+    var isCalibrated: Bool { method == .gptq || method == .boa || (method == nil && calibration != nil) }
 
     /// The calibration settings of the flags; a calibration flag without a calibrated method is a
     /// usage error.
@@ -121,7 +121,7 @@ extension QuantizationOptions {
                      ("--damp", damp != nil), ("--act-order", actOrder)].filter(\.1).map(\.0)
         guard isCalibrated else {
             if let flag = given.first {
-                throw ValidationError("\(flag) applies to calibrated quantization only (--method gptq); --method \(method?.rawValue ?? "prequant") is data-free")
+                throw ValidationError("\(flag) applies to calibrated quantization only (--method gptq or boa); --method \(method?.rawValue ?? "prequant") is data-free")
             }
             return nil
         }
@@ -130,6 +130,7 @@ extension QuantizationOptions {
         if let seqLen { options.sequenceLength = seqLen }
         if let damp { options.gptq.damp = damp }
         options.gptq.actOrder = actOrder
+        options.method = method == .boa ? .boa : .gptq
         return options
     }
 }
