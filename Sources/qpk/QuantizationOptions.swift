@@ -58,7 +58,7 @@ struct QuantizationOptions: ParsableArguments {
     @Flag(help: "Mixed precision: spend the bit budget of --bits where the measured error is largest.")
     var allocate = false
 
-    @Option(help: "Calibration text (paragraphs separated by blank lines): quantize with GPTQ on the model's own activations. Needs a model folder (config.json, tokenizer.json) as input. --method gptq without it uses qpk's built-in text.")
+    @Option(help: "Calibration text (paragraphs separated by blank lines): quantize on the model's own activations, with BoA unless --method gptq is given. Needs a model folder (config.json, tokenizer.json) as input. --method gptq|boa without it uses qpk's built-in text.")
     var calibration: String?
 
     @Option(help: "Calibration passages (default 128).")
@@ -80,7 +80,7 @@ extension QuantizationOptions {
     func recipe() throws -> QuantizationRecipe {
         let bitCount = bits ?? QuantizationRecipe.default.bits
         var recipe = method == .rtn ? QuantizationRecipe.rtn(bits: bitCount) : QuantizationRecipe.prequant(bits: bitCount)
-        if isCalibrated { recipe.method = method == .boa ? .boa : .gptq }  // PreQuant's grouping, search and outliers, solved by GPTQ/BoA
+        if isCalibrated { recipe.method = calibratedMethod }  // PreQuant's grouping, search and outliers, solved by BoA/GPTQ
         if let groupSize {
             guard let parsed = QuantizationRecipe.parseGroupSize(groupSize) else {
                 throw ValidationError("invalid --group-size '\(groupSize)': use a positive number such as 64 or 128, or 'row'")
@@ -114,6 +114,10 @@ extension QuantizationOptions {
     /// Whether the conversion is calibrated: `--method gptq|boa`, or `--calibration` without a method.
     var isCalibrated: Bool { method == .gptq || method == .boa || (method == nil && calibration != nil) }
 
+    /// The calibrated method: the one asked for, else BoA, the best measured (above GPTQ at 4, 3
+    /// and 2 bits on MiniLM-L6: spec/quantization.md §12).
+    var calibratedMethod: QuantizationMethod { method == .gptq ? .gptq : .boa }
+
     /// The calibration settings of the flags; a calibration flag without a calibrated method is a
     /// usage error.
     func calibrationOptions() throws -> CalibrationOptions? {
@@ -130,7 +134,7 @@ extension QuantizationOptions {
         if let seqLen { options.sequenceLength = seqLen }
         if let damp { options.gptq.damp = damp }
         options.gptq.actOrder = actOrder
-        options.method = method == .boa ? .boa : .gptq
+        options.method = calibratedMethod
         return options
     }
 }
