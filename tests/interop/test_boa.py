@@ -48,3 +48,20 @@ def test_only_the_attention_projections_differ_from_gptq_in_the_first_block(conv
         assert same != attention, name
         checked += 1
     assert checked == 6
+
+
+def test_boa_needs_a_model_folder(minilm, tmp_path):
+    import shutil
+
+    bare = tmp_path / "model.safetensors"
+    shutil.copy(minilm, bare)
+    proc = run_qpk("convert", bare, tmp_path / "out.qpk", "--method", "boa", expect=2)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "config.json" in lines[0] and "tokenizer.json" in lines[0], proc.stderr
+    assert not (tmp_path / "out.qpk").exists()
+
+
+def test_calibration_flags_with_a_data_free_method_name_both_calibrated_methods(minilm, tmp_path):
+    proc = run_qpk("convert", minilm, tmp_path / "out.qpk", "--method", "prequant", "--samples", "8", expect=2)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--samples" in lines[0] and "boa" in lines[0] and "gptq" in lines[0], proc.stderr
