@@ -4,8 +4,8 @@ import Model
 import QPKCore
 import Quantize
 
-/// What calibration reads and how GPTQ runs (`--calibration`, `--samples`, `--seq-len`, `--damp`,
-/// `--act-order`).
+/// What calibration reads and how GPTQ or BoA runs (`--method`, `--calibration`, `--samples`,
+/// `--seq-len`, `--damp`, `--act-order`).
 public struct CalibrationOptions: Sendable {
     /// The calibration text; `nil` uses qpk's built-in text (``CalibrationText/builtIn``).
     public var text: URL?
@@ -82,13 +82,14 @@ public enum CalibrationText {
     }
 }
 
-/// `qpk convert MODEL_DIR out.qpk --method gptq`: text in, calibrated QPK out.
+/// `qpk convert MODEL_DIR out.qpk --method gptq|boa`: text in, calibrated QPK out.
 ///
 /// The conversion is planned as the data-free one is (``ConversionPlanner``: which tensors are
 /// quantized and with which ``QuantizationDecision``). Then the model runs block by block through
 /// ``SequentialCalibration`` on the calibration passages: each planned weight of a block's linear
-/// layers is quantized by ``GPTQ`` with the Hessian of its inputs, and the block continues with the
-/// quantized weights, so later blocks are calibrated on what they will see. Planned tensors that
+/// layers is quantized by ``GPTQ`` with the Hessian of its inputs (with ``BoA``, the query, key and
+/// value projections by ``BoA`` with the block's attention-aware Hessians, spec/quantization.md
+/// §12), and the block continues with the quantized weights, so later blocks are calibrated on what they will see. Planned tensors that
 /// are not a block's linear weight (embeddings, say) are quantized data-free, and everything else
 /// is copied or cast as planned. The writer receives the tensors in the data-free converter's
 /// order, so the file has the same layout.
