@@ -4,8 +4,8 @@ import Model
 import QPKCore
 import Quantize
 
-/// What calibration reads and how GPTQ runs (`--calibration`, `--samples`, `--seq-len`, `--damp`,
-/// `--act-order`).
+/// What calibration reads and how GPTQ or BoA runs (`--method`, `--calibration`, `--samples`,
+/// `--seq-len`, `--damp`, `--act-order`).
 public struct CalibrationOptions: Sendable {
     /// The calibration text; `nil` uses qpk's built-in text (``CalibrationText/builtIn``).
     public var text: URL?
@@ -16,6 +16,12 @@ public struct CalibrationOptions: Sendable {
     /// Sequences per forward batch.
     public var batchSize: Int = 16
     public var gptq = GPTQOptions()
+    /// The calibrated method: `.gptq`, or `.boa` (attention-aware Hessians for the query, key and
+    /// value projections; GPTQ for the rest).
+    public var method: QuantizationMethod = .gptq
+    /// BoA: the value projection's output-side Hessian is `W_Oᵀ W_O` of the output projection
+    /// (the paper's value Hessian) rather than the identity (the authors' code).
+    public var valueOutputHessian = false
 
     public init(text: URL? = nil) { self.text = text }
 }
@@ -76,13 +82,14 @@ public enum CalibrationText {
     }
 }
 
-/// `qpk convert MODEL_DIR out.qpk --method gptq`: text in, calibrated QPK out.
+/// `qpk convert MODEL_DIR out.qpk --method gptq|boa`: text in, calibrated QPK out.
 ///
 /// The conversion is planned as the data-free one is (``ConversionPlanner``: which tensors are
 /// quantized and with which ``QuantizationDecision``). Then the model runs block by block through
 /// ``SequentialCalibration`` on the calibration passages: each planned weight of a block's linear
-/// layers is quantized by ``GPTQ`` with the Hessian of its inputs, and the block continues with the
-/// quantized weights, so later blocks are calibrated on what they will see. Planned tensors that
+/// layers is quantized by ``GPTQ`` with the Hessian of its inputs (with ``BoA``, the query, key and
+/// value projections by ``BoA`` with the block's attention-aware Hessians, spec/quantization.md
+/// §12), and the block continues with the quantized weights, so later blocks are calibrated on what they will see. Planned tensors that
 /// are not a block's linear weight (embeddings, say) are quantized data-free, and everything else
 /// is copied or cast as planned. The writer receives the tensors in the data-free converter's
 /// order, so the file has the same layout.
@@ -135,7 +142,7 @@ public enum CalibratedConversion {
         }
     }
 
-    /// Quantizes the planned weights of `plan` with GPTQ on `folder`'s model, writes the output
+    /// Quantizes the planned weights of `plan` with GPTQ (or BoA) on `folder`'s model, writes the output
     /// and reports what was done.
     public static func run(
         plan: ConversionPlan, options: ConversionOptions, reader: any CheckpointReader, folder: ModelFolder,
@@ -151,19 +158,31 @@ public enum CalibratedConversion {
         var calibrated: [Int: QuantizedTensor] = [:]
         var energies: [Int: Double] = [:]
         let model = try folder.loadModel()
+        let boa = calibration.method == .boa
         let quantizeBlock = { (linears: [Linear], observer: HessianObserver, replace: (String, [Float]) -> Void) throws in
+            let attention = observer.attention.values.first
             for linear in linears {
                 guard let index = planned[linear.name + ".weight"], var decision = plan.decision(at: index),
                       let statistics = observer.statistics(of: linear.name)
                 else { continue }
-                decision.method = .gptq
+                let hessians = boa ? attention.flatMap { attention in
+                    Self.attentionAwareHessians(
+                        of: linear.name, attention: attention, inputHessian: statistics.hessian, linears: linears,
+                        valueOutputHessian: calibration.valueOutputHessian)
+                } : nil
+                decision.method = hessians == nil ? .gptq : .boa
                 // The group fits are weighted by the measured E[x²], not the LayerNorm estimate.
                 if decision.importance != .none { decision.importance = .calibration }
                 let info = plan.tensors[index].source
+                let importance = decision.importance == .none ? nil : statistics.meanSquares.map(Float.init)
                 let quantized = try linear.weight.withUnsafeBufferPointer {
-                    try GPTQ.quantize($0, info: info, hessian: statistics.hessian, decision: decision,
-                                      options: calibration.gptq,
-                                      columnImportance: decision.importance == .none ? nil : statistics.meanSquares.map(Float.init))
+                    if let hessians {
+                        try BoA.quantize($0, info: info, hessians: hessians, decision: decision,
+                                         options: calibration.gptq, columnImportance: importance)
+                    } else {
+                        try GPTQ.quantize($0, info: info, hessian: statistics.hessian, decision: decision,
+                                          options: calibration.gptq, columnImportance: importance)
+                    }
                 }
                 calibrated[index] = quantized
                 energies[index] = linear.weight.reduce(0.0) { $0 + Double($1) * Double($1) }
@@ -172,23 +191,45 @@ public enum CalibratedConversion {
         }
         switch model {
         case var bert as BertEncoder:
-            try calibrate(&bert, batches: batches, progress: progress, quantizeBlock)
+            try calibrate(&bert, batches: batches, attention: boa, progress: progress, quantizeBlock)
         case var llama as LlamaDecoder:
-            try calibrate(&llama, batches: batches, progress: progress, quantizeBlock)
+            try calibrate(&llama, batches: batches, attention: boa, progress: progress, quantizeBlock)
         default:
             throw CalibrationError.invalidSetting("\(folder.url.path): this model cannot run block by block")
         }
         return try write(plan: plan, options: options, reader: reader, calibrated: calibrated, energies: energies, started: started)
     }
 
+    /// BoA's Hessians for the linear layer `name` if it is the query, key or value projection of
+    /// the block whose attention statistics are `attention` (nil for any other layer, which GPTQ
+    /// quantizes): spec/quantization.md §12.
+    static func attentionAwareHessians(
+        of name: String, attention: AttentionStatistics, inputHessian: [Double], linears: [Linear],
+        valueOutputHessian: Bool
+    ) -> AttentionAwareHessians? {
+        switch name {
+        case attention.query:
+            return AttentionAwareHessians(heads: attention.heads, columns: [inputHessian], rows: attention.queryRowHessians)
+        case attention.key:
+            return AttentionAwareHessians(heads: attention.kvHeads, columns: [inputHessian], rows: attention.keyRowHessians)
+        case attention.value:
+            let output = valueOutputHessian ? linears.first { $0.name == attention.output } : nil
+            return AttentionAwareHessians(
+                heads: attention.kvHeads, columns: attention.valueColumnHessians,
+                rows: output.map { attention.valueRowHessians(outputWeight: $0.weight) })
+        default:
+            return nil
+        }
+    }
+
     static func calibrate<M: BlockwiseModel>(
-        _ model: inout M, batches: [TokenBatch], progress: Progress?,
+        _ model: inout M, batches: [TokenBatch], attention: Bool, progress: Progress?,
         _ quantizeBlock: ([Linear], HessianObserver, (String, [Float]) -> Void) throws -> Void
     ) throws {
         let total = model.blocks.count
         progress?(0, total, "calibrating")
         var done = 0
-        try SequentialCalibration.run(&model, batches: batches) { block, observer in
+        try SequentialCalibration.run(&model, batches: batches, attention: attention) { block, observer in
             try quantizeBlock(block.linears, observer) { name, weight in _ = block.replaceWeight(of: name, with: weight) }
             done += 1
             progress?(done, total, "block \(block.index)")

@@ -8,6 +8,10 @@ public enum QuantizationMethod: String, Sendable, Codable, CaseIterable {
     /// GPTQ (Frantar et al. 2022): calibrated, column-by-column rounding with error feedback through
     /// the inverse Hessian of the layer's inputs (Quantize's `GPTQ`; spec/quantization.md §11).
     case gptq
+    /// BoA (Kim et al. 2025): GPTQ with attention-aware Hessians for the query, key and value
+    /// projections, whose output rows interact through the attention (Quantize's `BoA`;
+    /// spec/quantization.md §12). The other linear layers of a BoA conversion record `gptq`.
+    case boa
 }
 
 /// How each group's scale (and zero-point) are chosen.

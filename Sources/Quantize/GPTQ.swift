@@ -147,6 +147,17 @@ struct Solver {
     var groupsPerRow: Int { layout.groupsPerRow(columns: columns) }
 
     mutating func run(hessian: [Double], name: String) throws {
+        selectOutliers()
+        let all = Array(0..<rows)
+        let factor = try columnFactor(hessian, rows: all, name: name)
+        if factor.staticGroups {
+            for g in 0..<groupsPerRow { fitGroup(g, rows: all) }
+        }
+        sweep(factor, rows: all)
+    }
+
+    /// The PreQuant outliers of the original weights and their mask.
+    mutating func selectOutliers() {
         let n = columns
         outliers = original.withUnsafeBufferPointer {
             OutlierSelection.select(
@@ -161,12 +172,27 @@ struct Solver {
             case .columns: for r in 0..<rows { for c in outliers.indices { mask[r * n + Int(c)] = 1 } }
             }
         }
+    }
 
-        // Dead columns and dampening.
+    /// What the sweep needs of an input-side Hessian: the column order and `chol(H⁻¹)` in it.
+    struct ColumnFactor {
+        /// `order[k]` is the column swept `k`-th.
+        var order: [Int]
+        /// The upper Cholesky factor of the dampened `H⁻¹`, in sweep order.
+        var upper: [Double]
+        /// Whether the groups are fitted before the sweep (act-order, or one group per row).
+        var staticGroups: Bool
+    }
+
+    /// Prepares the sweep with `hessian` for `rowSet`: dead columns (`H_jj = 0` → 1, and the
+    /// weights of `rowSet` in that column set to 0), dampening `λ = damp · mean(diag H)`, the
+    /// act-order permutation, and `U = chol(H⁻¹)`.
+    mutating func columnFactor(_ hessian: [Double], rows rowSet: [Int], name: String) throws -> ColumnFactor {
+        let n = columns
         var h = hessian
         for j in 0..<n where h[j * n + j] == 0 {
             h[j * n + j] = 1
-            for r in 0..<rows { work[r * n + j] = 0 }
+            for r in rowSet { work[r * n + j] = 0 }
         }
         var diagonalSum = 0.0
         for j in 0..<n { diagonalSum += h[j * n + j] }
@@ -174,32 +200,26 @@ struct Solver {
         for j in 0..<n { h[j * n + j] += lambda }
 
         // Act-order: the sweep order, and static groups fitted before it.
-        let rowWise = decision.groupSize == nil
         var order = Array(0..<n)
-        let staticGroups = rowWise || options.actOrder
         if options.actOrder {
             order.sort { h[$0 * n + $0] != h[$1 * n + $1] ? h[$0 * n + $0] > h[$1 * n + $1] : $0 < $1 }
             var permuted = [Double](repeating: 0, count: n * n)
             for i in 0..<n { for j in 0..<n { permuted[i * n + j] = h[order[i] * n + order[j]] } }
             h = permuted
         }
-        if staticGroups {
-            for g in 0..<groupsPerRow { fitGroup(g) }
-        }
-
         let upper = try Self.upperCholeskyOfInverse(h, n: n, name: name, damp: options.damp)
-        sweep(order: order, upper: upper, fitOnTheWay: !staticGroups)
+        return ColumnFactor(order: order, upper: upper, staticGroups: decision.groupSize == nil || options.actOrder)
     }
 
-    /// Fits the scale and zero-point of group `g` of every row on the current weights, outliers
-    /// left out.
-    mutating func fitGroup(_ g: Int) {
+    /// Fits the scale and zero-point of group `g` of the rows `rowSet` on their current weights,
+    /// outliers left out.
+    mutating func fitGroup(_ g: Int, rows rowSet: [Int]) {
         let size = layout.groupSize
         let start = g * size, end = min(start + size, columns)
         var values = [Float](repeating: 0, count: end - start)
         var weights = [Float](repeating: 0, count: end - start)
         let weighted = !importance.isEmpty
-        for r in 0..<rows {
+        for r in rowSet {
             var kept = 0
             for c in start..<end where mask[r * columns + c] == 0 {
                 values[kept] = Float(work[r * columns + c])
@@ -222,9 +242,12 @@ struct Solver {
         }
     }
 
-    /// The column-by-column sweep with error feedback, in lazy batches (GPTQ Algorithm 1).
-    /// `order[k]` is the column swept `k`-th; `upper` is `chol(H⁻¹)` in that order.
-    mutating func sweep(order: [Int], upper: [Double], fitOnTheWay: Bool) {
+    /// The column-by-column sweep with error feedback, in lazy batches (GPTQ Algorithm 1), over
+    /// the rows `rowSet` (each row's sweep depends on no other row, so any subset can be swept on
+    /// its own, as BoA does row by row).
+    mutating func sweep(_ factor: ColumnFactor, rows rowSet: [Int]) {
+        let order = factor.order, upper = factor.upper, fitOnTheWay = !factor.staticGroups
+        let rows = rowSet.count
         let n = columns
         let groupSize = layout.groupSize
         let block = fitOnTheWay ? max(1, options.blockSize / groupSize) * groupSize : max(1, options.blockSize)
@@ -237,24 +260,24 @@ struct Solver {
         while start < n {
             let end = min(start + block, n)
             let width = end - start
-            for r in 0..<rows { for k in 0..<width { batch[r * width + k] = work[r * n + order[start + k]] } }
+            for r in 0..<rows { for k in 0..<width { batch[r * width + k] = work[rowSet[r] * n + order[start + k]] } }
             for k in 0..<width {
                 let j = start + k
                 if fitOnTheWay, j % groupSize == 0 {
                     // The sweep reaches the group's first column (the order is the identity and a
                     // batch holds whole groups): fit it on its weights as updated so far.
                     let groupEnd = min(j + groupSize, n)
-                    for r in 0..<rows { for c in j..<groupEnd { work[r * n + c] = batch[r * width + c - start] } }
-                    fitGroup(j / groupSize)
+                    for r in 0..<rows { for c in j..<groupEnd { work[rowSet[r] * n + c] = batch[r * width + c - start] } }
+                    fitGroup(j / groupSize, rows: rowSet)
                 }
                 let column = order[j]
                 let pivot = upper[j * n + j]
                 let g = column / groupSize
                 for r in 0..<rows {
                     let w = batch[r * width + k]
-                    let element = r * n + column
-                    let s = Float(scales[r * groupsPerRow + g])
-                    let z = Float(zeros[r * groupsPerRow + g])
+                    let element = rowSet[r] * n + column
+                    let s = Float(scales[rowSet[r] * groupsPerRow + g])
+                    let z = Float(zeros[rowSet[r] * groupsPerRow + g])
                     let inverse: Float = s == 0 ? 0 : 1 / s
                     // The same code arithmetic as ``RowJob``: clamp, then round half to even. An
                     // outlier gets the code of its value too (as ``TensorQuantizer`` gives it; the
@@ -284,7 +307,7 @@ struct Solver {
             if end < n {
                 let rest = n - end
                 var later = [Double](repeating: 0, count: rows * rest)
-                for r in 0..<rows { for m in 0..<rest { later[r * rest + m] = work[r * n + order[end + m]] } }
+                for r in 0..<rows { for m in 0..<rest { later[r * rest + m] = work[rowSet[r] * n + order[end + m]] } }
                 errors.withUnsafeBufferPointer { e in
                     upper.withUnsafeBufferPointer { u in
                         later.withUnsafeMutableBufferPointer { l in
@@ -294,7 +317,7 @@ struct Solver {
                         }
                     }
                 }
-                for r in 0..<rows { for m in 0..<rest { work[r * n + order[end + m]] = later[r * rest + m] } }
+                for r in 0..<rows { for m in 0..<rest { work[rowSet[r] * n + order[end + m]] = later[r * rest + m] } }
             }
             start = end
         }

@@ -26,6 +26,7 @@ struct ConvertCommand: ParsableCommand {
               qpk convert model.h5 model.safetensors
               qpk convert model.qpk tuned.qpk --outlier-values tuned-outliers.safetensors
               qpk convert model.safetensors model.gguf --type Q4_K
+              qpk convert model-folder/ model.qpk --calibration calib.txt --bits 3   (BoA)
               qpk convert model-folder/ model.qpk --method gptq --calibration calib.txt
             """)
 

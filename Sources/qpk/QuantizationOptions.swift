@@ -28,7 +28,7 @@ enum AxisChoice: String, CaseIterable, ExpressibleByArgument {
 
 /// The quantization recipe flags of `qpk convert` (used when writing QPK).
 struct QuantizationOptions: ParsableArguments {
-    @Option(help: "Quantization method: prequant (outlier-aware, default), rtn (plain round-to-nearest) or gptq (calibrated: needs a model folder; see --calibration).")
+    @Option(help: "Quantization method: prequant (outlier-aware, default), rtn (plain round-to-nearest), gptq or boa (calibrated: need a model folder; see --calibration; boa uses attention-aware Hessians for the query, key and value projections).")
     var method: QuantizationMethod?
 
     @Option(help: "Bits per weight code: 2, 3, 4 or 8.")
@@ -61,7 +61,7 @@ struct QuantizationOptions: ParsableArguments {
     @Flag(help: "Mixed precision: spend the bit budget of --bits where the measured error is largest.")
     var allocate = false
 
-    @Option(help: "Calibration text (paragraphs separated by blank lines): quantize with GPTQ on the model's own activations. Needs a model folder (config.json, tokenizer.json) as input. --method gptq without it uses qpk's built-in text.")
+    @Option(help: "Calibration text (paragraphs separated by blank lines): quantize on the model's own activations, with BoA unless --method gptq is given. Needs a model folder (config.json, tokenizer.json) as input. --method gptq|boa without it uses qpk's built-in text.")
     var calibration: String?
 
     @Option(help: "Calibration passages (default 128).")
@@ -83,7 +83,7 @@ extension QuantizationOptions {
     func recipe() throws -> QuantizationRecipe {
         let bitCount = bits ?? QuantizationRecipe.default.bits
         var recipe = method == .rtn ? QuantizationRecipe.rtn(bits: bitCount) : QuantizationRecipe.prequant(bits: bitCount)
-        if isCalibrated { recipe.method = .gptq }  // PreQuant's grouping, search and outliers, solved by GPTQ
+        if isCalibrated { recipe.method = calibratedMethod }  // PreQuant's grouping, search and outliers, solved by BoA/GPTQ
         if let groupSize {
             guard let parsed = QuantizationRecipe.parseGroupSize(groupSize) else {
                 throw ValidationError("invalid --group-size '\(groupSize)': use a positive number such as 64 or 128, or 'row'")
@@ -118,8 +118,12 @@ extension RuntimeLayout: ExpressibleByArgument {}
 
 
 extension QuantizationOptions {
-    /// Whether the conversion is calibrated: `--method gptq`, or `--calibration` without a method.
-    var isCalibrated: Bool { method == .gptq || (method == nil && calibration != nil) }
+    /// Whether the conversion is calibrated: `--method gptq|boa`, or `--calibration` without a method.
+    var isCalibrated: Bool { method == .gptq || method == .boa || (method == nil && calibration != nil) }
+
+    /// The calibrated method: the one asked for, else BoA, the best measured (above GPTQ at 4, 3
+    /// and 2 bits on MiniLM-L6: spec/quantization.md §12).
+    var calibratedMethod: QuantizationMethod { method == .gptq ? .gptq : .boa }
 
     /// The calibration settings of the flags; a calibration flag without a calibrated method is a
     /// usage error.
@@ -127,11 +131,11 @@ extension QuantizationOptions {
         let given = [("--calibration", calibration != nil), ("--samples", samples != nil), ("--seq-len", seqLen != nil),
                      ("--damp", damp != nil), ("--act-order", actOrder)].filter(\.1).map(\.0)
         if isCalibrated, imatrix != nil {
-            throw ValidationError("--imatrix applies to data-free quantization; calibrated quantization (--method gptq) measures its own statistics")
+            throw ValidationError("--imatrix applies to data-free quantization; calibrated quantization (--method gptq|boa, --calibration) measures its own statistics")
         }
         guard isCalibrated else {
             if let flag = given.first {
-                throw ValidationError("\(flag) applies to calibrated quantization only (--method gptq); --method \(method?.rawValue ?? "prequant") is data-free")
+                throw ValidationError("\(flag) applies to calibrated quantization only (--method gptq or boa); --method \(method?.rawValue ?? "prequant") is data-free")
             }
             return nil
         }
@@ -140,6 +144,7 @@ extension QuantizationOptions {
         if let seqLen { options.sequenceLength = seqLen }
         if let damp { options.gptq.damp = damp }
         options.gptq.actOrder = actOrder
+        options.method = calibratedMethod
         return options
     }
 }

@@ -98,8 +98,9 @@ class BertEncoder:
         flat = x.reshape(-1, x.shape[-1]) @ self.w[name + ".weight"].T + self.w[name + ".bias"]
         return flat.reshape(*x.shape[:-1], flat.shape[-1])
 
-    def hidden_states(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """Last-layer hidden states ``[batch, T, hidden]`` for padded ``ids`` and its 0/1 ``mask``."""
+    def hidden_states(self, ids: np.ndarray, mask: np.ndarray, layer_inputs: list | None = None) -> np.ndarray:
+        """Last-layer hidden states ``[batch, T, hidden]`` for padded ``ids`` and its 0/1 ``mask``
+        (``layer_inputs``, when given, receives each layer's input hidden states)."""
         cfg = self.config
         batch, length = ids.shape
         if length > cfg.max_positions:
@@ -109,31 +110,41 @@ class BertEncoder:
              + w["embeddings.position_embeddings.weight"][:length][None]
              + w["embeddings.token_type_embeddings.weight"][0][None, None])
         h = layer_norm(h, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], cfg.layer_norm_eps)
-        heads = cfg.num_heads
-        d_head = cfg.hidden_size // heads
-        # Additive mask: padded keys get a large negative score, so their softmax weight is 0.
-        key_bias = np.where(mask[:, None, None, :] > 0, 0.0, -1e30)
         for i in range(cfg.num_layers):
             p = f"encoder.layer.{i}."
-
-            def split(t: np.ndarray) -> np.ndarray:
-                return t.reshape(batch, length, heads, d_head).transpose(0, 2, 1, 3)
-
-            q = split(self._linear(h, p + "attention.self.query"))
-            k = split(self._linear(h, p + "attention.self.key"))
-            v = split(self._linear(h, p + "attention.self.value"))
-            scores = np.einsum("bhqd,bhkd->bhqk", q, k) / math.sqrt(d_head) + key_bias
-            scores -= scores.max(axis=-1, keepdims=True)
-            probs = np.exp(scores)
-            probs /= probs.sum(axis=-1, keepdims=True)
-            ctx = np.einsum("bhqk,bhkd->bqhd", probs, v).reshape(batch, length, cfg.hidden_size)
-            attn = self._linear(ctx, p + "attention.output.dense")
+            if layer_inputs is not None:
+                layer_inputs.append(h)
+            attn = self.attention_output(h, mask, i)
             h = layer_norm(h + attn, w[p + "attention.output.LayerNorm.weight"],
                            w[p + "attention.output.LayerNorm.bias"], cfg.layer_norm_eps)
             ff = self._linear(gelu(self._linear(h, p + "intermediate.dense")), p + "output.dense")
             h = layer_norm(h + ff, w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"],
                            cfg.layer_norm_eps)
         return h
+
+    def attention_output(self, h: np.ndarray, mask: np.ndarray, i: int) -> np.ndarray:
+        """Layer ``i``'s multi-head attention on ``h`` through its output projection (before the
+        residual and LayerNorm)."""
+        cfg = self.config
+        batch, length = mask.shape
+        heads = cfg.num_heads
+        d_head = cfg.hidden_size // heads
+        p = f"encoder.layer.{i}."
+        # Additive mask: padded keys get a large negative score, so their softmax weight is 0.
+        key_bias = np.where(mask[:, None, None, :] > 0, 0.0, -1e30)
+
+        def split(t: np.ndarray) -> np.ndarray:
+            return t.reshape(batch, length, heads, d_head).transpose(0, 2, 1, 3)
+
+        q = split(self._linear(h, p + "attention.self.query"))
+        k = split(self._linear(h, p + "attention.self.key"))
+        v = split(self._linear(h, p + "attention.self.value"))
+        scores = np.einsum("bhqd,bhkd->bhqk", q, k) / math.sqrt(d_head) + key_bias
+        scores -= scores.max(axis=-1, keepdims=True)
+        probs = np.exp(scores)
+        probs /= probs.sum(axis=-1, keepdims=True)
+        ctx = np.einsum("bhqk,bhkd->bqhd", probs, v).reshape(batch, length, cfg.hidden_size)
+        return self._linear(ctx, p + "attention.output.dense")
 
     def embed_ids(self, sequences: list[list[int]], pad_id: int = 0) -> np.ndarray:
         """Mean-pooled, L2-normalised embeddings ``[n, hidden]`` for token-id sequences."""

@@ -28,6 +28,7 @@ sys.path.insert(0, str(HERE))
 
 from bert_numpy import SentenceEmbedder  # noqa: E402
 from machine import machine_info  # noqa: E402
+from attention_error import attention_output_error  # noqa: E402
 from metrics import cosines, pooled_sqnr_db, similarity_spearman  # noqa: E402
 from model_fetch import CACHE_DIR, fetch_minilm  # noqa: E402
 from peers import PEERS, QPK_INCLUDE_GLOBS, QUICK_PEERS, run_peer, select_quantized  # noqa: E402
@@ -46,6 +47,16 @@ QPK_RECIPES: list[tuple[str, list[str]]] = [
     ("qpk rtn 4-bit g128", ["--method", "rtn", "--bits", "4", "--group-size", "128"]),
     ("qpk rtn 3-bit g128", ["--method", "rtn", "--bits", "3", "--group-size", "128"]),
 ]
+# Calibrated rows (qpk's built-in calibration text, 128 passages of ≤ 128 tokens; checked below to
+# share no sentence with sentences.py). "plain" is the reference GPTQ setting (min-max groups of 64,
+# no outliers, no importance, act-order); "recipe" is qpk's default recipe (MSE groups of 96,
+# outliers capped at bits + 0.5 bpw, measured importance) solved by the method.
+PLAIN = ["--group-size", "64", "--scale-search", "minmax", "--outlier-budget", "0", "--importance", "none", "--act-order"]
+for _bits in ("4", "3", "2"):
+    for _method in ("gptq", "boa"):
+        QPK_RECIPES.append((f"qpk {_method} plain {_bits}-bit g64", ["--method", _method, "--bits", _bits, *PLAIN]))
+        QPK_RECIPES.append((f"qpk {_method} recipe {_bits}-bit", ["--method", _method, "--bits", _bits]))
+CALIBRATION_TEXT = REPO_ROOT / "Sources" / "Convert" / "Resources" / "calibration.txt"
 QUICK_QPK = ("qpk default (prequant 4-bit)",)
 
 # Context figures from issue 4 / DESIGN §4 (mean embedding cosine, weight SQNR dB) that validate the
@@ -76,6 +87,7 @@ def evaluate(label: str, embedder: SentenceEmbedder, reference_emb: np.ndarray, 
     cos = cosines(reference_emb, emb)
     return {
         "method": label,
+        "attention_error": attention_output_error(embedder, weights, restored, list(SENTENCES)),
         "sqnr_db": pooled_sqnr_db(weights, restored, selection),
         "mean_cosine": float(cos.mean()),
         "min_cosine": float(cos.min()),
@@ -89,8 +101,12 @@ def run_qpk_recipe(qpk: Path, label: str, recipe: list[str], model_path: Path, w
     WORK_DIR.mkdir(parents=True, exist_ok=True)
     qpk_file = WORK_DIR / f"{slug}.qpk"
     deq_file = WORK_DIR / f"{slug}.deq.safetensors"
-    convert = run([str(qpk), "convert", str(model_path), str(qpk_file), *recipe,
+    # Peak memory of the conversion: GNU time's maximum resident set size.
+    timed = ["/usr/bin/time", "-v"] if Path("/usr/bin/time").exists() else []
+    convert = run([*timed, str(qpk), "convert", str(model_path), str(qpk_file), *recipe,
                    *include_args(QPK_INCLUDE_GLOBS), "--force"])
+    peak = next((int(line.split(":")[1]) / 1024 for line in convert.stderr.splitlines()
+                 if "Maximum resident set size" in line), None)
     dequant = run([str(qpk), "convert", str(qpk_file), str(deq_file), "--dtype", "f32", "--force"])
     from safetensors.numpy import load_file
 
@@ -118,6 +134,7 @@ def run_qpk_recipe(qpk: Path, label: str, recipe: list[str], model_path: Path, w
         "seconds": convert.seconds,
         "dequantize_seconds": dequant.seconds,
         "bpw_file": file_bpw,
+        "peak_rss_mb": peak,
         "bpw_inspect": inspect_bpw,
         "qpk_bytes": qpk_file.stat().st_size,
         "tensors_missing_after_roundtrip": missing,
@@ -165,16 +182,17 @@ def write_results(rows: list[dict], pending: list[str], info: dict, qpk_note: st
         f"(bench/quality/bert_numpy.py) on {len(SENTENCES)} fixed sentences (sentences.py), mean-pooled "
         "and L2-normalised; fp32 embeddings are the reference.",
         "",
-        "| Method | bpw | weight SQNR (dB) | mean cos | min cos | Spearman | quantize time (s) |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| Method | bpw | weight SQNR (dB) | mean cos | min cos | Spearman | attn-out err | quantize time (s) | peak RSS (MB) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(f"| {r['method']} | {r['bpw']:.3f} | {fmt(r['sqnr_db'], 2)} | {r['mean_cosine']:.4f} | "
-                     f"{r['min_cosine']:.4f} | {r['spearman']:.4f} | {fmt(r.get('seconds'), 2)} |")
+                     f"{r['min_cosine']:.4f} | {r['spearman']:.4f} | {fmt(r.get('attention_error'), 5)} | "
+                     f"{fmt(r.get('seconds'), 2)} | {fmt(r.get('peak_rss_mb'), 0)} |")
     for label in pending:
-        lines.append(f"| {label} | pending | pending | pending | pending | pending | pending |")
+        lines.append(f"| {label} | pending | pending | pending | pending | pending | pending | pending | pending |")
     lines += [
-        f"| fp32 reference | 32.000 | ∞ | 1.0000 | 1.0000 | 1.0000 | — (embedding pass {fp32_seconds:.2f} s) |",
+        f"| fp32 reference | 32.000 | ∞ | 1.0000 | 1.0000 | 1.0000 | 0 | — (embedding pass {fp32_seconds:.2f} s) | — |",
         "",
         "Columns: **bpw** = every stored byte of the quantized tensors (codes, scales, zeros/biases, "
         "block headers, outliers) × 8 / weights; for qpk rows it is what `qpk inspect --json` reports for "
@@ -183,7 +201,11 @@ def write_results(rows: list[dict], pending: list[str], info: dict, qpk_note: st
         "charges the .qpk's JSON header and 64-byte blob alignment too. **weight SQNR** = "
         "10·log10(Σw²/Σ(w−ŵ)²) pooled over all quantized tensors. **mean/min cos** = cosine between "
         "each sentence's quantized-model and fp32 embedding. **Spearman** = rank correlation of the "
-        "upper triangles of the fp32 and quantized pairwise-similarity matrices. **quantize time** = "
+        "upper triangles of the fp32 and quantized pairwise-similarity matrices. **attn-out err** = the error "
+        "BoA minimises: per layer, Σ‖ΔMHA‖²/Σ‖MHA‖² of the attention output (through W_o) when only that "
+        "layer's query/key/value weights are quantized, on the fp32 model's inputs to the layer for the "
+        "evaluation sentences, averaged over the 6 layers (attention_error.py). **peak RSS** = GNU time's "
+        "maximum resident set size of `qpk convert`. **quantize time** = "
         "wall time of `qpk convert` (process start to exit) for qpk rows; for peers, the in-process numpy "
         "quantize + pack + dequantize pass over the same tensors.",
         "",
@@ -233,6 +255,19 @@ def write_results(rows: list[dict], pending: list[str], info: dict, qpk_note: st
             lines.append(f"- Default recipe quantization time {default['seconds']:.2f} s (target < 10 s).")
     else:
         lines.append("- qpk rows pending: the targets are evaluated here once the qpk binary exists.")
+    pairs = [(f"qpk gptq {kind} {bits}-bit{' g64' if kind == 'plain' else ''}",
+              f"qpk boa {kind} {bits}-bit{' g64' if kind == 'plain' else ''}")
+             for bits in (4, 3, 2) for kind in ("plain", "recipe")]
+    pairs = [(by_name[g], by_name[b]) for g, b in pairs if g in by_name and b in by_name]
+    if pairs:
+        lines += ["", "## BoA against GPTQ (same settings, same calibration text)", "",
+                  "| setting | attn-out err GPTQ → BoA | mean cos GPTQ → BoA | min cos GPTQ → BoA | BoA better? |",
+                  "|---|---:|---:|---:|---|"]
+        for g, b in pairs:
+            better = b["mean_cosine"] > g["mean_cosine"]
+            lines.append(f"| {g['method'].replace('qpk gptq ', '')} | {g['attention_error']:.5f} → {b['attention_error']:.5f} | "
+                         f"{g['mean_cosine']:.4f} → {b['mean_cosine']:.4f} | {g['min_cosine']:.4f} → {b['min_cosine']:.4f} | "
+                         f"{'yes' if better else 'no'} (mean cos) |")
     lines += ["", "## Reproduce", "", "```", "swift build -c release            # provides .build/release/qpk",
               "python3 bench/quality/run.py      # or QPK=/path/to/qpk python3 bench/quality/run.py", "```", ""]
     cmd_rows = [r for r in rows if r.get("commands")]
@@ -258,6 +293,12 @@ def main() -> int:
     selection = select_quantized(weights)
     n_params = sum(int(weights[n].size) for n in selection)
     print(f"model {rel(model_path)}: {len(selection)} tensors / {n_params:,} weights selected")
+
+    # The calibration text must not contain the evaluation sentences.
+    calibration = " ".join(CALIBRATION_TEXT.read_text().split())
+    shared = [x for x in SENTENCES if " ".join(x.split()) in calibration]
+    if shared:
+        raise SystemExit(f"the calibration text contains {len(shared)} evaluation sentence(s), e.g. {shared[0]!r}")
 
     embedder = SentenceEmbedder(model_dir, weights)
     t0 = time.perf_counter()

@@ -129,7 +129,8 @@ def test_calibration_flags_need_a_calibrated_method(minilm, tmp_path):
 
 
 def test_user_calibration_text_and_settings_are_used(minilm, tmp_path):
-    """A given text, fewer samples and act-order: still a valid file, quantized by GPTQ."""
+    """A given text, fewer samples and act-order: still a valid file, quantized by BoA (the
+    default calibrated method: attention projections) and GPTQ (the rest)."""
     text = tmp_path / "calib.txt"
     text.write_text("\n\n".join(f"Passage number {i} talks about rivers, mountains and the weather in spring." for i in range(40)))
     out = tmp_path / "small.qpk"
@@ -138,4 +139,4 @@ def test_user_calibration_text_and_settings_are_used(minilm, tmp_path):
     run_qpk("validate", out)
     report = run_json("inspect", out)
     methods = {t["quantization"]["method"] for t in report["tensors"] if t.get("quantization")}
-    assert methods == {"gptq+mse"}
+    assert methods == {"boa+mse", "gptq+mse"}

@@ -94,8 +94,9 @@ public struct HessianAccumulator: Sendable {
     }
 }
 
-/// A ``LinearInputObserver`` that keeps a ``HessianAccumulator`` per distinct input: the query,
-/// key and value projections of a block share one.
+/// A ``LinearInputObserver`` that keeps a ``HessianAccumulator`` per distinct input (the query,
+/// key and value projections of a block share one) and, for BoA, each block's
+/// ``AttentionStatistics``.
 public final class HessianObserver: LinearInputObserver {
     /// Accumulators keyed by the first name of each input's consumers.
     public private(set) var accumulators: [String: HessianAccumulator] = [:]
@@ -103,8 +104,22 @@ public final class HessianObserver: LinearInputObserver {
     public private(set) var keys: [String: String] = [:]
     /// Which blocks to observe (nil: all).
     public var blocks: Set<Int>?
+    /// Whether attention layers' statistics are collected too (BoA), in ``attention``.
+    public var collectsAttention: Bool
+    /// Block index → the statistics of its attention layer (when ``collectsAttention``).
+    public private(set) var attention: [Int: AttentionStatistics] = [:]
 
-    public init(blocks: Set<Int>? = nil) { self.blocks = blocks }
+    public init(blocks: Set<Int>? = nil, collectsAttention: Bool = false) {
+        self.blocks = blocks
+        self.collectsAttention = collectsAttention
+    }
+
+    public func observeAttention(_ input: AttentionInput) {
+        guard collectsAttention else { return }
+        if let blocks, !blocks.contains(input.block) { return }
+        if attention[input.block] == nil { attention[input.block] = AttentionStatistics(first: input) }
+        attention[input.block]!.add(input)
+    }
 
     public func observe(_ input: LinearInput) {
         if let blocks, !blocks.contains(input.block) { return }

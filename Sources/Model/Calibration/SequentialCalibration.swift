@@ -37,13 +37,14 @@ public enum SequentialCalibration {
     ///   - batches: the calibration token batches.
     ///   - quantize: called once per block, in order, with the block (to change through
     ///     ``TransformerBlock/replaceWeight(of:with:)``) and the statistics of its inputs.
+    ///   - attention: whether the observer also collects each block's ``AttentionStatistics`` (BoA).
     public static func run<M: BlockwiseModel>(
-        _ model: inout M, batches: [TokenBatch],
+        _ model: inout M, batches: [TokenBatch], attention: Bool = false,
         quantize: (inout M.Block, HessianObserver) throws -> Void
     ) throws {
         var inputs = try batches.map { try model.embed($0) }
         for b in model.blocks.indices {
-            let observer = HessianObserver(blocks: [model.blocks[b].index])
+            let observer = HessianObserver(blocks: [model.blocks[b].index], collectsAttention: attention)
             for (batch, input) in zip(batches, inputs) {
                 _ = model.blocks[b](input, batch: batch, observer: observer)
             }

@@ -42,7 +42,12 @@ public struct BertBlock: Sendable {
     public func callAsFunction(_ hidden: Matrix, batch: TokenBatch, observer: (any LinearInputObserver)? = nil) -> Matrix {
         let mask = observer == nil ? [] : batch.rowMask
         observer?.observe(LinearInput(layers: [query.name, key.name, value.name], block: index, values: hidden, rowMask: mask))
-        let context = Attention.context(query: query(hidden), key: key(hidden), value: value(hidden), batch: batch, heads: heads)
+        let (q, k) = (query(hidden), key(hidden))
+        observer?.observeAttention(AttentionInput(
+            block: index, query: query.name, key: key.name, value: value.name, output: attentionOutput.name,
+            input: hidden, queries: q, keys: k,
+            batch: batch, heads: heads, kvHeads: heads, causal: false, rotary: nil))
+        let context = Attention.context(query: q, key: k, value: value(hidden), batch: batch, heads: heads)
         observer?.observe(LinearInput(layers: [attentionOutput.name], block: index, values: context, rowMask: mask))
         var h = attentionOutput(context)
         Kernels.addLayerNorm(&h, residual: hidden, gamma: attentionNorm.gamma, beta: attentionNorm.beta, epsilon: epsilon)

@@ -47,6 +47,10 @@ public struct LlamaBlock: Sendable {
         var k = key(n)
         rope.apply(&q, heads: heads, length: batch.length)
         rope.apply(&k, heads: kvHeads, length: batch.length)
+        observer?.observeAttention(AttentionInput(
+            block: index, query: query.name, key: key.name, value: value.name, output: attentionOutput.name,
+            input: n, queries: q, keys: k,
+            batch: batch, heads: heads, kvHeads: kvHeads, causal: true, rotary: rope))
         let context = Attention.context(query: q, key: k, value: value(n), batch: batch, heads: heads,
                                         kvHeads: kvHeads, causal: true)
         observer?.observe(LinearInput(layers: [attentionOutput.name], block: index, values: context, rowMask: mask))
@@ -69,6 +73,14 @@ public struct LlamaBlock: Sendable {
 struct RotaryEmbedding: Sendable {
     let headSize: Int
     let theta: Double
+
+    /// `(cos, sin)` of the angle pair `i` (elements `i` and `i + d/2`) turns by at `position`.
+    func rotation(at position: Int) -> [(cos: Double, sin: Double)] {
+        (0..<(headSize / 2)).map { i in
+            let angle = Double(position) * pow(theta, -2 * Double(i) / Double(headSize))
+            return (cos(angle), sin(angle))
+        }
+    }
 
     func apply(_ x: inout Matrix, heads: Int, length: Int) {
         let d = headSize
