@@ -57,6 +57,15 @@ for _bits in ("4", "3", "2"):
         QPK_RECIPES.append((f"qpk {_method} plain {_bits}-bit g64", ["--method", _method, "--bits", _bits, *PLAIN]))
         QPK_RECIPES.append((f"qpk {_method} recipe {_bits}-bit", ["--method", _method, "--bits", _bits]))
 CALIBRATION_TEXT = REPO_ROOT / "Sources" / "Convert" / "Resources" / "calibration.txt"
+# Data-free quantizers weighted by measured statistics: an importance matrix that `qpk calibrate`
+# writes from the same built-in calibration text (spec/gguf.md §9), computed once before the rows.
+IMATRIX_FILE = CACHE_DIR / "quality" / "minilm.imatrix.gguf"
+QPK_RECIPES += [
+    ("qpk default + imatrix", ["--imatrix", str(IMATRIX_FILE)]),
+    ("qpk prequant 3-bit + imatrix", ["--method", "prequant", "--bits", "3", "--imatrix", str(IMATRIX_FILE)]),
+    ("qpk rtn 4-bit g64 mse + imatrix",
+     ["--method", "rtn", "--bits", "4", "--group-size", "64", "--scale-search", "mse", "--imatrix", str(IMATRIX_FILE)]),
+]
 QUICK_QPK = ("qpk default (prequant 4-bit)",)
 
 # Context figures from issue 4 / DESIGN §4 (mean embedding cosine, weight SQNR dB) that validate the
@@ -330,6 +339,9 @@ def main() -> int:
     else:
         version = run([str(qpk), "--version"], check=False).stdout.strip()
         qpk_note = f"{rel(qpk)} {version}".strip()
+        if any(str(IMATRIX_FILE) in recipe for _, recipe in recipes):
+            WORK_DIR.mkdir(parents=True, exist_ok=True)
+            run([str(qpk), "calibrate", str(model_dir), "-o", str(IMATRIX_FILE), "--force"])
         for label, recipe in recipes:
             try:
                 restored, details = run_qpk_recipe(qpk, label, recipe, model_path, weights, selection)
