@@ -91,13 +91,8 @@ public enum BoA {
         if let rowHessians = hessians.rows, rowHessians.count != heads || rowHessians.contains(where: { $0.count != headSize * headSize }) {
             throw BoAError.hessianShape(tensor: info.name, detail: "H_row must be \(heads) matrices of \(headSize)×\(headSize)")
         }
-        var original = [Float](weights)
-        if decision.axis.transposes(info.shape) {
-            original.withUnsafeMutableBufferPointer { Transpose.matrix(weights, rows: columns, columns: rows, into: $0) }
-        }
         var solver = Solver(
-            original: original, rows: rows, columns: columns, layout: layout, decision: decision,
-            options: options, importance: ColumnImportance.usable(columnImportance, columns: columns) ?? [])
+            weights, info: info, layout: layout, decision: decision, options: options, columnImportance: columnImportance)
         try solver.runBoA(hessians, headSize: headSize, name: info.name)
         return solver.result(info: info)
     }

@@ -88,17 +88,12 @@ public enum GPTQ {
         precondition(QuantizationRecipe.supportedBits.contains(decision.bits) && (decision.groupSize ?? 1) >= 1,
                      "GPTQ: invalid decision \(decision)")
         let layout = decision.layout(for: info)
-        let (rows, columns) = layout.matrixShape(of: info)
+        let columns = layout.matrixShape(of: info).columns
         guard hessian.count == columns * columns else {
             throw GPTQError.hessianShape(tensor: info.name, columns: columns, hessianSize: Int(Double(hessian.count).squareRoot()))
         }
-        var original = [Float](weights)
-        if decision.axis.transposes(info.shape) {
-            original.withUnsafeMutableBufferPointer { Transpose.matrix(weights, rows: columns, columns: rows, into: $0) }
-        }
         var solver = Solver(
-            original: original, rows: rows, columns: columns, layout: layout, decision: decision,
-            options: options, importance: ColumnImportance.usable(columnImportance, columns: columns) ?? [])
+            weights, info: info, layout: layout, decision: decision, options: options, columnImportance: columnImportance)
         try solver.run(hessian: hessian, name: info.name)
         return solver.result(info: info)
     }
@@ -142,6 +137,22 @@ struct Solver {
         scales = [Float16](repeating: 0, count: groups)
         zeros = [Float16](repeating: 0, count: groups)
         reconstruction = [Float](repeating: 0, count: rows * columns)
+    }
+
+    /// The solver of `weights` (row-major in `info.shape`) in `decision`'s matrix view: the
+    /// tensor transposed when the decision's axis asks, `columnImportance` kept when usable.
+    init(
+        _ weights: UnsafeBufferPointer<Float>, info: TensorInfo, layout: QuantizationLayout,
+        decision: QuantizationDecision, options: GPTQOptions, columnImportance: [Float]?
+    ) {
+        let (rows, columns) = layout.matrixShape(of: info)
+        var original = [Float](weights)
+        if decision.axis.transposes(info.shape) {
+            original.withUnsafeMutableBufferPointer { Transpose.matrix(weights, rows: columns, columns: rows, into: $0) }
+        }
+        self.init(
+            original: original, rows: rows, columns: columns, layout: layout, decision: decision,
+            options: options, importance: ColumnImportance.usable(columnImportance, columns: columns) ?? [])
     }
 
     var groupsPerRow: Int { layout.groupsPerRow(columns: columns) }

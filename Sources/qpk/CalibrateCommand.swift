@@ -30,11 +30,7 @@ struct CalibrateCommand: ParsableCommand {
     @Option(help: "Calibration text: paragraphs separated by blank lines (default: qpk's built-in text).")
     var calibration: String?
 
-    @Option(help: "Calibration passages (default 128).")
-    var samples: Int?
-
-    @Option(help: "Tokens per calibration passage (default 128).")
-    var seqLen: Int?
+    @OptionGroup var amount: CalibrationAmountOptions
 
     @Flag(help: "Replace an existing output.")
     var force = false
@@ -48,8 +44,7 @@ struct CalibrateCommand: ParsableCommand {
     func run() throws {
         let folder = try ModelFolder(CalibratedConversion.modelFolder(of: URL(fileURLWithPath: model)))
         var options = CalibrationOptions(text: calibration.map { URL(fileURLWithPath: $0) })
-        if let samples { options.samples = samples }
-        if let seqLen { options.sequenceLength = seqLen }
+        amount.apply(to: &options)
         let bar = ProgressBar(total: options.samples, label: "calibrating", enabled: Terminal.stderrIsTTY)
         let matrix = try ImportanceCalibration.run(folder: folder, options: options, progress: { done, total in
             bar.update(done: done, total: total, detail: "passages")

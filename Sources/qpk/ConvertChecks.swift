@@ -22,8 +22,8 @@ extension QuantizationOptions {
         if axis != .auto { flags.append("--axis") }
         if allocate { flags.append("--allocate") }
         if calibration != nil { flags.append("--calibration") }
-        if samples != nil { flags.append("--samples") }
-        if seqLen != nil { flags.append("--seq-len") }
+        if amount.samples != nil { flags.append("--samples") }
+        if amount.seqLen != nil { flags.append("--seq-len") }
         if damp != nil { flags.append("--damp") }
         if actOrder { flags.append("--act-order") }
         return flags

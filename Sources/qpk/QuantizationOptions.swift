@@ -64,11 +64,7 @@ struct QuantizationOptions: ParsableArguments {
     @Option(help: "Calibration text (paragraphs separated by blank lines): quantize on the model's own activations, with BoA unless --method gptq is given. Needs a model folder (config.json, tokenizer.json) as input. --method gptq|boa without it uses qpk's built-in text.")
     var calibration: String?
 
-    @Option(help: "Calibration passages (default 128).")
-    var samples: Int?
-
-    @Option(help: "Tokens per calibration passage (default 128).")
-    var seqLen: Int?
+    @OptionGroup var amount: CalibrationAmountOptions
 
     @Option(help: "GPTQ dampening: this share of the Hessian's mean diagonal is added to its diagonal (default 0.01).")
     var damp: Double?
@@ -128,7 +124,7 @@ extension QuantizationOptions {
     /// The calibration settings of the flags; a calibration flag without a calibrated method is a
     /// usage error.
     func calibrationOptions() throws -> CalibrationOptions? {
-        let given = [("--calibration", calibration != nil), ("--samples", samples != nil), ("--seq-len", seqLen != nil),
+        let given = [("--calibration", calibration != nil), ("--samples", amount.samples != nil), ("--seq-len", amount.seqLen != nil),
                      ("--damp", damp != nil), ("--act-order", actOrder)].filter(\.1).map(\.0)
         if isCalibrated, imatrix != nil {
             throw ValidationError("--imatrix applies to data-free quantization; calibrated quantization (--method gptq|boa, --calibration) measures its own statistics")
@@ -140,11 +136,26 @@ extension QuantizationOptions {
             return nil
         }
         var options = CalibrationOptions(text: calibration.map { URL(fileURLWithPath: $0) })
-        if let samples { options.samples = samples }
-        if let seqLen { options.sequenceLength = seqLen }
+        amount.apply(to: &options)
         if let damp { options.gptq.damp = damp }
         options.gptq.actOrder = actOrder
         options.method = calibratedMethod
         return options
+    }
+}
+
+/// `--samples` and `--seq-len`: how much calibration text is read, by `convert`'s calibrated
+/// methods and by `calibrate`.
+struct CalibrationAmountOptions: ParsableArguments {
+    @Option(help: "Calibration passages (default 128).")
+    var samples: Int?
+
+    @Option(help: "Tokens per calibration passage (default 128).")
+    var seqLen: Int?
+
+    /// `options` with the passages and their length the flags give.
+    func apply(to options: inout CalibrationOptions) {
+        if let samples { options.samples = samples }
+        if let seqLen { options.sequenceLength = seqLen }
     }
 }

@@ -62,8 +62,17 @@ struct ImportanceWeightsTests {
 
     @Test("a matrix with no entry for any quantized tensor is a usage error, not a silent no-op")
     func noEntry() throws {
-        let other = ImportanceMatrix(entries: ["blk.0.attn_q.weight": .init(sumOfSquares: [1], counts: [1])], datasets: [], chunkCount: 1, chunkSize: 1)
+        let other = ImportanceMatrix(entries: ["blk.5.attn_q.weight": .init(sumOfSquares: [1], counts: [1])], datasets: [], chunkCount: 1, chunkSize: 1)
         #expect(throws: UsageError.self) { try Self.plan(other) }
+    }
+
+    @Test("an entry under the weight's llama.cpp name counts as the weight's own")
+    func llamaCppName() throws {
+        let entry = Self.matrix().entries[Self.name]!
+        let keyed = ImportanceMatrix(entries: ["blk.0.attn_q.weight": entry], datasets: [], chunkCount: 1, chunkSize: 4)
+        let plan = try Self.plan(keyed)
+        let index = try #require(plan.tensors.firstIndex { $0.source.name == Self.name })
+        #expect(plan.decision(at: index)?.importance == .calibration)
     }
 
     @Test("the matrix applies to QPK output only")
