@@ -238,7 +238,7 @@ def write_results(minilm, info, tiny, machine):
         "llama-3's split). llama.cpp's logits at every position of "
         f"{len(TINY_TEXTS)} sentences against qpk's forward pass (`qpk embed --hidden-states` × lm_head, fp32, from the "
         "Hugging Face weights); `max rel error` is the largest absolute logit difference over the largest |logit|. "
-        "F32's 4e-4 is llama.cpp's F16 key/value cache; the agreement shows the query/key rows are in llama.cpp's "
+        "F32's 4e-4 is llama.cpp's own arithmetic (not investigated further; its default key/value cache is F16); the agreement shows the query/key rows are in llama.cpp's "
         "RoPE order (spec/gguf.md §8.1); the control row, the same weights with the rows left in Hugging Face's "
         "order, does not match. Q8_0 and Q4_0 rows show "
         "the quantization error itself (random weights have no structure to spare, so Q4_0 moves them a lot).", "",
