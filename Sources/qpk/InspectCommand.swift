@@ -37,7 +37,10 @@ struct InspectCommand: ParsableCommand {
     @Flag(help: "Print the report as JSON (schema: spec/json-schemas.md).")
     var json = false
 
+    @OptionGroup var threading: ThreadOptions
+
     func run() throws {
+        try threading.apply()
         if let bins {
             guard histogram else {
                 throw UsageError(.notApplicable, "--bins sets the histogram's bins and needs --histogram")
@@ -46,11 +49,14 @@ struct InspectCommand: ParsableCommand {
         }
         let reader = try Checkpoint.open(URL(fileURLWithPath: file))
         let wantsStats = stats || histogram
-        let bar = ProgressBar(total: reader.tensors.count, label: "inspecting", enabled: Terminal.stderrIsTTY && wantsStats)
+        let tensorBytes = Dictionary(reader.tensors.map { ($0.name, $0.byteCount) }, uniquingKeysWith: +)
+        let bar = ProgressBar(
+            total: tensorBytes.values.reduce(0, +), label: "inspecting", showsRate: true,
+            enabled: Terminal.stderrIsTTY && wantsStats)
         let options = InspectOptions(
             statistics: wantsStats, histogramBins: histogram ? (bins ?? 24) : 0,
             tensorFilters: tensors.map(Glob.init),
-            progress: { _, _, name in bar.advance(detail: name) })
+            progress: { _, _, name in bar.advance(by: tensorBytes[name] ?? 0, detail: name) })
         let report = try InspectReport.build(reader: reader, options: options)
         bar.finish()
         if json {
