@@ -197,7 +197,7 @@ def memory_runs(qpk: Path, scales: list[float], limit_gb: float) -> list[dict]:
     how = (f"cgroup v1 memory child {group} (memory.limit_in_bytes = {limit}), page cache included"
            if group else "no memory limit available (peak RSS only)")
     for scale in scales:
-        model = synthetic_llama.generate(MODELS, scale, 0)
+        model = synthetic_llama.generate(MODELS, scale, 0, with_gguf=False)
         out = OUT / f"mem_{scale}.qpk"
         if out.exists():
             out.unlink()
@@ -274,7 +274,7 @@ def main() -> int:
         rows += measure("threads", [qpk_convert(qpk, model, "rtn4 --threads 2", RTN4, threads=2),
                                     qpk_convert(qpk, model, "rtn4 --threads 1", RTN4, threads=1)], R, nbytes, params)
     if "read" in jobs:
-        other = synthetic_llama.generate(MODELS, args.scale, 1)
+        other = synthetic_llama.generate(MODELS, args.scale, 1, with_gguf=False)
         a, b = model["safetensors"], other["safetensors"]
         warm(Path(a), Path(b))
         # Older binaries have --threads on convert only.

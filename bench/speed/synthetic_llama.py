@@ -99,7 +99,8 @@ def write_safetensors_header(fh, entries: list[tuple[str, tuple[int, ...]]]) -> 
     fh.write(blob)
 
 
-def generate(out_dir: Path, scale: float, seed: int) -> dict:
+def generate(out_dir: Path, scale: float, seed: int, with_gguf: bool = True) -> dict:
+    """Writes (or reuses) the model; `with_gguf=False` writes the safetensors file only."""
     import gguf
 
     cfg = shape_for(scale)
@@ -111,9 +112,17 @@ def generate(out_dir: Path, scale: float, seed: int) -> dict:
     info = {"config": cfg, "parameters": params, "f32_bytes": 4 * params, "largest_tensor_bytes": largest,
             "safetensors": str(st_path), "gguf": str(gguf_path), "seed": seed, "scale": scale}
     done = out_dir / f"{tag}.json"
-    if done.exists() and st_path.exists() and gguf_path.exists():
+    if done.exists() and st_path.exists() and (gguf_path.exists() or not with_gguf):
         return info
     out_dir.mkdir(parents=True, exist_ok=True)
+    if not with_gguf:
+        info["gguf"] = None
+        with open(st_path, "wb") as st:
+            write_safetensors_header(st, [(n, s) for n, _, s in layout])
+            for i, (_, _, shape) in enumerate(layout):
+                st.write(values(i, shape, seed).tobytes())
+        done.write_text(json.dumps(info))
+        return info
 
     writer = gguf.GGUFWriter(str(gguf_path), arch="llama")
     writer.add_name("qpk synthetic llama")
@@ -148,8 +157,9 @@ def main() -> int:
     ap.add_argument("out_dir", type=Path)
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-gguf", action="store_true", help="write the safetensors file only")
     args = ap.parse_args()
-    print(json.dumps(generate(args.out_dir, args.scale, args.seed)))
+    print(json.dumps(generate(args.out_dir, args.scale, args.seed, with_gguf=not args.no_gguf)))
     return 0
 
 
