@@ -16,6 +16,7 @@ import sys
 import time
 
 # llama.cpp's `enum llama_ftype` values (include/llama.h) for the types the bench compares.
+_SILENCE = None
 FTYPES = {"F32": 0, "F16": 1, "Q4_0": 2, "Q8_0": 7, "Q4_K_S": 14, "Q4_K_M": 15, "Q6_K": 18}
 
 
@@ -31,7 +32,9 @@ def main() -> int:
     start = time.perf_counter()
     import llama_cpp
 
-    llama_cpp.llama_log_set(llama_cpp.llama_log_callback(lambda level, text, data: None), ctypes.c_void_p(0))
+    global _SILENCE  # the C callback must outlive the call that installs it
+    _SILENCE = llama_cpp.llama_log_callback(lambda level, text, data: None)
+    llama_cpp.llama_log_set(_SILENCE, ctypes.c_void_p(0))
     llama_cpp.llama_backend_init()
     imported = time.perf_counter()
     params = llama_cpp.llama_model_quantize_default_params()

@@ -177,10 +177,11 @@ def ratio_rows(rows: list[dict]) -> list[dict]:
             qa, pb = by[a], by[b]
             ratio = pb["median_wall_s"] / qa["median_wall_s"]
             entry = {"comparison": label, "ratio": ratio, "target": target,
-                     "met": None if target is None else ratio >= target,
                      "qpk_cpu_percent": qa["cpu_percent"]}
             if "median_inner_s" in pb:
                 entry["ratio_vs_inner_call"] = pb["median_inner_s"] / qa["median_wall_s"]
+            strict = min(ratio, entry.get("ratio_vs_inner_call", ratio))
+            entry["met"] = None if target is None else strict >= target
             out.append(entry)
     return out
 
@@ -341,22 +342,21 @@ def write(args, qpk: Path, model: dict, rows, ratios, memory, load_before, load_
     lines = ["# Speed bench: qpk vs llama.cpp's quantizer", "",
              f"Generated {now} by `{command}` (git {info['git_commit']}).", "",
              "## Ratios (throughput of qpk / throughput of the other side; medians, interleaved runs)", "",
-             "| comparison | ratio | target | met | qpk CPU % |", "|---|---:|---:|---|---:|"]
+             "| comparison | ratio (whole processes) | ratio vs llama.cpp's call alone | target | met (stricter ratio) | qpk CPU % |",
+             "|---|---:|---:|---:|---|---:|"]
     for r in ratios:
         target = "—" if r["target"] is None else (f"≥ {r['target']:.0%}" if r["target"] < 1 else f"≥ {r['target']:g}×")
         shown = f"{r['ratio']:.0%}" if "share" in r["comparison"] else f"{r['ratio']:.2f}×"
-        met = "—" if r["met"] is None else ("yes" if r["met"] else "**no**")
-        lines.append(f"| {r['comparison']} | {shown} | {target} | {met} | {f(r['qpk_cpu_percent'], '.0f')} |")
+        inner = f"{r['ratio_vs_inner_call']:.2f}×" if "ratio_vs_inner_call" in r else "—"
+        strict = min(r["ratio"], r.get("ratio_vs_inner_call", r["ratio"]))
+        met = "—" if r["target"] is None else ("yes" if strict >= r["target"] else "**no**")
+        lines.append(f"| {r['comparison']} | {shown} | {inner} | {target} | {met} | {f(r['qpk_cpu_percent'], '.0f')} |")
     if not any(r["tool"].startswith("llama.cpp") for r in rows):
         lines += ["", "**llama.cpp rows pending: `llama-cpp-python` was not importable when this ran.**"]
     lines += ["", "llama.cpp's wall time includes starting Python and importing `llama_cpp` "
               "(the quantizer runs as its own process, like `qpk convert`); "
-              "`ratio_vs_inner_call` in results.json compares against the `llama_model_quantize` call alone.", ""]
-    inner = [r for r in ratios if "ratio_vs_inner_call" in r]
-    if inner:
-        lines += ["| comparison | ratio against the call alone |", "|---|---:|"]
-        lines += [f"| {r['comparison']} | {r['ratio_vs_inner_call']:.2f}× |" for r in inner]
-        lines.append("")
+              "the second ratio compares qpk's whole process against the `llama_model_quantize` call alone "
+              "(timed inside that process), the stricter figure; a target counts as met only on it.", ""]
     cfg = model["config"]
     lines += ["## Setup", "",
               f"Model: synthetic llama (bench/speed/synthetic_llama.py, scale {model['scale']}): vocabulary {cfg['vocab']}, "
