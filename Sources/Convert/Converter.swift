@@ -47,23 +47,45 @@ public struct Converter: Sendable {
         let order = Self.processingOrder(entries)
         let output = LockedWriter(writer)
         // The writer receives tensors in `order` whatever the thread count and timing, so the
-        // output bytes are reproducible (QPK blob order, HDF5 data addresses).
+        // output bytes are reproducible (QPK blob order, HDF5 data addresses). The writes run on
+        // their own thread (``BackgroundWriter``), so the workers never wait for the disk; both
+        // queues are bounded, so finished tensors cannot pile up in memory.
         let delivery = OrderedDelivery<(Int, TensorStorage)>(capacity: 2 * options.workers)
+        let writes = BackgroundWriter(capacity: options.workers)
         let positions = Dictionary(uniqueKeysWithValues: order.enumerated().map { ($1, $0) })
-        return try Parallel.map(order, count: entries.count, workers: options.workers) { index in
-            do {
-                let entry = entries[index]
-                let (storage, result) = try Self.transform(entry, reader: reader, importanceMatrix: options.importanceMatrix)
-                try delivery.submit((index, storage), at: positions[index]!) { item in
-                    try output.write(entries[item.0].output, storage: item.1)
-                    progress?(entries[item.0].output.name)
+        let results: [TensorResult]
+        do {
+            results = try Parallel.map(order, count: entries.count, workers: options.workers) { index in
+                do {
+                    let entry = entries[index]
+                    let (storage, result) = try Self.transform(entry, reader: reader, importanceMatrix: options.importanceMatrix)
+                    try delivery.submit((index, storage), at: positions[index]!) { item in
+                        let box = UncheckedSendable(item)
+                        try writes.enqueue {
+                            let (index, storage) = box.value
+                            try output.write(entries[index].output, storage: storage)
+                            Self.releaseSource(of: entries[index], reader: reader)
+                            progress?(entries[index].output.name)
+                        }
+                    }
+                    return result
+                } catch {
+                    delivery.cancel(because: error)
+                    throw error
                 }
-                return result
-            } catch {
-                delivery.cancel(because: error)
-                throw error
             }
+        } catch {
+            writes.cancel()
+            throw error
         }
+        try writes.drain()
+        return results
+    }
+
+    /// Gives back the resident pages of a tensor's source bytes once it is done with (a mapped
+    /// input file), so that memory stays flat over the model (issue 12 §3).
+    static func releaseSource(of entry: PlannedTensor, reader: any CheckpointReader) {
+        if case let .dense(bytes)? = try? reader.storage(of: entry.source) { bytes.releaseResidentPages() }
     }
 
     /// The order tensors are processed and written in: largest first (so the big ones overlap),
@@ -94,23 +116,26 @@ public struct Converter: Sendable {
             }
             return (stored, result)
         case let .cast(dtype), let .dequantize(dtype):
-            let floats = try Dequantizer.floats(reader.storage(of: source), info: source)
+            let stored = try reader.storage(of: source)
             let buffer = ByteBuffer(count: entry.output.byteCount)
-            floats.withUnsafeBufferPointer { FloatCodec.encode($0, as: dtype, into: buffer.mutableBytes) }
+            try Dequantizer.withFloats(stored, info: source) { FloatCodec.encode($0, as: dtype, into: buffer.mutableBytes) }
+            releaseSource(of: entry, reader: reader)
             return (.dense(TensorBytes(buffer)), result)
         case let .quantize(decision):
-            let floats = try Dequantizer.floats(reader.storage(of: source), info: source)
             // Per-column error weights (spec/quantization.md §10); nil = unweighted.
             let importance = ImportanceWeights.columnWeights(
                 for: source, decision: decision, reader: reader, matrix: importanceMatrix)
-            let quantized = floats.withUnsafeBufferPointer {
-                TensorQuantizer.quantize($0, info: source, decision: decision, columnImportance: importance)
+            // F32 sources are quantized straight from the mapped file (no copy of the tensor).
+            let (quantized, energy) = try Dequantizer.withFloats(reader.storage(of: source), info: source) { floats in
+                (TensorQuantizer.quantize(floats, info: source, decision: decision, columnImportance: importance),
+                 ErrorEnergy.signal(floats))
             }
+            releaseSource(of: entry, reader: reader)
             let (rows, columns) = quantized.matrixShape
             result.bytes = quantized.storedByteCount
             result.outliers = quantized.outliers.map { $0.parameterCount(rows: rows, columns: columns) } ?? 0
             result.sqnrDB = quantized.error?.sqnrDB
-            result.signalEnergy = floats.reduce(0.0) { $0 + Double($1) * Double($1) }
+            result.signalEnergy = energy
             return (.quantized(quantized), result)
         case let .ggmlQuantize(type):
             // GGUF blocks read their source themselves: a block type qpk cannot decode is copied.

@@ -128,20 +128,16 @@ public enum GGUFPlanning {
             result.bytes = type.byteCount(elementCount: entry.source.elementCount) ?? 0
             return (.dense(try gguf.storedBytes(of: entry.source.name)), result)
         }
-        let floats = try Dequantizer.floats(reader.storage(of: entry.source), info: entry.source)
-        let byteCount = type.byteCount(elementCount: floats.count) ?? 0
+        let count = entry.source.elementCount
+        let byteCount = type.byteCount(elementCount: count) ?? 0
         let buffer = ByteBuffer(count: byteCount)
-        floats.withUnsafeBufferPointer { GGMLBlockQuantizer.encode($0, as: type, into: buffer.mutableBytes) }
-        let decoded = [Float](unsafeUninitializedCapacity: floats.count) { out, count in
-            GGMLBlockDecoder.decode(type, UnsafeRawBufferPointer(buffer.mutableBytes), count: floats.count, into: out)
-            count = floats.count
-        }
-        var signal = 0.0, noise = 0.0, maxError = 0.0
-        for i in floats.indices {
-            let x = Double(floats[i]), e = x - Double(decoded[i])
-            signal += x * x
-            noise += e * e
-            maxError = max(maxError, abs(e))
+        let (signal, noise, _) = try Dequantizer.withFloats(reader.storage(of: entry.source), info: entry.source) { floats in
+            GGMLBlockQuantizer.encode(floats, as: type, into: buffer.mutableBytes)
+            let decoded = [Float](unsafeUninitializedCapacity: count) { out, initialized in
+                GGMLBlockDecoder.decode(type, UnsafeRawBufferPointer(buffer.mutableBytes), count: count, into: out)
+                initialized = count
+            }
+            return decoded.withUnsafeBufferPointer { ErrorEnergy.compare(floats, $0) }
         }
         result.bytes = byteCount
         result.sqnrDB = noise > 0 ? 10 * log10(signal / noise) : .infinity

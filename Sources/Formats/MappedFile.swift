@@ -10,7 +10,7 @@ import QPKCore
 ///
 /// Readers hand out ``TensorBytes`` views into the mapping, which keep it alive, so tensor data is
 /// paged in lazily and never copied.
-public final class MappedFile: @unchecked Sendable {
+public final class MappedFile: ResidentPageReleasing, @unchecked Sendable {
     /// The file that is mapped.
     public let url: URL
     /// The whole file's bytes (empty for an empty file).
@@ -49,6 +49,21 @@ public final class MappedFile: @unchecked Sendable {
         guard let base = bytes.baseAddress else { return }
         _ = madvise(UnsafeMutableRawPointer(mutating: base), bytes.count, MADV_SEQUENTIAL)
     }
+
+    /// Drops the pages wholly inside `range` from this process (`madvise(MADV_DONTNEED)`): the
+    /// mapping is read-only and private, so nothing is lost; the page cache keeps the data and a
+    /// later read faults it back in. Pages shared with neighbouring bytes are kept.
+    public func releaseResidentPages(_ range: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress, let start = range.baseAddress, range.count > 0 else { return }
+        let page = Self.pageSize
+        let lower = (Int(bitPattern: start) + page - 1) / page * page
+        let upper = (Int(bitPattern: start) + range.count) / page * page
+        let mapped = Int(bitPattern: base)..<(Int(bitPattern: base) + bytes.count)
+        guard upper > lower, mapped.contains(lower), upper <= mapped.upperBound else { return }
+        _ = madvise(UnsafeMutableRawPointer(bitPattern: lower), upper - lower, MADV_DONTNEED)
+    }
+
+    private static let pageSize = max(1, Int(sysconf(Int32(_SC_PAGESIZE))))
 
     /// A view of `range`, which keeps this mapping alive.
     /// - Precondition: `range` lies within the file.

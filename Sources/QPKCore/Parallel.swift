@@ -12,8 +12,20 @@ import Foundation
 ///   ``forEachChunk(rows:work:_:)``): slices of an index range on every core, with results in
 ///   slice order so that merges are deterministic whatever the scheduling.
 public enum Parallel {
-    /// The number of cores the process may use.
-    public static var coreCount: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
+    /// The number of threads qpk's work may use at once: the cores the process may use, or fewer
+    /// when ``limitThreads(to:)`` said so (`--threads N`).
+    public static var coreCount: Int {
+        let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        return threadLimit.value.map { min($0, cores) } ?? cores
+    }
+
+    /// Caps every parallel loop of the process at `count` threads (≥ 1), e.g. from `--threads`;
+    /// `nil` lifts the cap. Meant to be set once, before the work starts.
+    public static func limitThreads(to count: Int?) {
+        threadLimit.value = count.map { max(1, $0) }
+    }
+
+    private static let threadLimit = LockedValue<Int?>(nil)
 
     /// Runs `body` for each index of `order`, at most `workers` at a time, and returns the results
     /// indexed like `0..<count` (not in `order`).
@@ -29,7 +41,7 @@ public enum Parallel {
     ) throws -> [T] {
         let results = ResultSlots<T>(count: count)
         let cursor = JobCursor(limit: order.count)
-        let threads = max(1, min(workers, order.count))
+        let threads = max(1, min(workers, order.count, coreCount))
         DispatchQueue.concurrentPerform(iterations: threads) { _ in
             while let position = cursor.next() {
                 let index = order[position]
@@ -55,7 +67,8 @@ public enum Parallel {
     /// amortise scheduling, small enough that a decoded chunk stays in bounded scratch memory.
     public static let defaultChunk = 1 << 20
 
-    /// Splits `0..<count` into chunks of `chunk` indices and runs `body` on each, on every core.
+    /// Splits `0..<count` into chunks of `chunk` indices and runs `body` on each, on every core
+    /// (``coreCount`` threads taking chunks in order).
     /// - Returns: the results in chunk order.
     public static func mapChunks<T>(
         count: Int, chunk: Int = defaultChunk, _ body: @Sendable (Range<Int>) throws -> T
@@ -63,13 +76,10 @@ public enum Parallel {
         let chunk = max(chunk, 1)
         let chunks = count == 0 ? 0 : (count - 1) / chunk + 1
         if chunks <= 1 { return chunks == 0 ? [] : [try body(0..<count)] }
-        let results = ResultSlots<T>(count: chunks)
-        DispatchQueue.concurrentPerform(iterations: chunks) { index in
+        return try map(count: chunks, workers: coreCount) { index in
             let start = index * chunk
-            let range = start..<min(start + chunk, count)
-            do { results.store(.success(try body(range)), at: index) } catch { results.store(.failure(error), at: index) }
+            return try body(start..<min(start + chunk, count))
         }
-        return try results.collect()
     }
 
     /// Runs `body` over disjoint slices of `0..<rows` on every core, or on the calling thread when
@@ -87,12 +97,26 @@ public enum Parallel {
         let per = (rows + chunks - 1) / chunks
         withoutActuallyEscaping(body) { body in
             let box = UncheckedSendable(body)
-            DispatchQueue.concurrentPerform(iterations: chunks) { i in
+            // `cores` threads take the slices in order (never more threads than --threads allows).
+            _ = try? map(count: chunks, workers: cores) { i in
                 let lo = i * per
                 let hi = min(rows, lo + per)
                 if lo < hi { box.value(lo..<hi) }
             }
         }
+    }
+}
+
+/// A value read and written under a lock.
+final class LockedValue<Value: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Value
+
+    init(_ value: Value) { stored = value }
+
+    var value: Value {
+        get { lock.lock(); defer { lock.unlock() }; return stored }
+        set { lock.lock(); stored = newValue; lock.unlock() }
     }
 }
 

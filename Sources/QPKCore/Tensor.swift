@@ -49,10 +49,23 @@ public struct TensorBytes: @unchecked Sendable {
 
     public var count: Int { bytes.count }
 
+    /// Tells the owner that these bytes will not be read again soon: a memory-mapped file drops
+    /// their pages from the process (they stay in the page cache and come back on the next read),
+    /// so a conversion's resident memory does not grow with the model. Owned buffers ignore it.
+    public func releaseResidentPages() {
+        (owner as? ResidentPageReleasing)?.releaseResidentPages(bytes)
+    }
+
     /// Runs `body` with the bytes while keeping their owner alive.
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try withExtendedLifetime(owner) { try body(bytes) }
     }
+}
+
+/// Memory whose resident pages can be given back without losing the data (a file mapping).
+public protocol ResidentPageReleasing: AnyObject {
+    /// Drops the resident pages that lie wholly inside `range` (a part of this object's memory).
+    func releaseResidentPages(_ range: UnsafeRawBufferPointer)
 }
 
 /// An owned, 64-byte aligned, heap buffer of bytes.

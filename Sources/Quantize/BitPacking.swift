@@ -18,6 +18,19 @@ public enum BitPacking {
             for i in 0..<count { destination[i] = codes[i] }
         case 4:
             var i = 0
+            #if _endian(little)
+            if let source = codes.baseAddress, let target = destination.baseAddress {
+                // 32 codes at a time: each pair (c₀, c₁) read as the little-endian c₀ | c₁·2⁸
+                // becomes the byte c₀ | c₁·2⁴, exactly the scalar step below.
+                let from = UnsafeRawPointer(source), to = UnsafeMutableRawPointer(target)
+                while i + 32 <= count {
+                    let pairs = from.loadUnaligned(fromByteOffset: i, as: SIMD16<UInt16>.self)
+                    let bytes = (pairs & 0x00FF) | ((pairs &>> 8) &<< 4)
+                    to.storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: bytes), toByteOffset: i >> 1, as: SIMD16<UInt8>.self)
+                    i += 32
+                }
+            }
+            #endif
             while i + 1 < count {
                 destination[i >> 1] = codes[i] | (codes[i + 1] << 4)
                 i += 2

@@ -33,6 +33,22 @@ public enum Dequantizer {
         }
     }
 
+    /// Runs `body` with the values of `storage` as `Float`: dense, 4-byte aligned `F32` bytes are
+    /// read in place (a checkpoint's mapped pages, no copy and no second copy in memory); anything
+    /// else is decoded into a temporary array first.
+    public static func withFloats<R>(
+        _ storage: TensorStorage, info: TensorInfo, _ body: (UnsafeBufferPointer<Float>) throws -> R
+    ) throws -> R {
+        if case let .dense(bytes) = storage, info.dtype == .f32, bytes.count >= info.byteCount,
+           let base = bytes.bytes.baseAddress, Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0 {
+            return try bytes.withUnsafeBytes { raw in
+                try body(UnsafeBufferPointer(start: raw.baseAddress!.assumingMemoryBound(to: Float.self), count: info.elementCount))
+            }
+        }
+        let values = try floats(storage, info: info)
+        return try values.withUnsafeBufferPointer(body)
+    }
+
     /// Decodes `storage` into a new array.
     public static func floats(_ storage: TensorStorage, info: TensorInfo) throws -> [Float] {
         try [Float](unsafeUninitializedCapacity: info.elementCount) { buffer, count in

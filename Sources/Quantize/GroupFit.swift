@@ -158,8 +158,48 @@ public enum GroupFit {
     }
 
     /// The signed value of largest magnitude and the min/max of `values` (non-finite values ignored).
+    ///
+    /// Eight lanes at a time. The minimum of non-zero values does not depend on the order they are
+    /// seen in, but the sign of a zero extreme does (`min(+0, −0)` keeps the first), so when an
+    /// extreme is zero the values are scanned again in order, as the scalar definition says.
     static func extremes(_ values: UnsafeBufferPointer<Float>) -> (lo: Float, hi: Float, signedAbsMax: Float) {
         var lo = Float.infinity, hi = -Float.infinity
+        let n = values.count
+        if n >= 8, let base = values.baseAddress {
+            let raw = UnsafeRawPointer(base)
+            var vlo = SIMD8<Float>(repeating: .infinity), vhi = SIMD8<Float>(repeating: -.infinity)
+            let greatest = SIMD8<Float>(repeating: .greatestFiniteMagnitude)
+            var finite = SIMDMask<SIMD8<Int32>>(repeating: true)
+            var i = 0
+            while i + 8 <= n {
+                let x = raw.loadUnaligned(fromByteOffset: i &* 4, as: SIMD8<Float>.self)
+                finite .&= x.replacing(with: -x, where: x .< 0) .<= greatest
+                vlo.replace(with: x, where: x .< vlo)
+                vhi.replace(with: x, where: x .> vhi)
+                i += 8
+            }
+            // NaN and ±∞ are rare: when a lane saw one, the scalar scan below decides.
+            if !all(finite) { lo = 0; hi = 0 } else {
+                let lows = vlo.lowHalf.replacing(with: vlo.highHalf, where: vlo.highHalf .< vlo.lowHalf)
+                let highs = vhi.lowHalf.replacing(with: vhi.highHalf, where: vhi.highHalf .> vhi.lowHalf)
+                lo = Swift.min(Swift.min(lows[0], lows[1]), Swift.min(lows[2], lows[3]))
+                hi = Swift.max(Swift.max(highs[0], highs[1]), Swift.max(highs[2], highs[3]))
+            }
+            while i < n {
+                let x = base[i]
+                if x.isFinite {
+                    lo = min(lo, x)
+                    hi = max(hi, x)
+                }
+                i += 1
+            }
+            if lo != 0 && hi != 0 {
+                if lo > hi { return (0, 0, 0) }
+                return (lo, hi, -lo > hi ? lo : hi)
+            }
+            lo = .infinity
+            hi = -.infinity
+        }
         for x in values where x.isFinite {
             lo = min(lo, x)
             hi = max(hi, x)

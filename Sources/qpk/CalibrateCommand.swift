@@ -35,6 +35,8 @@ struct CalibrateCommand: ParsableCommand {
     @Flag(help: "Replace an existing output.")
     var force = false
 
+    @OptionGroup var threading: ThreadOptions
+
     func validate() throws {
         guard URL(fileURLWithPath: output).pathExtension.lowercased() == "gguf" else {
             throw ValidationError("\(output): the importance matrix is written in llama.cpp's GGUF form; give a .gguf output")
@@ -42,6 +44,7 @@ struct CalibrateCommand: ParsableCommand {
     }
 
     func run() throws {
+        try threading.apply()
         let folder = try ModelFolder(CalibratedConversion.modelFolder(of: URL(fileURLWithPath: model)))
         var options = CalibrationOptions(text: calibration.map { URL(fileURLWithPath: $0) })
         amount.apply(to: &options)

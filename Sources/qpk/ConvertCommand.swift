@@ -77,8 +77,7 @@ struct ConvertCommand: ParsableCommand {
     @Flag(help: "Print a JSON summary on stdout.")
     var json = false
 
-    @Option(help: "Worker threads (default: all cores).")
-    var threads: Int?
+    @OptionGroup var threading: ThreadOptions
 
     @Option(help: "GGUF output: the ggml type of the selected weights (Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q6_K, IQ4_NL, F16, BF16, F32).")
     var type: GGMLType?
@@ -115,10 +114,7 @@ struct ConvertCommand: ParsableCommand {
             overwrite: force, outlierMask: outlierMask)
         options.layout = layout
         options.ggufType = type
-        if let threads {
-            try UsageError.requireCount(threads, atLeast: 1, option: "--threads")
-            options.workers = threads
-        }
+        options.workers = try threading.apply()
         options.allowLossyCast = allowLossyCast
         options.importanceMatrix = try quantization.imatrix.map { try ImportanceMatrix(contentsOf: URL(fileURLWithPath: $0)) }
         options.createdBy = RecordedCommandLine.provenance(CommandLine.arguments)
@@ -141,9 +137,12 @@ struct ConvertCommand: ParsableCommand {
             if json { try Terminal.printJSON(summary) } else { ConvertSummaryPrinter.print(summary) }
             return
         }
-        let bar = ProgressBar(total: plan.tensors.count, label: "converting", enabled: Terminal.stderrIsTTY && !json)
+        // Progress in source bytes, so the bar shows GB/s and the time left.
+        let sourceBytes = Dictionary(plan.tensors.map { ($0.output.name, $0.source.byteCount) }, uniquingKeysWith: +)
+        let bar = ProgressBar(
+            total: sourceBytes.values.reduce(0, +), label: "converting", showsRate: true, enabled: Terminal.stderrIsTTY && !json)
         let summary = try Converter(plan: plan, options: options).run(reader: reader) { name in
-            bar.advance(detail: name)
+            bar.advance(by: sourceBytes[name] ?? 0, detail: name)
         }
         bar.finish()
         if json {

@@ -49,16 +49,23 @@ struct DiffCommand: ParsableCommand {
 
     @OptionGroup var reportOptions: ReportOptions
 
+    @OptionGroup var threading: ThreadOptions
+
     func run() throws {
+        try threading.apply()
         let readerA = try Checkpoint.open(URL(fileURLWithPath: a))
         let readerB = try Checkpoint.open(URL(fileURLWithPath: b))
         let reportOutput = try reportOptions.open(json: json, inputs: [a, b])
         let rules = try maps.map { try NameMap.Rule(parsing: $0) }
-        let bar = ProgressBar(total: max(readerA.tensors.count, 1), label: "comparing", enabled: Terminal.stderrIsTTY && !json)
+        // Progress in bytes read from both files (by mapped name), so the bar shows GB/s.
+        let map = NameMap(rules)
+        let pairBytes = Dictionary((readerA.tensors + readerB.tensors).map { (map.apply(to: $0.name), $0.byteCount) }, uniquingKeysWith: +)
+        let bar = ProgressBar(
+            total: pairBytes.values.reduce(0, +), label: "comparing", showsRate: true, enabled: Terminal.stderrIsTTY && !json)
         let options = DiffOptions(
             tolerance: Tolerance(relative: rtol, absolute: atol, equalNaN: equalNan),
-            nameMap: NameMap(rules), tensorFilters: tensors.map(Glob.init),
-            progress: { _, _, name in bar.advance(detail: name) })
+            nameMap: map, tensorFilters: tensors.map(Glob.init),
+            progress: { _, _, name in bar.advance(by: pairBytes[name] ?? 0, detail: name) })
         let diff = try CheckpointDiff.compare(readerA, readerB, options: options)
         bar.finish()
         if reportOptions.path != nil {

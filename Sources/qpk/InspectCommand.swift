@@ -40,7 +40,10 @@ struct InspectCommand: ParsableCommand {
 
     @OptionGroup var reportOptions: ReportOptions
 
+    @OptionGroup var threading: ThreadOptions
+
     func run() throws {
+        try threading.apply()
         // The HTML report draws every tensor's histogram: it implies --stats --histogram.
         let wantsReport = reportOptions.path != nil
         if let bins {
@@ -52,11 +55,14 @@ struct InspectCommand: ParsableCommand {
         let reader = try Checkpoint.open(URL(fileURLWithPath: file))
         let reportOutput = try reportOptions.open(json: json, inputs: [file])
         let wantsStats = stats || histogram || wantsReport
-        let bar = ProgressBar(total: reader.tensors.count, label: "inspecting", enabled: Terminal.stderrIsTTY && wantsStats)
+        let tensorBytes = Dictionary(reader.tensors.map { ($0.name, $0.byteCount) }, uniquingKeysWith: +)
+        let bar = ProgressBar(
+            total: tensorBytes.values.reduce(0, +), label: "inspecting", showsRate: true,
+            enabled: Terminal.stderrIsTTY && wantsStats)
         let options = InspectOptions(
             statistics: wantsStats, histogramBins: wantsReport ? (bins ?? 64) : histogram ? (bins ?? 24) : 0,
             tensorFilters: tensors.map(Glob.init),
-            progress: { _, _, name in bar.advance(detail: name) })
+            progress: { _, _, name in bar.advance(by: tensorBytes[name] ?? 0, detail: name) })
         let report = try InspectReport.build(reader: reader, options: options)
         bar.finish()
         if wantsReport {

@@ -316,6 +316,9 @@ struct FootgunTests {
             (["convert", model, out, "--dtype", "int8"], "--allow-lossy-cast"),
             (["convert", qpk, out, "--dtype", "u8"], "--allow-lossy-cast"),
             (["convert", model, out, "--threads", "0"], "--threads"),
+            (["inspect", model, "--stats", "--threads", "0"], "--threads"),
+            (["diff", model, model, "--threads", "0"], "--threads"),
+            (["validate", model, "--threads=-1"], "--threads"),
             (["diff", model, model, "--atol=-1"], "--atol"),
             (["diff", model, model, "--rtol", "nan"], "--rtol"),
             (["inspect", model, "--histogram", "--bins", "0"], "--bins"),
@@ -354,6 +357,21 @@ struct FootgunTests {
                 hashes.append(try sha256(output))
             }
             #expect(Set(hashes).count == 1, "\(format): \(hashes)")
+        }
+    }
+
+    @Test("--threads N on every command: the same report with 1 or 2 threads")
+    func threadsOnEveryCommand() throws {
+        let dir = try TemporaryDirectory()
+        let qpk = dir.path("m.qpk")
+        #expect(try QpkProcess.run(["convert", model, qpk, "--method", "rtn", "--threads", "2"]).status == 0)
+        for command in [["inspect", model, "--stats", "--json"], ["diff", model, qpk, "--json"], ["validate", model, qpk, "--json"]] {
+            let one = try QpkProcess.run(command + ["--threads", "1"])
+            let two = try QpkProcess.run(command + ["--threads", "2"])
+            let all = try QpkProcess.run(command)
+            #expect([0, 1].contains(one.status), "\(command): \(one.stderr)")
+            #expect(one.status == two.status && two.status == all.status, "\(command)")
+            #expect(!one.stdout.isEmpty && one.stdout == two.stdout && two.stdout == all.stdout, "\(command)")
         }
     }
 

@@ -101,6 +101,26 @@ struct TerminalTests {
         #expect(silent.all.isEmpty)
     }
 
+    @Test("A byte-counting progress bar shows GB/s and the time left at that rate")
+    func progressBarRate() throws {
+        #expect(ProgressBar.rate(done: 3_000_000_000, seconds: 2) == "1.50 GB/s")
+        #expect(ProgressBar.rate(done: 250_000_000, seconds: 1) == "250 MB/s")
+        #expect(ProgressBar.rate(done: 0, seconds: 1) == nil)
+        #expect(ProgressBar.clock(7.2) == "0:08")
+        #expect(ProgressBar.clock(125) == "2:05")
+        #expect(ProgressBar.clock(3725) == "1:02:05")
+        let frames = Frames()
+        let bar = ProgressBar(total: 4_000_000, label: "converting", showsRate: true, enabled: true, write: { frames.append($0) })
+        Thread.sleep(forTimeInterval: 0.05)
+        bar.advance(by: 1_000_000, detail: "w")
+        let frame = try #require(frames.all.first)
+        // 1 MB in ≥ 0.05 s: at most 20 MB/s, and 3 MB still to go at that rate.
+        #expect(frame.contains(" 25% "), "\(frame)")
+        #expect(frame.contains(" MB/s ") && frame.contains(" left w"), "\(frame)")
+        bar.advance(by: 3_000_000)
+        #expect(frames.all.last?.contains(" left") == false)
+    }
+
     @Test("Validation text: one line per problem, FILE: tensor 'X': RULE: message (hint)")
     func validationText() {
         var report = ValidationReport()

@@ -15,7 +15,7 @@ bytes / best wall time. A is MiniLM-L6 fp32 (or --file); B is A with every selec
 weight replaced by its Q8_0 round trip. `--scale K` concatenates K renamed copies of A into a
 bigger file first. The numpy commands run with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE removed from
 their environment (recorded in the results); qpk runs with the environment as is.
-Writes bench/speed/RESULTS.md and bench/speed/results.json. Without the qpk binary ($QPK, default
+Writes bench/speed/NUMPY.md and bench/speed/numpy.json (bench/speed/peer.py writes RESULTS.md). Without the qpk binary ($QPK, default
 .build/release/qpk) only the numpy side runs and the qpk rows are marked pending.
 """
 from __future__ import annotations
@@ -176,7 +176,7 @@ def check_agreement(qpk: Path, a_path: Path, b_path: Path, stats_only: bool) -> 
 def write_results(rows: list[dict], pending: list[str], info: dict, qpk_note: str, a_path: Path,
                   b_path: Path, dropped: list[str], repeats: int, agreement: dict) -> None:
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    (HERE / "results.json").write_text(json.dumps(
+    (HERE / "numpy.json").write_text(json.dumps(
         {"date": now, "machine": info, "qpk": qpk_note, "file_a": rel(a_path), "file_b": rel(b_path),
          "file_a_bytes": a_path.stat().st_size, "numpy_env_removed": dropped, "repeats": repeats,
          "rows": rows, "pending": pending, "agreement": agreement}, indent=2) + "\n")
@@ -233,7 +233,7 @@ def write_results(rows: list[dict], pending: list[str], info: dict, qpk_note: st
                 lines.append(f"| {label} | {key} | {v['tensors']} | {v['worst']:.3g} | {v['worst_tensor'] or '—'} |")
     lines += ["", "Commands:", "", "```"] + [f"{r['command']}" for r in rows] + ["```", "",
               "Target (issue 5): `inspect --stats` at least 5× faster than the numpy script.", ""]
-    (HERE / "RESULTS.md").write_text("\n".join(lines))
+    (HERE / "NUMPY.md").write_text("\n".join(lines))
 
 
 def main() -> int:
@@ -296,7 +296,7 @@ def main() -> int:
     info["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     info["load_average_before"] = load_before
     write_results(rows, pending, info, qpk_note, a_path, b_path, dropped, args.repeats, agreement)
-    print(f"wrote {rel(HERE / 'RESULTS.md')}")
+    print(f"wrote {rel(HERE / 'NUMPY.md')}")
     return 0
 
 

@@ -157,7 +157,11 @@ public final class QPKWriter: CheckpointWriter {
         }
         if layout.scheme == .symmetric {
             let expected = Float16(Float(1 << (layout.bits - 1)))
-            guard tensor.zeros.allSatisfy({ $0 == expected }) else { throw invalid("symmetric zero-points must all be \(expected)") }
+            // Compared as bit patterns: a Float16 `==` is a library conversion per value on CPUs
+            // without F16C, and the expected zero has a single pattern (it is not ±0 or NaN).
+            guard tensor.zeros.allSatisfy({ $0.bitPattern == expected.bitPattern }) else {
+                throw invalid("symmetric zero-points must all be \(expected)")
+            }
         }
         guard let outliers = tensor.outliers else { return }
         let bound: Int = switch outliers.kind {
