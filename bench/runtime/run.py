@@ -50,7 +50,7 @@ from tiny_llama import make_tiny_llama  # noqa: E402
 import gguf  # noqa: E402
 import llama_cpp  # noqa: E402
 
-LLAMA_FTYPE = {"Q4_0": 2, "Q4_K": 15}  # LLAMA_FTYPE_MOSTLY_Q4_0, _Q4_K_M (with `pure`: Q4_K everywhere)
+LLAMA_FTYPE = {"Q4_0": 2, "Q4_K": 15, "Q4_K_M": 15}  # LLAMA_FTYPE_MOSTLY_Q4_0, _Q4_K_M (with `pure`: Q4_K everywhere)
 TINY_TEXTS = ["The quick brown fox jumps over the lazy dog.",
               "Quantization keeps the size small and the answers close.",
               "llama.cpp reads GGUF files written by qpk."]
@@ -63,10 +63,10 @@ def qpk(binary: Path, *args) -> str:
     return proc.stdout
 
 
-def llama_quantize(source: Path, out: Path, type_name: str) -> float:
+def llama_quantize(source: Path, out: Path, type_name: str, pure: bool = True) -> float:
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = LLAMA_FTYPE[type_name]
-    params.pure = True
+    params.pure = pure
     params.nthread = 2
     started = time.time()
     status = llama_cpp.llama_model_quantize(str(source).encode(), str(out).encode(), ctypes.byref(params))
@@ -98,6 +98,28 @@ def quantized_bpw(path: Path) -> tuple[float, list[str]]:
         count += int(t.n_elements)
         names.append(t.name)
     return bits / count, names
+
+
+def qpk_reads(binary: Path, path: Path, f32: Path, work: Path) -> dict:
+    """What qpk makes of a GGUF llama.cpp wrote: validate, inspect --stats, diff against the F32
+    source, and convert to safetensors, whose values must equal the gguf package's dequantization."""
+    from safetensors.numpy import load_file
+
+    def status(*args):
+        return subprocess.run([str(binary), *map(str, args)], capture_output=True, text=True)
+
+    validate = status("validate", path)
+    inspect = status("inspect", path, "--stats", "--json")
+    diff = status("diff", f32, path, "--json")
+    restored = work / (path.stem + ".safetensors")
+    convert = status("convert", path, restored, "--force")
+    exact = False
+    if convert.returncode == 0:
+        ours, theirs = load_file(str(restored)), gguf_values(path)
+        exact = set(ours) == set(theirs) and all(np.array_equal(ours[n], theirs[n]) for n in theirs)
+    return {"validate_exit": validate.returncode, "inspect_exit": inspect.returncode,
+            "inspect_tensors": len(json.loads(inspect.stdout)["tensors"]) if inspect.returncode == 0 else None,
+            "diff_exit": diff.returncode, "convert_exit": convert.returncode, "dequantized_equal_to_gguf": exact}
 
 
 def llama_embeddings(path: Path, sentences, reference_ids):
@@ -149,7 +171,13 @@ def minilm_rows(binary: Path, work: Path) -> tuple[list[dict], dict]:
                        types=sorted(set(tensor_types(path)[n] for n in names)))
         rows.append(row)
     like_for_like = {t: tensor_types(files[f"qpk {t}"]) == tensor_types(files[f"llama.cpp {t}"]) for t in ("Q4_0", "Q4_K")}
-    return rows, {"model": str(model), "like_for_like": like_for_like, "sentences": len(sentences)}
+    # llama.cpp's default mix (Q4_K_M: Q4_K, Q5_0, Q6_K, Q8_0 by tensor) as well as the pure files.
+    files["llama.cpp Q4_K_M"] = work / "minilm-llama-Q4_K_M.gguf"
+    llama_quantize(files["qpk F32"], files["llama.cpp Q4_K_M"], "Q4_K_M", pure=False)
+    read_back = {label: qpk_reads(binary, path, files["qpk F32"], work)
+                 for label, path in files.items() if label.startswith("llama.cpp")}
+    return rows, {"model": str(model), "like_for_like": like_for_like, "sentences": len(sentences),
+                  "qpk_reads_llama_cpp": read_back}
 
 
 def tiny_llama_rows(binary: Path, work: Path) -> list[dict]:
@@ -233,6 +261,16 @@ def write_results(minilm, info, tiny, machine):
         "sentence (min cosine) is slightly better in llama.cpp's file. F32: llama.cpp's embeddings equal the "
         "fp32 reference to about 1e-6 and its WordPiece tokens equal the Hugging Face tokenizer's for every "
         "sentence, so names, hyper-parameters, pooling and vocabulary are read as intended.", "",
+        "## qpk reads what llama.cpp writes", "",
+        "Each GGUF llama.cpp's quantizer wrote above (and its default mix Q4_K_M) through qpk: `validate`, "
+        "`inspect --stats --json`, `diff` against the F32 source (exit 1: different, as expected), and `convert` "
+        "to safetensors, whose values are compared with the `gguf` package's dequantization.", "",
+        "| file | validate exit | inspect exit (tensors) | diff exit | convert exit | values equal to gguf's |",
+        "|---|---:|---:|---:|---:|---|"]
+    for label, r in info["qpk_reads_llama_cpp"].items():
+        lines.append(f"| {label} | {r['validate_exit']} | {r['inspect_exit']} ({r['inspect_tensors']}) | "
+                     f"{r['diff_exit']} | {r['convert_exit']} | {'yes, bit for bit' if r['dequantized_equal_to_gguf'] else 'NO'} |")
+    lines += ["",
         "## Tiny llama (random weights): logits computed by llama.cpp", "",
         "bench/runtime/tiny_llama.py (2 layers, hidden 64, 4 query / 2 key-value heads, byte-level BPE with "
         "llama-3's split). llama.cpp's logits at every position of "
