@@ -63,8 +63,8 @@ public enum BoAError: Error, CustomStringConvertible, Sendable, Equatable {
 /// once (the paper's head-wise simultaneous quantization) when they share `U_col`.
 ///
 /// Everything else is GPTQ's (``GPTQ``): outliers, dead columns, dampening of `H_col` (and of
-/// each `H_row`, `λ = damp · mean diag`), act-order over the columns with static groups, group
-/// fits on the error-updated weights when the sweep reaches them. With `H_row = I` there is no
+/// each `H_row`, `λ = damp · mean diag`), act-order over the columns, group
+/// fits on the error-updated weights when the sweep first reaches them. With `H_row = I` there is no
 /// compensation across rows and BoA equals GPTQ with `H_col`.
 public enum BoA {
     /// Quantizes `weights` (row-major in `info.shape`, rows = outputs in the decision's matrix

@@ -6,8 +6,9 @@ public struct GPTQOptions: Sendable, Hashable {
     /// Dampening: `λ = damp · mean(diag H)` is added to the Hessian's diagonal (GPTQ §4, "numerical
     /// stability"; the reference's `percdamp`, default 0.01).
     public var damp: Double
-    /// Quantize columns in order of decreasing `H_jj` (the reference's `act_order`), with the
-    /// groups' parameters fitted before the sweep (static groups).
+    /// Quantize columns in order of decreasing `H_jj` (the reference's `act_order`). Groups stay
+    /// contiguous; each is fitted on the error-updated weights when the sweep first reaches one of
+    /// its columns.
     public var actOrder: Bool
     /// Columns per lazy batch (GPTQ §4, "lazy batch-updates"; 128 in the paper). With groups the
     /// batch is rounded to a multiple of the group size so that no group straddles two batches.
@@ -62,14 +63,16 @@ public enum GPTQError: Error, CustomStringConvertible, Sendable, Equatable {
 ///    the updates that compensate the columns before them). They are left out of every group fit.
 /// 2. Dead columns (`H_jj = 0`: an input that is always zero) get `H_jj = 1` and weight 0.
 /// 3. Dampening: `H += λ I`, `λ = damp · mean(diag H)`.
-/// 4. Act-order (optional): columns are swept in order of decreasing `H_jj`. Groups are then
-///    *static*: each group's scale and zero are fitted on the weights before the sweep, so the
-///    permutation never mixes groups and the file keeps qpk's contiguous groups.
+/// 4. Act-order (optional): columns are swept in order of decreasing `H_jj`. Groups stay qpk's
+///    contiguous groups (the file has no group index), so one group's columns are spread over the
+///    sweep.
 /// 5. `U = chol(H⁻¹)ᵀ` (upper) through LAPACK `dpotrf`/`dpotri` in float64.
-/// 6. The sweep in batches. Without act-order a group's scale and zero are fitted (with the
-///    decision's scale search: min-max, MSE clipping, HQQ; weighted by `columnImportance` when
-///    given) when the sweep reaches the group's first column, on the current, error-updated
-///    weights, as the reference does; one group per row (`groupSize` nil) is fitted up front.
+/// 6. The sweep in batches. A group's scale and zero are fitted (with the decision's scale
+///    search: min-max, MSE clipping, HQQ; weighted by `columnImportance` when given) when the
+///    sweep first reaches one of its columns, on the current, error-updated weights, as the
+///    reference does (its `static_groups=False`); one group per row (`groupSize` nil) is fitted
+///    up front. Without act-order that is the group's first column and a batch holds whole groups;
+///    with act-order the group's later columns still move after the fit.
 ///
 /// The result is a ``QuantizedTensor`` in qpk's layout (codes in the tensor's own column order),
 /// with error statistics against the original weights.
@@ -191,7 +194,7 @@ struct Solver {
         var order: [Int]
         /// The upper Cholesky factor of the dampened `H⁻¹`, in sweep order.
         var upper: [Double]
-        /// Whether the groups are fitted before the sweep (act-order, or one group per row).
+        /// Whether the groups are fitted before the sweep (one group per row).
         var staticGroups: Bool
     }
 
@@ -210,7 +213,7 @@ struct Solver {
         let lambda = options.damp * diagonalSum / Double(max(n, 1))
         for j in 0..<n { h[j * n + j] += lambda }
 
-        // Act-order: the sweep order, and static groups fitted before it.
+        // Act-order: the sweep order.
         var order = Array(0..<n)
         if options.actOrder {
             order.sort { h[$0 * n + $0] != h[$1 * n + $1] ? h[$0 * n + $0] > h[$1 * n + $1] : $0 < $1 }
@@ -219,7 +222,7 @@ struct Solver {
             h = permuted
         }
         let upper = try Self.upperCholeskyOfInverse(h, n: n, name: name, damp: options.damp)
-        return ColumnFactor(order: order, upper: upper, staticGroups: decision.groupSize == nil || options.actOrder)
+        return ColumnFactor(order: order, upper: upper, staticGroups: decision.groupSize == nil)
     }
 
     /// Fits the scale and zero-point of group `g` of the rows `rowSet` on their current weights,
@@ -261,7 +264,13 @@ struct Solver {
         let rows = rowSet.count
         let n = columns
         let groupSize = layout.groupSize
-        let block = fitOnTheWay ? max(1, options.blockSize / groupSize) * groupSize : max(1, options.blockSize)
+        // In the identity order a batch holds whole groups, so each fit sees fully updated weights.
+        let identity = !options.actOrder
+        let block = fitOnTheWay && identity ? max(1, options.blockSize / groupSize) * groupSize : max(1, options.blockSize)
+        // Where each column is swept, and whether its group's scale and zero are fitted yet.
+        var position = [Int](repeating: 0, count: n)
+        for (k, column) in order.enumerated() { position[column] = k }
+        var fitted = [Bool](repeating: !fitOnTheWay, count: groupsPerRow)
         let top = Float((1 << layout.bits) - 1)
         // The swept columns' current weights, in sweep order, one batch at a time (rows × width).
         var batch = [Double](repeating: 0, count: rows * block)
@@ -274,16 +283,33 @@ struct Solver {
             for r in 0..<rows { for k in 0..<width { batch[r * width + k] = work[rowSet[r] * n + order[start + k]] } }
             for k in 0..<width {
                 let j = start + k
-                if fitOnTheWay, j % groupSize == 0 {
-                    // The sweep reaches the group's first column (the order is the identity and a
-                    // batch holds whole groups): fit it on its weights as updated so far.
-                    let groupEnd = min(j + groupSize, n)
-                    for r in 0..<rows { for c in j..<groupEnd { work[rowSet[r] * n + c] = batch[r * width + c - start] } }
-                    fitGroup(j / groupSize, rows: rowSet)
-                }
                 let column = order[j]
                 let pivot = upper[j * n + j]
                 let g = column / groupSize
+                if !fitted[g] {
+                    // The sweep reaches the group's first column in sweep order: fit the group on
+                    // its weights as updated so far. Those in this batch carry the batch's updates;
+                    // those after it get the batch's pending updates `−E[:, :k] · U[start..<j, p]`
+                    // for the fit only (the batch's end applies them for good).
+                    var saved: [(index: Int, value: Double)] = []
+                    for c in (g * groupSize)..<min((g + 1) * groupSize, n) {
+                        let p = position[c]
+                        if p < end {
+                            for r in 0..<rows { work[rowSet[r] * n + c] = batch[r * width + p - start] }
+                        } else if k > 0 {
+                            for r in 0..<rows {
+                                let index = rowSet[r] * n + c
+                                saved.append((index, work[index]))
+                                var pending = 0.0
+                                for m in 0..<k { pending += errors[r * width + m] * upper[(start + m) * n + p] }
+                                work[index] -= pending
+                            }
+                        }
+                    }
+                    fitGroup(g, rows: rowSet)
+                    for (index, value) in saved { work[index] = value }
+                    fitted[g] = true
+                }
                 for r in 0..<rows {
                     let w = batch[r * width + k]
                     let element = rowSet[r] * n + column
@@ -378,3 +404,4 @@ struct Solver {
             error: error, method: decision.methodTag, decision: decision)
     }
 }
+
