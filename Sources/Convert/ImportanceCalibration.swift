@@ -41,7 +41,7 @@ public enum ImportanceCalibration {
             guard let (sums, rows) = observer.statistics(of: layer) else { continue }
             entries[weightName(layer)] = ImportanceMatrix.Entry(sumOfSquares: sums.map { Float($0) }, counts: [Float(rows)])
         }
-        let dataset = options.text?.lastPathComponent ?? "qpk built-in calibration text"
+        let dataset = options.source.name
         let chunkSize = batches.map(\.length).max() ?? 0
         return ImportanceMatrix(entries: entries, datasets: [dataset], chunkCount: total, chunkSize: chunkSize)
     }

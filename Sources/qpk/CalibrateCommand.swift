@@ -9,15 +9,17 @@ import Model
 struct CalibrateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "calibrate",
-        abstract: "Measure each linear layer's input statistics on calibration text (an importance matrix).",
+        abstract: "Measure each linear layer's input statistics on calibration text or random tokens (an importance matrix).",
         discussion: """
             Runs the model of MODEL_DIR (config.json, tokenizer.json and its weights; BERT or llama \
-            family) on the calibration passages and writes, per linear weight, the sum of the \
+            family) on the calibration passages (or, with --random-tokens, on random sequences of its \
+            tokenizer's ordinary tokens: no data) and writes, per linear weight, the sum of the \
             squares of its inputs per column and the number of tokens: llama.cpp's imatrix GGUF \
             format (spec/gguf.md §9). Use it with `qpk convert --imatrix FILE`, or with llama.cpp's \
             llama-quantize --imatrix.
 
               qpk calibrate model/ --calibration calib.txt -o model.imatrix.gguf
+              qpk calibrate model/ --random-tokens -o model.imatrix.gguf     # no data
               qpk convert model/model.safetensors model.qpk --imatrix model.imatrix.gguf
             """)
 
@@ -27,10 +29,7 @@ struct CalibrateCommand: ParsableCommand {
     @Option(name: [.short, .long], help: "The importance matrix to write (.gguf).")
     var output: String
 
-    @Option(help: "Calibration text: paragraphs separated by blank lines (default: qpk's built-in text).")
-    var calibration: String?
-
-    @OptionGroup var amount: CalibrationAmountOptions
+    @OptionGroup var input: CalibrationInputOptions
 
     @Flag(help: "Replace an existing output.")
     var force = false
@@ -46,8 +45,7 @@ struct CalibrateCommand: ParsableCommand {
     func run() throws {
         try threading.apply()
         let folder = try ModelFolder(CalibratedConversion.modelFolder(of: URL(fileURLWithPath: model)))
-        var options = CalibrationOptions(text: calibration.map { URL(fileURLWithPath: $0) })
-        amount.apply(to: &options)
+        let options = try input.options()
         let bar = ProgressBar(total: options.samples, label: "calibrating", enabled: Terminal.stderrIsTTY)
         let matrix = try ImportanceCalibration.run(folder: folder, options: options, progress: { done, total in
             bar.update(done: done, total: total, detail: "passages")

@@ -21,9 +21,7 @@ extension QuantizationOptions {
         if imatrix != nil { flags.append("--imatrix") }
         if axis != .auto { flags.append("--axis") }
         if allocate { flags.append("--allocate") }
-        if calibration != nil { flags.append("--calibration") }
-        if amount.samples != nil { flags.append("--samples") }
-        if amount.seqLen != nil { flags.append("--seq-len") }
+        flags += input.givenFlags
         if damp != nil { flags.append("--damp") }
         if actOrder { flags.append("--act-order") }
         return flags

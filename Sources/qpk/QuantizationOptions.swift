@@ -61,12 +61,9 @@ struct QuantizationOptions: ParsableArguments {
     @Flag(help: "Mixed precision: spend the bit budget of --bits where the measured error is largest.")
     var allocate = false
 
-    @Option(help: "Calibration text (paragraphs separated by blank lines): quantize on the model's own activations, with BoA unless --method gptq is given. Needs a model folder (config.json, tokenizer.json) as input. --method gptq|boa without it uses qpk's built-in text.")
-    var calibration: String?
+    @OptionGroup var input: CalibrationInputOptions
 
-    @OptionGroup var amount: CalibrationAmountOptions
-
-    @Option(help: "GPTQ dampening: this share of the Hessian's mean diagonal is added to its diagonal (default 0.01).")
+    @Option(help: "GPTQ dampening: this share of the Hessian's mean diagonal is added to its diagonal (default 0.01; 0.1 with --random-tokens).")
     var damp: Double?
 
     @Flag(help: "GPTQ: quantize columns in order of decreasing activation energy (groups fitted before the sweep).")
@@ -115,7 +112,7 @@ extension RuntimeLayout: ExpressibleByArgument {}
 
 extension QuantizationOptions {
     /// Whether the conversion is calibrated: `--method gptq|boa`, or `--calibration` without a method.
-    var isCalibrated: Bool { method == .gptq || method == .boa || (method == nil && calibration != nil) }
+    var isCalibrated: Bool { method == .gptq || method == .boa || (method == nil && input.isGiven) }
 
     /// The calibrated method: the one asked for, else BoA, the best measured (above GPTQ at 4, 3
     /// and 2 bits on MiniLM-L6: spec/quantization.md §12).
@@ -124,8 +121,7 @@ extension QuantizationOptions {
     /// The calibration settings of the flags; a calibration flag without a calibrated method is a
     /// usage error.
     func calibrationOptions() throws -> CalibrationOptions? {
-        let given = [("--calibration", calibration != nil), ("--samples", amount.samples != nil), ("--seq-len", amount.seqLen != nil),
-                     ("--damp", damp != nil), ("--act-order", actOrder)].filter(\.1).map(\.0)
+        let given = input.givenFlags + [("--damp", damp != nil), ("--act-order", actOrder)].filter(\.1).map(\.0)
         if isCalibrated, imatrix != nil {
             throw ValidationError("--imatrix applies to data-free quantization; calibrated quantization (--method gptq|boa, --calibration) measures its own statistics")
         }
@@ -135,8 +131,7 @@ extension QuantizationOptions {
             }
             return nil
         }
-        var options = CalibrationOptions(text: calibration.map { URL(fileURLWithPath: $0) })
-        amount.apply(to: &options)
+        var options = try input.options()
         if let damp { options.gptq.damp = damp }
         options.gptq.actOrder = actOrder
         options.method = calibratedMethod
@@ -144,18 +139,39 @@ extension QuantizationOptions {
     }
 }
 
-/// `--samples` and `--seq-len`: how much calibration text is read, by `convert`'s calibrated
-/// methods and by `calibrate`.
-struct CalibrationAmountOptions: ParsableArguments {
-    @Option(help: "Calibration passages (default 128).")
+/// What calibration reads and how much of it (`--calibration`, `--random-tokens`, `--samples`,
+/// `--seq-len`), shared by `convert`'s calibrated methods and `calibrate`.
+struct CalibrationInputOptions: ParsableArguments {
+    @Option(help: "Calibration text (paragraphs separated by blank lines) the model runs on while it is measured (default: qpk's built-in text). Needs a model folder (config.json, tokenizer.json) as input.")
+    var calibration: String?
+
+    @Flag(help: "Calibrate without data: run the model on random sequences of its tokenizer's ordinary tokens instead of text (fixed seed, so the same command writes the same file).")
+    var randomTokens = false
+
+    @Option(help: "Calibration passages or random sequences (default 128).")
     var samples: Int?
 
-    @Option(help: "Tokens per calibration passage (default 128).")
+    @Option(help: "Tokens per calibration passage or random sequence (default 128; 32 with --random-tokens).")
     var seqLen: Int?
 
-    /// `options` with the passages and their length the flags give.
-    func apply(to options: inout CalibrationOptions) {
+    /// Whether a flag choosing the calibration input was given (`--calibration`, `--random-tokens`).
+    var isGiven: Bool { calibration != nil || randomTokens }
+
+    /// The flags of this group that were given, by name.
+    var givenFlags: [String] {
+        [("--calibration", calibration != nil), ("--random-tokens", randomTokens), ("--samples", samples != nil),
+         ("--seq-len", seqLen != nil)].filter(\.1).map(\.0)
+    }
+
+    /// The calibration options the flags describe (the rest at their defaults).
+    func options() throws -> CalibrationOptions {
+        if randomTokens, calibration != nil {
+            throw ValidationError("--random-tokens calibrates without text, --calibration on a text: give one of them")
+        }
+        var options = randomTokens ? CalibrationOptions(source: .randomTokens(seed: 0))
+            : CalibrationOptions(text: calibration.map { URL(fileURLWithPath: $0) })
         if let samples { options.samples = samples }
         if let seqLen { options.sequenceLength = seqLen }
+        return options
     }
 }

@@ -73,3 +73,37 @@ extension TokenModel {
         return nil
     }
 }
+
+@Suite struct OrdinaryTokenTests {
+    @Test func bertOrdinaryTokensLeaveOutSpecialsAndPlaceholders() throws {
+        let tokenizer = try Tokenizer(contentsOf: fixtures.appendingPathComponent("wordpiece-bert.json"))
+        let ordinary = tokenizer.ordinaryTokenIDs()
+        let vocabulary = try #require(tokenizer.model.wordPieceVocabulary)
+        for special in ["[CLS]", "[SEP]", "[PAD]", "[MASK]", "[UNK]"] {
+            let id = try #require(vocabulary[special])
+            #expect(!ordinary.contains(id), "\(special) is not ordinary")
+        }
+        let word = try #require(tokenizer.encode("the", addSpecialTokens: false).first)
+        #expect(ordinary.contains(word))
+        #expect(ordinary == ordinary.sorted() && Set(ordinary).count == ordinary.count)
+        #expect(ordinary.count == vocabulary.count - 5)
+    }
+
+    @Test(arguments: ["bpe-gpt2", "bpe-llama3"])
+    func byteLevelOrdinaryTokensLeaveOutAddedTokens(name: String) throws {
+        let tokenizer = try Tokenizer(contentsOf: fixtures.appendingPathComponent("\(name).json"))
+        let ordinary = Set(tokenizer.ordinaryTokenIDs())
+        #expect(!ordinary.isEmpty)
+        for (_, id) in tokenizer.addedTokens { #expect(!ordinary.contains(id)) }
+        for id in tokenizer.encode("Quantization keeps the model small.", addSpecialTokens: false) {
+            #expect(ordinary.contains(id))
+        }
+    }
+
+    @Test func specialTokensWrapLikeEncode() throws {
+        let tokenizer = try Tokenizer(contentsOf: fixtures.appendingPathComponent("wordpiece-bert.json"))
+        let inner = tokenizer.encode("a small model", addSpecialTokens: false)
+        #expect(tokenizer.addingSpecialTokens(inner) == tokenizer.encode("a small model"))
+        #expect(tokenizer.specialTokenCount == 2)
+    }
+}

@@ -24,10 +24,13 @@ enum TokenModel: Sendable {
         }
     }
 
-    func id(of token: String) -> Int32? {
+    func id(of token: String) -> Int32? { vocabulary[token] }
+
+    /// The model's token → id table.
+    var vocabulary: Vocabulary {
         switch self {
-        case let .wordPiece(model): return model.vocabulary[token]
-        case let .bpe(model): return model.vocabulary[token]
+        case let .wordPiece(model): model.vocabulary
+        case let .bpe(model): model.vocabulary
         }
     }
 }

@@ -92,6 +92,31 @@ public struct Tokenizer: Sendable {
         return addSpecialTokens ? postProcessor.prefix + ids + postProcessor.suffix : ids
     }
 
+    /// The special tokens the post-processor puts around one sequence (`[CLS] … [SEP]`: 2).
+    public var specialTokenCount: Int { postProcessor.addedCount }
+
+    /// `ids` between the post-processor's special tokens, as ``encode(_:addSpecialTokens:maxLength:)``
+    /// puts them.
+    public func addingSpecialTokens(_ ids: [Int32]) -> [Int32] {
+        postProcessor.prefix + ids + postProcessor.suffix
+    }
+
+    /// The ids of the vocabulary's ordinary tokens, in increasing order: every entry of the model's
+    /// vocabulary except the added tokens (the specials: `[CLS]`, `[PAD]`, `<|endoftext|>`, …) and
+    /// reserved placeholders spelled as one bracketed word, `[…]` or `<…>` (BERT's `[unused7]`
+    /// and `[UNK]`, `<unk>`, `<|reserved_special_token_3|>`). Text never tokenizes to the latter
+    /// except by accident, so random sequences of them would show a model inputs it never saw.
+    public func ordinaryTokenIDs() -> [Int32] {
+        let added = Set(addedTokens.map(\.id))
+        return model.vocabulary.ids { spelling in
+            guard spelling.count >= 3, let first = spelling.first, let last = spelling.last,
+                  (first == UInt8(ascii: "[") && last == UInt8(ascii: "]")) || (first == UInt8(ascii: "<") && last == UInt8(ascii: ">")),
+                  !spelling.contains(UInt8(ascii: " "))
+            else { return true }
+            return false
+        }.filter { !added.contains($0) }
+    }
+
     private enum Segment { case text(String), added(Int32) }
 
     /// Splits the raw text at added tokens: at each byte position the longest added token that

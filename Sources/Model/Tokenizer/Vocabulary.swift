@@ -22,4 +22,9 @@ struct Vocabulary: Sendable {
 
     subscript(token: String) -> Int32? { ids[Array(token.utf8)] }
     subscript(bytes: [UInt8]) -> Int32? { ids[bytes] }
+
+    /// The ids of the entries whose UTF-8 spelling satisfies `isIncluded`, in increasing order.
+    func ids(where isIncluded: ([UInt8]) -> Bool) -> [Int32] {
+        ids.compactMap { isIncluded($0.key) ? $0.value : nil }.sorted()
+    }
 }
