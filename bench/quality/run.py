@@ -34,6 +34,7 @@ from model_fetch import CACHE_DIR, fetch_minilm  # noqa: E402
 from peers import PEERS, QPK_INCLUDE_GLOBS, QUICK_PEERS, run_peer, select_quantized  # noqa: E402
 from qpk_cli import REPO_ROOT, bpw_from_inspect, find_qpk, include_args, inspect_json, run  # noqa: E402
 from sentences import SENTENCES  # noqa: E402
+import pareto  # noqa: E402
 
 # qpk recipes measured by the bench: (row label, arguments to `qpk convert IN OUT ...`).
 # The include globs of peers.QPK_INCLUDE_GLOBS are appended to every one of them.
@@ -183,6 +184,7 @@ def write_results(rows: list[dict], pending: list[str], info: dict, qpk_note: st
                              "tensors": n_tensors, "params": selection_params},
                "sentences": len(SENTENCES), "rows": rows, "pending": pending}
     RESULTS_JSON.write_text(json.dumps(payload, indent=2) + "\n")
+    pareto.main()  # pareto.svg from the rows just written
 
     lines = [
         "# Quality bench: MiniLM-L6 (all-MiniLM-L6-v2), every 2-D encoder weight quantized",
@@ -298,6 +300,9 @@ def write_results(rows: list[dict], pending: list[str], info: dict, qpk_note: st
             lines.append(f"| {g['method'].replace('qpk gptq ', '')} | {g['attention_error']:.5f} → {b['attention_error']:.5f} | "
                          f"{g['mean_cosine']:.4f} → {b['mean_cosine']:.4f} | {g['min_cosine']:.4f} → {b['min_cosine']:.4f} | "
                          f"{'yes' if better else 'no'} (mean cos) |")
+    lines += ["", "## Pareto chart", "",
+              "Every row from 2.5 to 5.5 bpw, mean cosine against bpw, each family's frontier as a line "
+              "(bench/quality/pareto.py; rows below 0.80 are listed beside it):", "", "![bpw against mean cosine](pareto.svg)"]
     lines += ["", "## Reproduce", "", "```", "swift build -c release            # provides .build/release/qpk",
               "python3 bench/quality/run.py      # or QPK=/path/to/qpk python3 bench/quality/run.py", "```", ""]
     cmd_rows = [r for r in rows if r.get("commands")]
