@@ -59,6 +59,11 @@ public enum TensorQuantizer {
         columnImportance: [Float]?
     ) -> QuantizedTensor {
         let layout = decision.layout(for: info)
+        if let transform = layout.transform {
+            return quantizeTransformed(
+                values, info: info, decision: decision, layout: layout, transform: transform,
+                columnImportance: columnImportance)
+        }
         let (rows, columns) = layout.matrixShape(of: info)
         let groupsPerRow = layout.groupsPerRow(columns: columns)
         let count = rows * columns
@@ -133,6 +138,73 @@ public enum TensorQuantizer {
         return QuantizedTensor(
             info: info, layout: layout, codes: packed, scales: scales, zeros: zeros, outliers: outliers,
             error: error, method: decision.methodTag, decision: decision)
+    }
+
+    /// Quantizes the matrix `values` in the rotated domain of `transform` (spec/qpk-format.md
+    /// §5.6, spec/quantization.md §14):
+    /// 1. the outliers are selected on the original values (they are restored in the original
+    ///    domain, so PreQuant still fine-tunes real weights), and their positions are set to 0;
+    /// 2. every row is rotated, `M̃ = M·D·H`, with the tensor's deterministic signs
+    ///    (``HadamardTransform/signs(columns:name:)``);
+    /// 3. `M̃` is quantized without outliers; the column weights become the diagonal of the rotated
+    ///    weighting `H·D·diag(w)·D·H`, which in each block is the block's mean weight;
+    /// 4. the error is measured on the reconstruction `dequant(M̃)·H·D` with the outliers restored,
+    ///    against the original values: exactly what readers decode.
+    static func quantizeTransformed(
+        _ values: UnsafeBufferPointer<Float>, info: TensorInfo, decision: QuantizationDecision,
+        layout: QuantizationLayout, transform: WeightTransform, columnImportance: [Float]?
+    ) -> QuantizedTensor {
+        let (rows, columns) = layout.matrixShape(of: info)
+        let count = rows * columns
+        let block = transform.blockSize
+        let outliers = OutlierSelection.select(
+            values, rows: rows, columns: columns, layout: layout, kind: decision.outlierKind,
+            limit: decision.outlierLimit(rows: rows, columns: columns))
+        let signs = HadamardTransform.signs(columns: columns, name: info.name)
+        var rotated = Array(values.prefix(count))
+        if let outliers {
+            for index in outliers.indices {
+                switch outliers.kind {
+                case .elements: rotated[Int(index)] = 0
+                case .rows: for c in 0..<columns { rotated[Int(index) * columns + c] = 0 }
+                case .columns: for r in 0..<rows { rotated[r * columns + Int(index)] = 0 }
+                }
+            }
+        }
+        rotated.withUnsafeMutableBufferPointer {
+            HadamardTransform.forward($0, rows: rows, columns: columns, blockSize: block, signs: signs)
+        }
+        var rotatedImportance: [Float]?
+        if let weights = ColumnImportance.usable(columnImportance, columns: columns) {
+            var means = weights
+            for start in stride(from: 0, to: columns, by: block) {
+                var sum: Float = 0
+                for c in start..<(start + block) { sum += weights[c] }
+                for c in start..<(start + block) { means[c] = sum / Float(block) }
+            }
+            rotatedImportance = means
+        }
+        var inner = decision
+        inner.transform = nil
+        inner.outlierBudget = 0
+        inner.maxBitsPerWeight = nil
+        var tensor = rotated.withUnsafeBufferPointer {
+            quantizeMatrix($0, info: info, decision: inner, columnImportance: rotatedImportance)
+        }
+        tensor.layout = layout
+        tensor.transformSigns = signs
+        tensor.outliers = outliers
+        tensor.decision = decision
+        tensor.method = decision.methodTag
+        let reconstruction = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            // Consistent by construction (the layout and data come from this function).
+            try? Dequantizer.dequantizeMatrix(tensor, rows: rows, columns: columns, count: count, into: buffer)
+            initialized = count
+        }
+        tensor.error = reconstruction.withUnsafeBufferPointer {
+            errorStats(original: UnsafeBufferPointer(rebasing: values[0..<count]), reconstruction: $0)
+        }
+        return tensor
     }
 
     /// Quantizes an array with a file-wide recipe (convenience for tests and small tensors).
@@ -225,7 +297,8 @@ struct RowJob: @unchecked Sendable {
                         let start = r * columns + (g + t) * groupSize
                         let end = r * columns + min((g + t + 1) * groupSize, columns)
                         let fitted = GroupFit.fit(
-                            UnsafeBufferPointer(rebasing: values[start..<end]), bits: bits, scheme: layout.scheme, search: search)
+                            UnsafeBufferPointer(rebasing: values[start..<end]), bits: bits, scheme: layout.scheme, search: search,
+                            zeroPoints: zeroPoints)
                         let zero = zeroPoints == .float16
                             ? fitted.zero : Float16(zeroPoints.constrain(Float(fitted.zero), bits: bits))
                         scales[r * groupsPerRow + g + t] = fitted.scale
@@ -277,8 +350,8 @@ struct RowJob: @unchecked Sendable {
                 let fitted = weighted
                     ? WeightedGroupFit.fit(
                         group, weights: UnsafeBufferPointer(rebasing: weightScratch[0..<kept]), bits: bits,
-                        scheme: layout.scheme, search: search)
-                    : GroupFit.fit(group, bits: bits, scheme: layout.scheme, search: search)
+                        scheme: layout.scheme, search: search, zeroPoints: zeroPoints)
+                    : GroupFit.fit(group, bits: bits, scheme: layout.scheme, search: search, zeroPoints: zeroPoints)
                 // The codes are computed against the zero-point as stored (an integer for GPTQ).
                 let zero = zeroPoints == .float16
                     ? fitted.zero : Float16(zeroPoints.constrain(Float(fitted.zero), bits: bits))

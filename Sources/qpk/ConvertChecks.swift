@@ -20,6 +20,9 @@ extension QuantizationOptions {
         if importance != nil { flags.append("--importance") }
         if imatrix != nil { flags.append("--imatrix") }
         if axis != .auto { flags.append("--axis") }
+        if zeroPoints != nil { flags.append("--zero-points") }
+        if transform != nil { flags.append("--transform") }
+        if transformBlock != nil { flags.append("--transform-block") }
         if allocate { flags.append("--allocate") }
         if calibration != nil { flags.append("--calibration") }
         if amount.samples != nil { flags.append("--samples") }
