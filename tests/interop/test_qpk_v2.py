@@ -82,6 +82,13 @@ def test_qpk_v2_files_read_by_numpy_as_qpk_decodes_them(flags, zero_points, tran
             np.testing.assert_array_equal(theirs, ours[name], err_msg=name)
     if transform:
         assert rotated > 0
+    # QPK → QPK copies every tensor, the v2 blobs and keys included.
+    copy = tmp_path / "copy.qpk"
+    run_qpk("convert", q, copy)
+    copy_version, copied = header(copy)
+    assert copy_version == 2
+    assert [(t["name"], t.get("quantization"), {k: b["crc32"] for k, b in t["blobs"].items()}) for t in copied["tensors"]] \
+        == [(t["name"], t.get("quantization"), {k: b["crc32"] for k, b in t["blobs"].items()}) for t in h["tensors"]]
 
 
 def test_hadamard_dense_product_within_stated_tolerance(tmp_path):
