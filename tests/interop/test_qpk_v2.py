@@ -43,6 +43,8 @@ def tolerance(x_rotated, block):
     (("--scheme", "symmetric", "--zero-points", "none", "--group-size", "32"), "none", False),
     (("--transform", "hadamard"), None, True),
     (("--transform", "hadamard", "--transform-block", "16", "--zero-points", "packed", "--method", "rtn"), "packed", True),
+    (("--codebook", "nf4",), None, False),
+    (("--codebook", "nf4", "--scheme", "symmetric", "--zero-points", "none", "--transform", "hadamard"), "none", True),
 ])
 def test_qpk_v2_files_read_by_numpy_as_qpk_decodes_them(flags, zero_points, transform, tmp_path):
     q = tmp_path / "m.qpk"
@@ -67,6 +69,8 @@ def test_qpk_v2_files_read_by_numpy_as_qpk_decodes_them(flags, zero_points, tran
                 rotated += 1
             elif transform:  # odd column counts cannot be rotated (spec/quantization.md §14)
                 assert "transform" not in layout
+            if "nf4" in flags:
+                assert layout["codebook"] is True and t["blobs"]["codebook"]["length"] == 32
             if zero_points == "none":
                 assert "zeros" not in t["blobs"]
             if zero_points == "packed":
