@@ -44,12 +44,43 @@ public enum ZeroPointDomain: String, Sendable, Codable, CaseIterable {
     /// An integer code in `[1, 2^bits − 1]`: GPTQ's integer zero-points, whose v1 checkpoints
     /// store `zero − 1` in `bits` bits (so zero 0 cannot be stored).
     case gptqInteger = "gptq_integer"
+    /// An integer code in `[0, 2^bits − 1]`, stored packed in `bits` bits (QPK v2
+    /// `zero_points: "packed"`, spec/qpk-format.md §5.3).
+    case packed
+    /// Not stored: `2^(bits−1)`, the symmetric scheme's zero-point (QPK v2 `zero_points: "none"`).
+    case implicit = "none"
 
-    /// `zero` moved into the domain for `bits`-bit codes.
+    /// `zero` moved into the domain for `bits`-bit codes (rounded half to even for the integer
+    /// domains).
     public func constrain(_ zero: Float, bits: Int) -> Float {
         switch self {
         case .float16: zero
         case .gptqInteger: min(max((zero + 12_582_912) - 12_582_912, 1), Float((1 << bits) - 1))
+        case .packed: min(max((zero + 12_582_912) - 12_582_912, 0), Float((1 << bits) - 1))
+        case .implicit: Float(1 << (bits - 1))
+        }
+    }
+
+    /// Whether the zero-points are whole numbers (the fit then re-fits the scale for the rounded
+    /// zero-point).
+    public var isInteger: Bool { self != .float16 }
+
+    /// How QPK stores zero-points of this domain: GPTQ's integers stay fp16 (as v1 files have
+    /// them), `packed` and `none` are the v2 storages.
+    public var storage: ZeroPointStorage {
+        switch self {
+        case .float16, .gptqInteger: .float16
+        case .packed: .packed
+        case .implicit: .implicit
+        }
+    }
+
+    /// The domain a QPK file's storage implies.
+    public init(storage: ZeroPointStorage) {
+        switch storage {
+        case .float16: self = .float16
+        case .packed: self = .packed
+        case .implicit: self = .implicit
         }
     }
 }
@@ -83,8 +114,14 @@ public struct QuantizationDecision: Sendable, Hashable, Codable {
     public var maxBitsPerWeight: Double?
     /// The source of per-column error weights for the MSE fit.
     public var importance: ImportanceSource
-    /// The values a zero-point may take (integers for the GPTQ layout).
+    /// The values a zero-point may take (integers for the GPTQ layout and packed QPK v2).
     public var zeroPoints: ZeroPointDomain = .float16
+    /// The rotation to quantize in, its `blockSize` the largest block allowed: each tensor uses
+    /// the largest power of two ≤ it that divides its column count, and no transform when there
+    /// is none ≥ 2 (odd column counts). `nil`: no transform (spec/quantization.md §14).
+    public var transform: WeightTransform?
+    /// The codebook the codes index (QPK v2 §5.7), or `nil` for plain integer codes.
+    public var codebook: CodebookKind?
 
     public init(
         method: QuantizationMethod, scheme: QuantizationScheme, bits: Int, groupSize: Int?,
@@ -113,6 +150,9 @@ public struct QuantizationDecision: Sendable, Hashable, Codable {
         case outlierBudget = "outlier_budget"
         case maxBitsPerWeight = "max_bits_per_weight"
         case zeroPoints = "zero_points"
+        case transform
+        case groupIndex = "group_index"
+        case codebook
     }
 
     /// Encodes every key, `null` where there is no value (`group_size` for per-row groups,
@@ -130,6 +170,8 @@ public struct QuantizationDecision: Sendable, Hashable, Codable {
         try c.encode(maxBitsPerWeight, forKey: .maxBitsPerWeight)
         try c.encode(importance, forKey: .importance)
         try c.encode(zeroPoints, forKey: .zeroPoints)
+        try c.encodeIfPresent(transform, forKey: .transform)
+        try c.encodeIfPresent(codebook, forKey: .codebook)
     }
 
     public init(from decoder: any Decoder) throws {
@@ -149,12 +191,26 @@ public struct QuantizationDecision: Sendable, Hashable, Codable {
         maxBitsPerWeight = try c.decodeIfPresent(Double.self, forKey: .maxBitsPerWeight)
         importance = try c.decode(ImportanceSource.self, forKey: .importance)
         zeroPoints = try c.decodeIfPresent(ZeroPointDomain.self, forKey: .zeroPoints) ?? .float16
+        transform = try c.decodeIfPresent(WeightTransform.self, forKey: .transform)
+        codebook = try? c.decodeIfPresent(CodebookKind.self, forKey: .codebook)
     }
 
     /// The layout of `info` under this decision (per-row groups span the whole row).
     public func layout(for info: TensorInfo) -> QuantizationLayout {
-        let columns = axis.matrixShape(of: info.shape).columns
-        return QuantizationLayout(scheme: scheme, bits: bits, groupSize: max(1, groupSize ?? columns), axis: axis)
+        layout(columns: axis.matrixShape(of: info.shape).columns)
+    }
+
+    /// The layout of a matrix with `columns` columns: the zero-point storage of ``zeroPoints``,
+    /// and the ``transform`` with this matrix's block size (none when no block fits).
+    public func layout(columns: Int) -> QuantizationLayout {
+        QuantizationLayout(
+            scheme: scheme, bits: bits, groupSize: max(1, groupSize ?? columns), axis: axis,
+            zeroPoints: zeroPoints.storage, hasCodebook: codebook != nil,
+            transform: transform.flatMap { t in
+                WeightTransform.largestBlock(atMost: t.blockSize, dividing: columns).map {
+                    WeightTransform(kind: t.kind, blockSize: $0)
+                }
+            })
     }
 
     /// The budget actually spent, clamped to 0 … 0.5.
@@ -175,8 +231,7 @@ public struct QuantizationDecision: Sendable, Hashable, Codable {
         case .columns: limit = min(allowedParameters / rows, columns)
         }
         if let cap = maxBitsPerWeight {
-            let layout = QuantizationLayout(
-                scheme: scheme, bits: bits, groupSize: max(1, groupSize ?? columns), axis: axis)
+            let layout = layout(columns: columns)
             let fixed = QuantizedByteCount.codesScalesZeros(layout: layout, rows: rows, columns: columns)
             let spare = max(0, Int((cap * Double(count) / 8).rounded(.down)) - fixed)
             limit = min(limit, spare / QuantizedByteCount.bytesPerOutlier(outlierKind, rows: rows, columns: columns))

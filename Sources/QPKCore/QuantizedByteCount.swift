@@ -11,11 +11,36 @@ public enum QuantizedByteCount {
     public static let outlierIndexBytes = 4
     public static let outlierValueBytes = 4
 
-    /// Codes, scales and zero-points of a `rows × columns` matrix.
+    /// Bytes of one fp16 scale.
+    public static let scaleBytes = 2
+    /// Bytes of one group-index entry (u32) and of one codebook entry (fp16).
+    public static let groupIndexEntryBytes = 4
+    public static let codebookEntryBytes = 2
+
+    /// Codes, scales and zero-points of a `rows × columns` matrix, with the v2 side tables its
+    /// layout uses (spec/qpk-format.md §7): zero-points `2·R·G` (f16), `ceil(R·G·bits/8)`
+    /// (packed) or 0 (none); a group index `4·C`; a codebook `2·2^bits`; transform signs
+    /// `ceil(C/8)`.
     public static func codesScalesZeros(layout: QuantizationLayout, rows: Int, columns: Int) -> Int {
-        layout.packedByteCount(elementCount: rows * columns)
-            + rows * layout.groupsPerRow(columns: columns) * scaleAndZeroBytes
+        let groups = rows * layout.groupsPerRow(columns: columns)
+        return layout.packedByteCount(elementCount: rows * columns)
+            + groups * scaleBytes + zeroPoints(layout: layout, groups: groups)
+            + (layout.hasGroupIndex ? columns * groupIndexEntryBytes : 0)
+            + (layout.hasCodebook ? (1 << layout.bits) * codebookEntryBytes : 0)
+            + (layout.transform != nil ? transformSigns(columns: columns) : 0)
     }
+
+    /// The `zeros` blob of `groups` zero-points stored as `layout` says.
+    public static func zeroPoints(layout: QuantizationLayout, groups: Int) -> Int {
+        switch layout.zeroPoints {
+        case .float16: groups * (scaleAndZeroBytes - scaleBytes)
+        case .packed: layout.packedByteCount(elementCount: groups)
+        case .implicit: 0
+        }
+    }
+
+    /// The `transform_signs` blob of a matrix with `columns` columns: one bit per column.
+    public static func transformSigns(columns: Int) -> Int { (columns + 7) / 8 }
 
     /// The bytes one outlier index of `kind` costs: its index and the values it covers.
     public static func bytesPerOutlier(_ kind: OutlierSet.Kind, rows: Int, columns: Int) -> Int {

@@ -54,7 +54,94 @@ public enum QuantizationAxis: Int, Sendable, Hashable, Codable, CaseIterable {
     public func transposes(_ shape: [Int]) -> Bool { self == .leading && shape.count >= 2 }
 }
 
+/// How a quantized tensor's zero-points are stored (spec/qpk-format.md §5.3). In memory they are
+/// always ``QuantizedTensor/zeros`` (fp16, one per group); the storage only says what the file
+/// keeps of them.
+public enum ZeroPointStorage: String, Sendable, Hashable, Codable, CaseIterable {
+    /// One IEEE binary16 value per group: any zero-point (QPK v1).
+    case float16 = "f16"
+    /// One unsigned `bits`-bit integer per group in `[0, 2^bits − 1]`, packed like the codes
+    /// (QPK v2).
+    case packed
+    /// Nothing stored: `scheme = symmetric`, every zero-point is `2^(bits−1)` (QPK v2).
+    case implicit = "none"
+}
+
+/// An orthogonal transform of a tensor's matrix view applied before quantization
+/// (spec/qpk-format.md §5.6): the codes encode `M̃ = M·D·H` and readers rebuild `M̂ = dequant(M̃)·H·D`.
+///
+/// `D` is the diagonal of ±1 signs stored per tensor (``QuantizedTensor/transformSigns``), `H` the
+/// block-diagonal matrix of `C / blockSize` Sylvester–Hadamard matrices of order `blockSize`, each
+/// scaled by `1/√blockSize` (orthonormal and symmetric, so `H·H = I`). QuaRot (Ashkboos et al.
+/// 2024) and QuIP# (Tseng et al. 2024) rotate weights this way to spread outliers over a block.
+public struct WeightTransform: Sendable, Hashable, Codable {
+    public enum Kind: String, Sendable, Hashable, Codable, CaseIterable {
+        /// Random-sign Walsh–Hadamard rotation.
+        case hadamard
+    }
+
+    public var kind: Kind
+    /// Columns per Hadamard block: a power of two ≥ 2 that divides the column count.
+    public var blockSize: Int
+
+    public enum CodingKeys: String, CodingKey {
+        case kind
+        case blockSize = "block_size"
+    }
+
+    public init(kind: Kind = .hadamard, blockSize: Int) {
+        self.kind = kind
+        self.blockSize = blockSize
+    }
+
+    /// Whether `blockSize` is a power of two ≥ 2 dividing `columns` (> 0): rule 28.
+    public static func isValidBlock(_ blockSize: Int, columns: Int) -> Bool {
+        blockSize >= 2 && blockSize & (blockSize - 1) == 0 && columns > 0 && columns % blockSize == 0
+    }
+
+    /// The largest power of two `B` with `2 ≤ B ≤ cap` that divides `columns`, or `nil` (odd or
+    /// zero `columns`, or `cap < 2`).
+    public static func largestBlock(atMost cap: Int, dividing columns: Int) -> Int? {
+        guard columns > 0, cap >= 2 else { return nil }
+        var block = 1
+        while block * 2 <= cap, columns % (block * 2) == 0 { block *= 2 }
+        return block >= 2 ? block : nil
+    }
+}
+
+/// A fixed table of code values a quantizer can write as a QPK v2 codebook (spec/qpk-format.md
+/// §5.7): code `q` then stands for `codebook[q]`, so `x̂ = (codebook[q] − z)·s`.
+public enum CodebookKind: String, Sendable, Hashable, Codable, CaseIterable {
+    /// NormalFloat4 (QLoRA, Dettmers et al. 2023): the 16 quantiles of a standard normal,
+    /// normalised to `[−1, 1]` with an exact 0, for 4-bit codes.
+    case nf4
+
+    /// The NF4 levels in `[−1, 1]`, ascending (the QLoRA paper's table).
+    static let nf4Levels: [Float] = [
+        -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635,
+        -0.18477343022823334, -0.09105003625154495, 0, 0.07958029955625534, 0.16093020141124725,
+        0.24611230194568634, 0.33791524171829224, 0.44070982933044434, 0.5626170039176941,
+        0.7229568362236023, 1.0,
+    ]
+
+    /// The bit widths the table exists for.
+    public var bits: Int { 4 }
+
+    /// The codebook for `scheme`, ascending, in code units: affine maps `[−1, 1]` onto the code
+    /// range `[0, 2^bits − 1]` (`7.5 + 7.5·v`), so min-max fits put a group's ends on the first
+    /// and last entries; symmetric maps it onto `[0, 2^bits]` around the fixed zero-point
+    /// `2^(bits−1)` (`8 + 8·v`), so `x̂ = 8·v·s` is QLoRA's absmax scaling with `s = absmax/8`.
+    public func values(scheme: QuantizationScheme) -> [Float16] {
+        let half: Float = scheme == .affine ? 7.5 : 8
+        return Self.nf4Levels.map { Float16(half + half * $0) }
+    }
+}
+
 /// How the codes of a quantized tensor are laid out.
+///
+/// `scheme`, `bits`, `groupSize` and `axis` are the v1 layout; ``zeroPoints``, ``hasGroupIndex``,
+/// ``hasCodebook`` and ``transform`` are the QPK v2 features (spec/qpk-format.md §5.3, §5.5–§5.7),
+/// whose data a ``QuantizedTensor`` carries.
 public struct QuantizationLayout: Sendable, Hashable, Codable {
     public var scheme: QuantizationScheme
     /// Bits per code: 2, 3, 4 or 8.
@@ -63,13 +150,39 @@ public struct QuantizationLayout: Sendable, Hashable, Codable {
     public var groupSize: Int
     /// The axes the groups run along.
     public var axis: QuantizationAxis
+    /// How the zero-points are stored (`.float16` in v1).
+    public var zeroPoints: ZeroPointStorage = .float16
+    /// Whether a per-column group index says which group each column belongs to (GPTQ's `g_idx`);
+    /// `false`: column `c` is in group `c / groupSize`.
+    public var hasGroupIndex = false
+    /// Whether a code `q` stands for `codebook[q]` (a `2^bits`-entry fp16 table) instead of `q`.
+    public var hasCodebook = false
+    /// The rotation applied before quantization, if any.
+    public var transform: WeightTransform?
 
-    public init(scheme: QuantizationScheme, bits: Int, groupSize: Int, axis: QuantizationAxis = .last) {
+    public init(
+        scheme: QuantizationScheme, bits: Int, groupSize: Int, axis: QuantizationAxis = .last,
+        zeroPoints: ZeroPointStorage = .float16, hasGroupIndex: Bool = false, hasCodebook: Bool = false,
+        transform: WeightTransform? = nil
+    ) {
         self.scheme = scheme
         self.bits = bits
         self.groupSize = groupSize
         self.axis = axis
+        self.zeroPoints = zeroPoints
+        self.hasGroupIndex = hasGroupIndex
+        self.hasCodebook = hasCodebook
+        self.transform = transform
     }
+
+    /// Whether the layout uses a QPK v2 feature (so a file holding it is version 2, §2).
+    public var requiresVersion2: Bool {
+        zeroPoints != .float16 || hasGroupIndex || hasCodebook || transform != nil
+    }
+
+    /// Whether dequantizing needs more than `(q − z)·s` with `g = c / groupSize` (group index,
+    /// codebook or transform); the zero-point storage does not matter once decoded.
+    public var needsGeneralDecoding: Bool { hasGroupIndex || hasCodebook || transform != nil }
 
     /// The `rows × columns` matrix `info` is quantized as under this layout's axis.
     public func matrixShape(of info: TensorInfo) -> (rows: Int, columns: Int) {
@@ -160,13 +273,26 @@ public struct QuantizedTensor: Sendable {
     public var method: String
     /// The decision the tensor was quantized with, when known (recorded in QPK, spec §4.3).
     public var decision: QuantizationDecision?
+    /// With ``QuantizationLayout/hasGroupIndex``: one group number per column of the matrix view
+    /// (`< groupsPerRow`, at most `groupSize` columns per group), else `nil`.
+    public var groupIndex: [UInt32]?
+    /// With ``QuantizationLayout/hasCodebook``: the `2^bits` finite values the codes stand for,
+    /// else `nil`.
+    public var codebook: [Float16]?
+    /// With a ``QuantizationLayout/transform``: the column signs `D`, `ceil(C/8)` bytes, bit `c`
+    /// (LSB-first) set for sign −1 of column `c`; else `nil`.
+    public var transformSigns: [UInt8]?
 
     public init(
         info: TensorInfo, layout: QuantizationLayout, codes: [UInt8], scales: [Float16],
         zeros: [Float16], outliers: OutlierSet? = nil, error: QuantizationErrorStats? = nil,
-        method: String, decision: QuantizationDecision? = nil
+        method: String, decision: QuantizationDecision? = nil, groupIndex: [UInt32]? = nil,
+        codebook: [Float16]? = nil, transformSigns: [UInt8]? = nil
     ) {
         self.decision = decision
+        self.groupIndex = groupIndex
+        self.codebook = codebook
+        self.transformSigns = transformSigns
         self.info = info
         self.layout = layout
         self.codes = codes

@@ -107,6 +107,10 @@ public enum Dequantizer {
         guard tensor.codes.count >= (count / 8) * layout.bits + ((count % 8) * layout.bits + 7) / 8 else {
             throw Failure.inconsistent(name, "code stream too short")
         }
+        if layout.needsGeneralDecoding {
+            try dequantizeGeneral(tensor, rows: rows, columns: columns, groups: groups, into: destination)
+            return
+        }
         var rowCodes = [UInt8](repeating: 0, count: columns)
         tensor.codes.withUnsafeBufferPointer { packed in
             rowCodes.withUnsafeMutableBufferPointer { codes in
@@ -123,6 +127,58 @@ public enum Dequantizer {
                     }
                 }
             }
+        }
+        if let outliers = tensor.outliers {
+            try restore(outliers, rows: rows, columns: columns, name: name, into: destination)
+        }
+    }
+
+    /// The QPK v2 decoding (spec/qpk-format.md §5.4–§5.7) of a matrix whose layout has a group
+    /// index, a codebook or a transform: `x̂ = (v(q) − z)·s` with `v(q) = codebook[q]` (or `q`)
+    /// and the group `groupIndex[c]` (or `c / groupSize`), then the inverse transform
+    /// `x̂·H·D` (``HadamardTransform``) of every row, then the outliers, which are in the
+    /// tensor's own (unrotated) domain.
+    static func dequantizeGeneral(
+        _ tensor: QuantizedTensor, rows: Int, columns: Int, groups: Int,
+        into destination: UnsafeMutableBufferPointer<Float>
+    ) throws {
+        let layout = tensor.layout
+        let name = tensor.info.name
+        var groupOf = (0..<columns).map { $0 / layout.groupSize }
+        if layout.hasGroupIndex {
+            guard let index = tensor.groupIndex, index.count == columns, index.allSatisfy({ Int($0) < groups }) else {
+                throw Failure.inconsistent(name, "the group index needs \(columns) entries below \(groups)")
+            }
+            groupOf = index.map { Int($0) }
+        }
+        var values = (0..<(1 << layout.bits)).map { Float($0) }
+        if layout.hasCodebook {
+            guard let codebook = tensor.codebook, codebook.count == values.count else {
+                throw Failure.inconsistent(name, "the codebook needs \(values.count) entries")
+            }
+            values = codebook.map { Float($0) }
+        }
+        if let transform = layout.transform {
+            guard WeightTransform.isValidBlock(transform.blockSize, columns: columns),
+                  let signs = tensor.transformSigns, signs.count == QuantizedByteCount.transformSigns(columns: columns)
+            else { throw Failure.inconsistent(name, "transform block \(transform.blockSize) or its signs do not fit \(columns) columns") }
+        }
+        var rowCodes = [UInt8](repeating: 0, count: columns)
+        tensor.codes.withUnsafeBufferPointer { packed in
+            rowCodes.withUnsafeMutableBufferPointer { codes in
+                for r in 0..<rows {
+                    BitPacking.unpack(packed, bits: layout.bits, first: r * columns, count: columns, into: codes)
+                    for c in 0..<columns {
+                        let slot = r * groups + groupOf[c]
+                        destination[r * columns + c] = (values[Int(codes[c])] - Float(tensor.zeros[slot])) * Float(tensor.scales[slot])
+                    }
+                }
+            }
+        }
+        if let transform = layout.transform, let signs = tensor.transformSigns {
+            HadamardTransform.inverse(
+                UnsafeMutableBufferPointer(rebasing: destination[0..<(rows * columns)]), rows: rows, columns: columns,
+                blockSize: transform.blockSize, signs: signs)
         }
         if let outliers = tensor.outliers {
             try restore(outliers, rows: rows, columns: columns, name: name, into: destination)

@@ -225,6 +225,68 @@ public enum GroupFit {
         }
     }
 
+    /// Fits `values` with the given scheme and search, its zero-point in `zeroPoints`.
+    ///
+    /// Only ``ZeroPointDomain/packed`` changes the affine fit (``integerZeroAffine(_:bits:search:)``):
+    /// the symmetric zero-point is already the integer `2^(bits−1)`, and GPTQ's integer domain
+    /// rounds the fp16 fit's zero-point afterwards, as its runtime layout always has.
+    public static func fit(
+        _ values: UnsafeBufferPointer<Float>, bits: Int, scheme: QuantizationScheme,
+        search: QuantizationRecipe.ScaleSearch, zeroPoints: ZeroPointDomain
+    ) -> GroupParameters {
+        guard zeroPoints == .packed, scheme == .affine else { return fit(values, bits: bits, scheme: scheme, search: search) }
+        return integerZeroAffine(values, bits: bits, search: search)
+    }
+
+    /// `zero` rounded half to even and clamped to the code range `[0, 2^bits − 1]`.
+    @inline(__always)
+    static func integerZero(_ zero: Float, bits: Int) -> Float {
+        ZeroPointDomain.packed.constrain(zero, bits: bits)
+    }
+
+    /// The affine fit with an integer zero-point in `[0, 2^bits − 1]` (QPK v2 packed
+    /// zero-points, spec/quantization.md §14): `minmax` rounds the min-max zero-point and takes the
+    /// smallest scale that still covers `[lo, hi]` from it; `mse` judges every clipping candidate
+    /// with its zero-point rounded (so the choice accounts for the rounding) and `hqq` rounds its
+    /// optimum; both then refit the scale by least squares for the fixed integer zero-point.
+    static func integerZeroAffine(
+        _ values: UnsafeBufferPointer<Float>, bits: Int, search: QuantizationRecipe.ScaleSearch
+    ) -> GroupParameters {
+        let (lo, hi, _) = extremes(values)
+        let start: GroupParameters
+        switch search {
+        case .minmax:
+            return coveringIntegerZero(lo: lo, hi: hi, bits: bits)
+        case .mse:
+            let (best, _) = AffineClippingSearch.run(lo: lo, hi: hi, bits: bits) { scales, zeros, count, errors in
+                for k in 0..<count { zeros[k] = integerZero(zeros[k], bits: bits) }
+                CandidateErrors.plain(values, scales: scales, zeros: zeros, count: count, bits: bits, into: errors)
+            }
+            start = GroupParameters(scale: best.scale, zero: Float16(integerZero(widen(best.zero), bits: bits)))
+        case .hqq:
+            let optimum = HalfQuadratic.optimizeZero(values, start: affine(lo: lo, hi: hi, bits: bits), bits: bits)
+            start = GroupParameters(scale: optimum.scale, zero: Float16(integerZero(widen(optimum.zero), bits: bits)))
+        }
+        let error = squaredError(values, parameters: start, bits: bits)
+        return refit(values, start: start, error: error, bits: bits, fixedZero: true)
+    }
+
+    /// Min-max with an integer zero-point: `z = round(−lo/s)` from the min-max scale, then the
+    /// smallest fp16 scale with `(0 − z)·s ≤ lo` and `(2^b − 1 − z)·s ≥ hi` (rounded up to fp16,
+    /// so nothing is clipped).
+    static func coveringIntegerZero(lo: Float, hi: Float, bits: Int) -> GroupParameters {
+        let (scale, zero) = affineWidened(lo: lo, hi: hi, bits: bits)
+        let z = integerZero(zero, bits: bits)
+        let top = Float((1 << bits) - 1)
+        var needed: Float = 0
+        if hi > 0, z < top { needed = max(needed, hi / (top - z)) }
+        if lo < 0, z > 0 { needed = max(needed, -lo / z) }
+        guard needed > 0, needed.isFinite else { return GroupParameters(scale: half(scale), zero: Float16(z)) }
+        var s = half(needed)
+        if widen(s) < needed, s < .greatestFiniteMagnitude { s = s.nextUp }
+        return GroupParameters(scale: s, zero: Float16(z))
+    }
+
     /// MSE-optimal clipping for the affine scheme: a grid search over clipped ranges
     /// `[lo + a·R, hi − b·R]` (R = hi − lo). First a symmetric sweep `a = b ∈ {0, 1/80, …, 1/4}`,
     /// then `b` alone and `a` alone around the best point, each over `{0, 1/40, …, 1/4}`, then a

@@ -43,6 +43,13 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
     public var maxBitsPerWeight: Double?
     /// Per-column error weights for the MSE fit (spec/quantization.md §10); `.none` = unweighted.
     public var importance: Importance = .none
+    /// The values and storage of the zero-points: `.float16` (v1), `.packed` integers or
+    /// `.implicit` (symmetric only), the last two QPK v2 (spec/quantization.md §14).
+    public var zeroPoints: ZeroPointDomain = .float16
+    /// The rotation to quantize in (its block size the largest allowed), or `nil` (§14).
+    public var transform: WeightTransform?
+    /// The codebook the codes index (QPK v2), or `nil` for plain integer codes (§14).
+    public var codebook: CodebookKind?
 
     /// The bit widths a code can have.
     public static let supportedBits = [2, 3, 4, 8]
@@ -82,6 +89,10 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
         try c.encode(effectiveOutlierBudget, forKey: .outlierBudget)
         try c.encode(maxBitsPerWeight, forKey: .maxBitsPerWeight)
         try c.encode(importance, forKey: .importance)
+        // QPK v2 options, written only when used: recipes without them stay byte-identical.
+        if zeroPoints != .float16 { try c.encode(zeroPoints, forKey: .zeroPoints) }
+        try c.encodeIfPresent(transform, forKey: .transform)
+        try c.encodeIfPresent(codebook, forKey: .codebook)
     }
 
     /// Decodes what ``encode(to:)`` writes; `max_bits_per_weight` and `importance` may be absent
@@ -105,6 +116,9 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
         outlierKind = try c.decode(OutlierKind.self, forKey: .outlierKind)
         maxBitsPerWeight = try c.decodeIfPresent(Double.self, forKey: .maxBitsPerWeight)
         importance = try c.decodeIfPresent(Importance.self, forKey: .importance) ?? .none
+        zeroPoints = try c.decodeIfPresent(ZeroPointDomain.self, forKey: .zeroPoints) ?? .float16
+        transform = try c.decodeIfPresent(WeightTransform.self, forKey: .transform)
+        codebook = try c.decodeIfPresent(CodebookKind.self, forKey: .codebook)
         do {
             try validate()
         } catch {
@@ -145,10 +159,14 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
     /// The decision for one tensor whose groups run along `axis`: this recipe with its `auto`
     /// outlier kind resolved.
     public func decision(axis: QuantizationAxis = .last) -> QuantizationDecision {
-        QuantizationDecision(
+        var decision = QuantizationDecision(
             method: method, scheme: scheme, bits: bits, groupSize: groupSize, axis: axis,
             scaleSearch: scaleSearch, outlierKind: outlierKind.resolved,
             outlierBudget: effectiveOutlierBudget, maxBitsPerWeight: maxBitsPerWeight, importance: importance)
+        decision.zeroPoints = zeroPoints
+        decision.transform = transform
+        decision.codebook = codebook
+        return decision
     }
 
     /// Whether groups span whole rows.
@@ -166,6 +184,9 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
             if let cap = maxBitsPerWeight { text += " ≤\(Self.formatNumber(cap))bpw" }
         }
         if importance != .none { text += " importance=\(importance.rawValue)" }
+        if zeroPoints != .float16 { text += " zero-points=\(zeroPoints.rawValue)" }
+        if let transform { text += " \(transform.kind.rawValue)≤\(transform.blockSize)" }
+        if let codebook { text += " codebook=\(codebook.rawValue)" }
         return text
     }
 
@@ -175,6 +196,9 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
         case groupSize(Int)
         case outlierBudget(Double)
         case maxBitsPerWeight(Double)
+        case zeroPoints(ZeroPointDomain, QuantizationScheme)
+        case transformBlock(Int)
+        case codebook(CodebookKind, Int)
 
         public var description: String {
             switch self {
@@ -186,6 +210,12 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
                 "recipe: outlier budget \(b) is outside 0…0.5; use e.g. --outlier-budget 0.5%"
             case let .maxBitsPerWeight(b):
                 "recipe: bits-per-weight cap \(b) is not a positive number; use e.g. 4.5"
+            case let .zeroPoints(domain, scheme):
+                "recipe: zero-points '\(domain.rawValue)' do not go with the \(scheme.rawValue) scheme; --zero-points none needs --scheme symmetric"
+            case let .codebook(kind, bits):
+                "recipe: the \(kind.rawValue) codebook is for \(kind.bits)-bit codes, not \(bits); use --bits \(kind.bits)"
+            case let .transformBlock(b):
+                "recipe: transform block \(b) is not a power of two ≥ 2; use e.g. --transform-block 128"
             }
         }
     }
@@ -196,6 +226,9 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
         if let g = groupSize, g < 1 { throw .groupSize(g) }
         guard outlierBudget.isFinite, outlierBudget >= 0, outlierBudget <= 0.5 else { throw .outlierBudget(outlierBudget) }
         if let cap = maxBitsPerWeight, !(cap.isFinite && cap > 0) { throw .maxBitsPerWeight(cap) }
+        if zeroPoints == .implicit, scheme != .symmetric { throw .zeroPoints(zeroPoints, scheme) }
+        if let b = transform?.blockSize, !(b >= 2 && b & (b - 1) == 0) { throw .transformBlock(b) }
+        if let codebook, codebook.bits != bits { throw .codebook(codebook, bits) }
     }
 
     /// Parses a budget as written on the command line: `"0.5%"` → 0.005, `"0.005"` → 0.005,

@@ -38,6 +38,36 @@ public enum WeightedGroupFit {
         return refit(values, weights: weights, start: plain, error: plainError, bits: bits, fixedZero: scheme == .symmetric)
     }
 
+    /// ``fit(_:weights:bits:scheme:search:)`` with the zero-point in `zeroPoints`: for
+    /// ``ZeroPointDomain/packed`` and the affine MSE search, the weighted clipping grid judges
+    /// every candidate with its zero-point rounded to an integer code, the weighted least squares
+    /// refit then adjusts the scale for that fixed zero-point, and the unweighted integer fit is a
+    /// further candidate (as in the fp16 case).
+    public static func fit(
+        _ values: UnsafeBufferPointer<Float>, weights: UnsafeBufferPointer<Float>, bits: Int,
+        scheme: QuantizationScheme, search: QuantizationRecipe.ScaleSearch, zeroPoints: ZeroPointDomain
+    ) -> GroupParameters {
+        guard zeroPoints == .packed, scheme == .affine else {
+            return fit(values, weights: weights, bits: bits, scheme: scheme, search: search)
+        }
+        let plain = GroupFit.fit(values, bits: bits, scheme: scheme, search: search, zeroPoints: zeroPoints)
+        guard search == .mse, weights.count == values.count else { return plain }
+        let plainError = squaredError(values, weights: weights, parameters: plain, bits: bits)
+        guard plainError > 0 else { return plain }
+        let (lo, hi, _) = GroupFit.extremes(values)
+        let (best, _) = AffineClippingSearch.run(lo: lo, hi: hi, bits: bits) { scales, zeros, count, errors in
+            for k in 0..<count { zeros[k] = GroupFit.integerZero(zeros[k], bits: bits) }
+            CandidateErrors.weighted(
+                values, weights: weights, scales: scales, zeros: zeros, count: count, bits: bits, into: errors)
+        }
+        let start = GroupParameters(scale: best.scale, zero: Float16(GroupFit.integerZero(GroupFit.widen(best.zero), bits: bits)))
+        let startError = squaredError(values, weights: weights, parameters: start, bits: bits)
+        let searched = refit(values, weights: weights, start: start, error: startError, bits: bits, fixedZero: true)
+        let searchedError = squaredError(values, weights: weights, parameters: searched, bits: bits)
+        if searchedError < plainError { return searched }
+        return refit(values, weights: weights, start: plain, error: plainError, bits: bits, fixedZero: true)
+    }
+
     /// `Σ w_j (x̂_j − x_j)²` of `values` under `parameters`, with exactly the quantizer's arithmetic.
     ///
     /// The terms are computed eight at a time and added in element order, so the sum is the same

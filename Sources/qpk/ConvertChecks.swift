@@ -20,6 +20,10 @@ extension QuantizationOptions {
         if importance != nil { flags.append("--importance") }
         if imatrix != nil { flags.append("--imatrix") }
         if axis != .auto { flags.append("--axis") }
+        if zeroPoints != nil { flags.append("--zero-points") }
+        if transform != nil { flags.append("--transform") }
+        if transformBlock != nil { flags.append("--transform-block") }
+        if codebook != nil { flags.append("--codebook") }
         if allocate { flags.append("--allocate") }
         flags += input.givenFlags
         if damp != nil { flags.append("--damp") }

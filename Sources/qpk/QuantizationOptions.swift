@@ -8,6 +8,22 @@ extension QuantizationMethod: ExpressibleByArgument {}
 extension ScaleSearch: ExpressibleByArgument {}
 extension QuantizationScheme: ExpressibleByArgument {}
 extension QuantizationRecipe.OutlierKind: ExpressibleByArgument {}
+extension WeightTransform.Kind: ExpressibleByArgument {}
+extension CodebookKind: ExpressibleByArgument {}
+
+/// `--zero-points f16|packed|none`: how zero-points are stored in QPK.
+enum ZeroPointChoice: String, CaseIterable, ExpressibleByArgument {
+    case f16, packed
+    case implicit = "none"
+
+    var domain: ZeroPointDomain {
+        switch self {
+        case .f16: .float16
+        case .packed: .packed
+        case .implicit: .implicit
+        }
+    }
+}
 /// `--importance none|norm`: `calibration` is what the calibrated pipeline records, not a flag value.
 extension ImportanceSource: ExpressibleByArgument {
     public init?(argument: String) {
@@ -58,6 +74,18 @@ struct QuantizationOptions: ParsableArguments {
     @Option(help: "The axis quantization groups run along: auto (the layer's input: last for PyTorch [out, in], leading for Keras [in, out] and conv kernels), last or leading.")
     var axis: AxisChoice = .auto
 
+    @Option(help: "How zero-points are stored: f16 (default), packed (integer codes of --bits bits, QPK v2) or none (implied 2^(bits-1); needs --scheme symmetric, QPK v2).")
+    var zeroPoints: ZeroPointChoice?
+
+    @Option(help: "Rotate each weight matrix before quantizing: hadamard (random-sign block Walsh-Hadamard, QPK v2; data-free methods only).")
+    var transform: WeightTransform.Kind?
+
+    @Option(help: "Largest Hadamard block, a power of two (default 256): each tensor uses the largest power of two up to it that divides its column count; tensors with an odd column count are not rotated.")
+    var transformBlock: Int?
+
+    @Option(help: "Codes index a codebook instead of a uniform grid: nf4 (NormalFloat4, 4-bit codes; QPK v2; data-free methods only).")
+    var codebook: CodebookKind?
+
     @Flag(help: "Mixed precision: spend the bit budget of --bits where the measured error is largest.")
     var allocate = false
 
@@ -97,6 +125,27 @@ extension QuantizationOptions {
             recipe.importance = importance
         } else if imatrix != nil {
             recipe.importance = .norm  // weighted: by the matrix where it has an entry
+        }
+        if let zeroPoints {
+            if zeroPoints == .implicit, recipe.scheme != .symmetric {
+                throw ValidationError("--zero-points none needs --scheme symmetric (an affine zero-point must be stored: use --zero-points packed)")
+            }
+            recipe.zeroPoints = zeroPoints.domain
+        }
+        if let codebook {
+            if isCalibrated {
+                throw ValidationError("--codebook applies to data-free quantization (prequant, rtn); calibrated methods (--method gptq|boa) round to a uniform grid")
+            }
+            recipe.codebook = codebook
+        }
+        if let transformBlock, transform == nil {
+            throw ValidationError("--transform-block \(transformBlock) needs --transform hadamard")
+        }
+        if let transform {
+            if isCalibrated {
+                throw ValidationError("--transform applies to data-free quantization (prequant, rtn); calibrated methods (--method gptq|boa) do not rotate")
+            }
+            recipe.transform = WeightTransform(kind: transform, blockSize: transformBlock ?? 256)
         }
         do {
             try recipe.validate()

@@ -39,10 +39,10 @@ struct QPKValidationRuleTests {
         expectOpen(.badMagic(path: url.path))
     }
 
-    @Test("3 unsupported_version: version 2")
+    @Test("3 unsupported_version: version 3")
     func unsupportedVersion() throws {
-        try QPKFixture.editPreamble(url) { $0[8] = 2 }
-        expectOpen(.unsupportedVersion(path: url.path, version: 2))
+        try QPKFixture.editPreamble(url) { $0[8] = 3 }
+        expectOpen(.unsupportedVersion(path: url.path, version: 3))
     }
 
     @Test("4 reserved_not_zero: flags or a reserved byte set")

@@ -84,7 +84,7 @@ def _dirty_padding(data):
 
 
 def _version(d):
-    d = bytearray(d); struct.pack_into("<I", d, 8, 2); _preamble_crc(d); return bytes(d)
+    d = bytearray(d); struct.pack_into("<I", d, 8, 3); _preamble_crc(d); return bytes(d)
 
 
 def _reserved(d, fix_crc):

@@ -2,7 +2,7 @@ import QPKCore
 
 /// Everything that can be wrong with a QPK file, or with what a caller asks ``QPKWriter`` to store.
 ///
-/// Cases up to ``nonZeroPadding(path:offset:)`` are the numbered validation rules of
+/// Cases up to ``codebookNotFinite(path:tensor:entry:)`` are the numbered validation rules of
 /// `spec/qpk-format.md` §8 (``rule`` gives each rule's name); the rest are writer misuse.
 /// Every ``description`` is one line naming the file, the tensor when there is one, the broken
 /// rule and a hint.
@@ -37,6 +37,18 @@ public enum QPKError: CheckpointDiagnosable, Equatable, Sendable {
     case outlierIndicesInvalid(path: String, tensor: String, reason: String)
     case symmetricZeroPoint(path: String, tensor: String, found: Double, expected: Double)
     case nonZeroPadding(path: String, offset: Int)
+    // QPK v2 rules (26–28 structural, 29–30 content).
+    /// Rule 26: a version-1 file has a tensor that uses a v2 feature.
+    case featureNeedsVersion2(path: String, tensor: String, feature: String)
+    /// Rule 27: an unknown `zero_points` value, or `none` without the symmetric scheme.
+    case invalidZeroPoints(path: String, tensor: String, reason: String)
+    /// Rule 28: an unknown transform kind, or a block size that is not a power of two ≥ 2
+    /// dividing the column count.
+    case invalidTransform(path: String, tensor: String, reason: String)
+    /// Rule 29: a group-index entry ≥ G, or a group with more than `group_size` columns.
+    case groupIndexInvalid(path: String, tensor: String, reason: String)
+    /// Rule 30: a codebook entry is NaN or infinite.
+    case codebookNotFinite(path: String, tensor: String, entry: Int)
     // Writer misuse.
     case tensorNotAnnounced(path: String, tensor: String)
     case tensorWrittenTwice(path: String, tensor: String)
@@ -73,6 +85,11 @@ public enum QPKError: CheckpointDiagnosable, Equatable, Sendable {
         case .outlierIndicesInvalid: "outlier_indices"
         case .symmetricZeroPoint: "symmetric_zero_point"
         case .nonZeroPadding: "nonzero_padding"
+        case .featureNeedsVersion2: "v2_feature_in_v1"
+        case .invalidZeroPoints: "invalid_zero_points"
+        case .invalidTransform: "invalid_transform"
+        case .groupIndexInvalid: "group_index"
+        case .codebookNotFinite: "codebook_not_finite"
         case .tensorNotAnnounced: "tensor_not_announced"
         case .tensorWrittenTwice: "tensor_written_twice"
         case .tensorsNotWritten: "tensors_not_written"
@@ -91,7 +108,10 @@ public enum QPKError: CheckpointDiagnosable, Equatable, Sendable {
              let .blobLengthMismatch(_, tensor, _, _, _), let .invalidOutlierRecord(_, tensor, _),
              let .blobChecksumMismatch(_, tensor, _, _, _), let .outlierIndicesInvalid(_, tensor, _),
              let .symmetricZeroPoint(_, tensor, _, _), let .tensorNotAnnounced(_, tensor),
-             let .tensorWrittenTwice(_, tensor), let .invalidStorage(_, tensor, _):
+             let .tensorWrittenTwice(_, tensor), let .invalidStorage(_, tensor, _),
+             let .featureNeedsVersion2(_, tensor, _), let .invalidZeroPoints(_, tensor, _),
+             let .invalidTransform(_, tensor, _), let .groupIndexInvalid(_, tensor, _),
+             let .codebookNotFinite(_, tensor, _):
             tensor
         default:
             nil
@@ -106,7 +126,7 @@ public enum QPKError: CheckpointDiagnosable, Equatable, Sendable {
         case let .badMagic(path):
             (path, "does not start with the QPK magic 89 51 50 4B 0D 0A 1A 0A", "not a QPK file, or mangled by a text-mode transfer")
         case let .unsupportedVersion(path, version):
-            (path, "QPK version \(version), this qpk reads version 1", "upgrade qpk")
+            (path, "QPK version \(version), this qpk reads versions 1 and 2", "upgrade qpk")
         case let .reservedNotZero(path):
             (path, "reserved preamble bytes are not zero", "the file is corrupt or from an incompatible writer")
         case let .preambleChecksumMismatch(path, stored, computed):
@@ -155,6 +175,16 @@ public enum QPKError: CheckpointDiagnosable, Equatable, Sendable {
             (path, "zero-point \(found) in a symmetric tensor, which needs \(expected)", "the quantizer that wrote it is faulty")
         case let .nonZeroPadding(path, offset):
             (path, "padding byte at offset \(offset) is not zero", "the file is corrupt")
+        case let .featureNeedsVersion2(path, _, feature):
+            (path, "uses \(feature), a QPK v2 feature, in a version-1 file", "the writer must set version 2 (spec/qpk-format.md §2)")
+        case let .invalidZeroPoints(path, _, reason):
+            (path, "\(reason)", "zero_points is f16, packed or none (none only with scheme symmetric)")
+        case let .invalidTransform(path, _, reason):
+            (path, "\(reason)", "transform is {\"kind\": \"hadamard\", \"block_size\": B}, B a power of two ≥ 2 dividing the column count")
+        case let .groupIndexInvalid(path, _, reason):
+            (path, "\(reason)", "each column's group must be < G and hold at most group_size columns (§5.5)")
+        case let .codebookNotFinite(path, _, entry):
+            (path, "codebook entry \(entry) is not finite", "the quantizer that wrote it is faulty")
         case let .tensorNotAnnounced(path, _):
             (path, "was not in the tensor list given to the writer (or its dtype/shape differ)", nil)
         case let .tensorWrittenTwice(path, _):

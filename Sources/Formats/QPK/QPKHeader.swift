@@ -23,12 +23,20 @@ struct QPKHeaderDocument: Codable {
         var outlierBudget: Double?
         var maxBitsPerWeight: Double?
         var importance: String?
-        /// Not written by QPK (its zero-points are always fp16); read if present.
+        /// v2 (§5.3): `"f16"` (or absent), `"packed"` or `"none"`; written only when not f16.
         var zeroPoints: String?
+        /// v2 (§5.6): the transform, written only when there is one.
+        var transform: Transform?
+        /// v2 (§5.5): `true` when a `group_index` blob is present; written only then.
+        var groupIndex: Bool?
+        /// v2 (§5.7): `true` when a `codebook` blob is present; written only then.
+        var codebook: Bool?
 
         typealias CodingKeys = QuantizationDecision.CodingKeys
 
         /// Writes the decision keys only when known; `max_bits_per_weight` as `null` for no cap.
+        /// The v2 keys are written only when their feature is used, so that a file without v2
+        /// features is byte-identical to a v1 one.
         func encode(to encoder: any Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(scheme, forKey: .scheme)
@@ -36,12 +44,28 @@ struct QPKHeaderDocument: Codable {
             try c.encode(groupSize, forKey: .groupSize)
             try c.encode(axis, forKey: .axis)
             try c.encode(method, forKey: .method)
+            try c.encodeIfPresent(zeroPoints, forKey: .zeroPoints)
+            try c.encodeIfPresent(transform, forKey: .transform)
+            if groupIndex == true { try c.encode(true, forKey: .groupIndex) }
+            if codebook == true { try c.encode(true, forKey: .codebook) }
             guard let scaleSearch else { return }
             try c.encode(scaleSearch, forKey: .scaleSearch)
             try c.encode(outlierKind, forKey: .outlierKind)
             try c.encode(outlierBudget, forKey: .outlierBudget)
             try c.encode(maxBitsPerWeight, forKey: .maxBitsPerWeight)
             try c.encode(importance, forKey: .importance)
+        }
+    }
+
+    /// §5.6: `{"kind": string, "block_size": integer}`, the kind a string so that an unknown
+    /// one is rule 28, not a decoding failure.
+    struct Transform: Codable {
+        var kind: String
+        var blockSize: Int
+
+        enum CodingKeys: String, CodingKey {
+            case kind
+            case blockSize = "block_size"
         }
     }
 
@@ -158,7 +182,10 @@ extension QPKHeaderDocument.Tensor {
                 axis: layout.axis.rawValue, method: record.method ?? "",
                 scaleSearch: decision?.scaleSearch.rawValue, outlierKind: decision?.outlierKind.rawValue,
                 outlierBudget: decision?.outlierBudget, maxBitsPerWeight: decision?.maxBitsPerWeight,
-                importance: decision?.importance.rawValue)
+                importance: decision?.importance.rawValue,
+                zeroPoints: layout.zeroPoints == .float16 ? nil : layout.zeroPoints.rawValue,
+                transform: layout.transform.map { .init(kind: $0.kind.rawValue, blockSize: $0.blockSize) },
+                groupIndex: layout.hasGroupIndex ? true : nil, codebook: layout.hasCodebook ? true : nil)
             error = record.error.map { .init(sqnrDB: $0.sqnrDB, maxAbsError: $0.maxAbsError) }
             outliers = record.outliers.map {
                 .init(kind: $0.kind.rawValue, count: $0.count, statistic: $0.statistic, threshold: $0.threshold)

@@ -1,10 +1,16 @@
 import QPKCore
 
-/// The fixed byte layout of a QPK v1 file (`spec/qpk-format.md` §2–§3).
+/// The fixed byte layout of a QPK file (`spec/qpk-format.md` §2–§3).
 public enum QPKLayout {
     /// `89 51 50 4B 0D 0A 1A 0A`: `\x89QPK\r\n\x1a\n`, in the PNG style (§2).
     public static let magic: [UInt8] = [0x89, 0x51, 0x50, 0x4B, 0x0D, 0x0A, 0x1A, 0x0A]
+    /// The version of a file without v2 features: files that need none stay byte-identical to v1.
     public static let version: UInt32 = 1
+    /// The version of a file with a tensor that uses a v2 feature (packed or implicit
+    /// zero-points, a group index, a codebook or a transform; `spec/qpk-format.md` §2).
+    public static let version2: UInt32 = 2
+    /// The versions a reader accepts.
+    public static let supportedVersions: Set<UInt32> = [1, 2]
     public static let preambleSize = 64
     /// Every blob and the header start at a multiple of this.
     public static let alignment = 64
@@ -64,6 +70,12 @@ public enum QPKBlobKind: String, Sendable, CaseIterable, Codable, Comparable {
     case zeros
     case outlierIndices = "outlier_indices"
     case outlierValues = "outlier_values"
+    /// v2: one u32 group number per column (§5.5).
+    case groupIndex = "group_index"
+    /// v2: the `2^bits` fp16 values the codes stand for (§5.7).
+    case codebook
+    /// v2: one sign bit per column of the Hadamard transform (§5.6).
+    case transformSigns = "transform_signs"
 
     public static func < (lhs: QPKBlobKind, rhs: QPKBlobKind) -> Bool {
         allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
@@ -94,5 +106,35 @@ extension UnsafeRawBufferPointer {
     /// The little-endian integer at `offset` (any alignment). The caller checks the bounds.
     func loadLittleEndian<T: FixedWidthInteger>(_ type: T.Type, at offset: Int) -> T {
         T(littleEndian: loadUnaligned(fromByteOffset: offset, as: T.self))
+    }
+}
+
+/// The §5.2 LSB-first bit stream, for the small v2 arrays stored like codes (packed
+/// zero-points): value `i` occupies stream bits `[i·bits, (i+1)·bits)`, stream bit `k` is bit
+/// `k mod 8` of byte `k / 8`. (Quantize's `BitPacking` is the fast path for codes.)
+enum QPKBitStream {
+    /// `values` (each `< 2^bits`) as `ceil(count·bits/8)` bytes, unused high bits zero.
+    static func pack(_ values: [UInt8], bits: Int) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: (values.count * bits + 7) / 8)
+        for (i, value) in values.enumerated() {
+            for b in 0..<bits where value >> UInt8(b) & 1 == 1 {
+                let k = i * bits + b
+                bytes[k >> 3] |= 1 << UInt8(k & 7)
+            }
+        }
+        return bytes
+    }
+
+    /// The first `count` values of `bits` bits in `bytes` (which holds at least
+    /// `ceil(count·bits/8)` bytes).
+    static func unpack(_ bytes: UnsafeRawBufferPointer, bits: Int, count: Int) -> [UInt8] {
+        (0..<count).map { i in
+            var value: UInt8 = 0
+            for b in 0..<bits {
+                let k = i * bits + b
+                value |= (bytes[k >> 3] >> UInt8(k & 7) & 1) << UInt8(b)
+            }
+            return value
+        }
     }
 }

@@ -1,9 +1,9 @@
 import Foundation
 import QPKCore
 
-/// Reads a QPK v1 file (`spec/qpk-format.md`), memory-mapped.
+/// Reads a QPK file, version 1 or 2 (`spec/qpk-format.md`), memory-mapped.
 ///
-/// Opening checks the structural rules 1–21 (preamble, header CRC, every offset and length);
+/// Opening checks the structural rules 1–21 and 26–28 (preamble, header CRC, every offset and length);
 /// ``storage(of:)`` verifies the CRC-32 of the tensor's blobs before decoding them, and
 /// ``validate()`` checks every rule and every blob. ``record(for:)`` describes a tensor's
 /// quantization without touching its blobs.
@@ -113,6 +113,7 @@ public final class QPKReader: CheckpointReader {
                 } catch {}
             }
             problems += symmetricZeroProblems(record)
+            problems += sideTableProblems(record)
         }
         problems += paddingProblems()
         return problems.map(QPKProblem.init)
@@ -147,13 +148,68 @@ public final class QPKReader: CheckpointReader {
         }
     }
 
-    /// Decodes an affine tensor's blobs; checks rule 23 on its outlier indices.
+    /// The zero-points of an affine tensor as fp16, whatever their storage (§5.3).
+    private func zeroPoints(_ record: QPKTensorRecord) -> [Float16] {
+        let layout = record.layout!
+        let (rows, columns) = record.matrixShape
+        let groups = rows * layout.groupsPerRow(columns: columns)
+        return withExtendedLifetime(file) {
+            switch layout.zeroPoints {
+            case .float16:
+                return Self.float16s(bytes(of: record.blobs[.zeros]!))
+            case .packed:
+                return QPKBitStream.unpack(bytes(of: record.blobs[.zeros]!), bits: layout.bits, count: groups)
+                    .map { Float16(Float($0)) }
+            case .implicit:
+                return [Float16](repeating: Float16(Float(1 << (layout.bits - 1))), count: groups)
+            }
+        }
+    }
+
+    /// Rules 29 and 30: the group index and codebook of `record`, when it has them.
+    private func sideTableProblems(_ record: QPKTensorRecord) -> [QPKError] {
+        guard let layout = record.layout else { return [] }
+        var problems: [QPKError] = []
+        withExtendedLifetime(file) {
+            if layout.hasGroupIndex {
+                let index = Self.u32s(bytes(of: record.blobs[.groupIndex]!)).map { UInt32($0) }
+                if let reason = Self.groupIndexProblem(index, layout: layout, columns: record.matrixShape.columns) {
+                    problems.append(.groupIndexInvalid(path: url.path, tensor: record.info.name, reason: reason))
+                }
+            }
+            if layout.hasCodebook {
+                let table = Self.float16s(bytes(of: record.blobs[.codebook]!))
+                if let bad = table.firstIndex(where: { !$0.isFinite }) {
+                    problems.append(.codebookNotFinite(path: url.path, tensor: record.info.name, entry: bad))
+                }
+            }
+        }
+        return problems
+    }
+
+    /// What is wrong with a group index (rule 29), or `nil`: every entry `< G`, and no group
+    /// with more than `group_size` columns.
+    static func groupIndexProblem(_ index: [UInt32], layout: QuantizationLayout, columns: Int) -> String? {
+        let groups = layout.groupsPerRow(columns: columns)
+        var members = [Int](repeating: 0, count: groups)
+        for (c, g) in index.enumerated() {
+            guard Int(g) < groups else { return "column \(c) is in group \(g), the row has \(groups) groups" }
+            members[Int(g)] += 1
+            if members[Int(g)] > layout.groupSize {
+                return "group \(g) has more than group_size \(layout.groupSize) columns"
+            }
+        }
+        return nil
+    }
+
+    /// Decodes an affine tensor's blobs; checks rules 23, 29 and 30.
     private func quantized(_ record: QPKTensorRecord) throws -> QuantizedTensor {
         let layout = record.layout!
+        if let problem = sideTableProblems(record).first { throw problem }
+        let zeros = zeroPoints(record)
         return try withExtendedLifetime(file) {
             let codes = [UInt8](bytes(of: record.blobs[.codes]!))
             let scales = Self.float16s(bytes(of: record.blobs[.scales]!))
-            let zeros = Self.float16s(bytes(of: record.blobs[.zeros]!))
             var outliers: OutlierSet?
             if let outlierRecord = record.outliers {
                 let indices = Self.u32s(bytes(of: record.blobs[.outlierIndices]!))
@@ -164,7 +220,10 @@ public final class QPKReader: CheckpointReader {
             }
             return QuantizedTensor(
                 info: record.info, layout: layout, codes: codes, scales: scales, zeros: zeros, outliers: outliers,
-                error: record.error, method: record.method ?? "", decision: record.decision)
+                error: record.error, method: record.method ?? "", decision: record.decision,
+                groupIndex: layout.hasGroupIndex ? Self.u32s(bytes(of: record.blobs[.groupIndex]!)).map { UInt32($0) } : nil,
+                codebook: layout.hasCodebook ? Self.float16s(bytes(of: record.blobs[.codebook]!)) : nil,
+                transformSigns: layout.transform != nil ? [UInt8](bytes(of: record.blobs[.transformSigns]!)) : nil)
         }
     }
 
@@ -189,11 +248,12 @@ public final class QPKReader: CheckpointReader {
         }
     }
 
-    /// Rule 24: a symmetric tensor's zero-points are all 2^(bits−1).
+    /// Rule 24: a symmetric tensor's zero-points are all 2^(bits−1) (f16 or packed; `none`
+    /// stores none).
     private func symmetricZeroProblems(_ record: QPKTensorRecord) -> [QPKError] {
-        guard let layout = record.layout, layout.scheme == .symmetric else { return [] }
+        guard let layout = record.layout, layout.scheme == .symmetric, layout.zeroPoints != .implicit else { return [] }
         let expected = Float16(Float(1 << (layout.bits - 1)))
-        let zeros = withExtendedLifetime(file) { Self.float16s(bytes(of: record.blobs[.zeros]!)) }
+        let zeros = zeroPoints(record)
         guard let bad = zeros.first(where: { $0 != expected }) else { return [] }
         return [.symmetricZeroPoint(path: url.path, tensor: record.info.name, found: Double(bad), expected: Double(expected))]
     }

@@ -10,7 +10,7 @@ struct QPKParsedFile: Sendable {
     var provenance: QPKProvenance
 }
 
-/// The structural validation rules 1–21 of `spec/qpk-format.md` §8: everything that can be
+/// The structural validation rules 1–21 and 26–28 of `spec/qpk-format.md` §8: everything that can be
 /// checked from the preamble and the JSON header without reading any blob.
 ///
 /// All arithmetic on untrusted offsets and lengths is overflow-checked before it is used.
@@ -21,7 +21,7 @@ enum QPKStructure {
         guard bytes.count >= QPKLayout.preambleSize else { return (nil, [.fileTooSmall(path: path, size: bytes.count)]) }
         guard QPKReader.hasQPKMagic(bytes) else { return (nil, [.badMagic(path: path)]) }
         let preamble = QPKPreamble(decoding: bytes)
-        guard preamble.version == QPKLayout.version else {
+        guard QPKLayout.supportedVersions.contains(preamble.version) else {
             return (nil, [.unsupportedVersion(path: path, version: preamble.version)])
         }
         let computedPreambleCRC = CRC32.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<60]))
@@ -54,7 +54,7 @@ enum QPKStructure {
         guard document.version == Int(preamble.version) else {
             return (nil, [.invalidHeader(path: path, reason: "header version \(document.version) differs from preamble version \(preamble.version)")])
         }
-        return checkTensors(document, headerOffset: Int(offset), path: path)
+        return checkTensors(document, headerOffset: Int(offset), version: preamble.version, path: path)
     }
 
     private static func decode(_ header: UnsafeRawBufferPointer, path: String) -> Result<QPKHeaderDocument, QPKError> {
@@ -75,7 +75,7 @@ enum QPKStructure {
     }
 
     private static func checkTensors(
-        _ document: QPKHeaderDocument, headerOffset: Int, path: String
+        _ document: QPKHeaderDocument, headerOffset: Int, version: UInt32, path: String
     ) -> (QPKParsedFile?, [QPKError]) {
         var problems: [QPKError] = []
         var records: [QPKTensorRecord] = []
@@ -86,7 +86,7 @@ enum QPKStructure {
                 continue
             }
             let before = problems.count
-            let record = checkTensor(entry, headerOffset: headerOffset, path: path, problems: &problems)
+            let record = checkTensor(entry, headerOffset: headerOffset, version: version, path: path, problems: &problems)
             if let record, problems.count == before { records.append(record) }
         }
         problems += overlaps(records, path: path)
@@ -109,9 +109,10 @@ enum QPKStructure {
         return (parsed, problems)
     }
 
-    /// Rules 12–18 and 20–21 for one tensor; returns its record when the header entry is usable.
+    /// Rules 12–18, 20–21 and 26–28 for one tensor; returns its record when the header entry is
+    /// usable.
     private static func checkTensor(
-        _ entry: QPKHeaderDocument.Tensor, headerOffset: Int, path: String, problems: inout [QPKError]
+        _ entry: QPKHeaderDocument.Tensor, headerOffset: Int, version: UInt32, path: String, problems: inout [QPKError]
     ) -> QPKTensorRecord? {
         let name = entry.name
         guard let dtype = DType(rawValue: entry.dtype) else {
@@ -137,7 +138,8 @@ enum QPKStructure {
         case .raw:
             expected[.data] = dataBytes
         case .affine:
-            guard let lengths = checkAffine(entry, info: info, path: path, problems: &problems, record: &record) else {
+            guard let lengths = checkAffine(
+                entry, info: info, version: version, path: path, problems: &problems, record: &record) else {
                 return nil
             }
             expected = lengths
@@ -184,10 +186,10 @@ enum QPKStructure {
         return usable ? record : nil
     }
 
-    /// Rules 15 and 21 for an affine tensor; fills the record's layout, method, outliers and
-    /// error, and returns the blob lengths §5–§6 require.
+    /// Rules 15, 21 and 26–28 for an affine tensor; fills the record's layout, method, outliers
+    /// and error, and returns the blob lengths §5–§6 require.
     private static func checkAffine(
-        _ entry: QPKHeaderDocument.Tensor, info: TensorInfo, path: String, problems: inout [QPKError],
+        _ entry: QPKHeaderDocument.Tensor, info: TensorInfo, version: UInt32, path: String, problems: inout [QPKError],
         record: inout QPKTensorRecord
     ) -> [QPKBlobKind: Int]? {
         let name = info.name
@@ -203,15 +205,60 @@ enum QPKStructure {
         guard quantization.groupSize >= 1 else { return invalid("group_size \(quantization.groupSize)") }
         guard let axis = QuantizationAxis(rawValue: quantization.axis) else { return invalid("axis \(quantization.axis)") }
         guard info.dtype.isFloatingPoint else { return invalid("dtype \(info.dtype.rawValue) is not floating point") }
-        let layout = QuantizationLayout(scheme: scheme, bits: quantization.bits, groupSize: quantization.groupSize, axis: axis)
+        var layout = QuantizationLayout(scheme: scheme, bits: quantization.bits, groupSize: quantization.groupSize, axis: axis)
         let (rows, columns) = layout.matrixShape(of: info)
         let elements = info.elementCount
         let groups = layout.groupsPerRow(columns: columns)
-        guard let codeBits = checkedProduct([elements, layout.bits]), let groupCount = checkedProduct([rows, groups, 2]) else {
+        // v2 features (§5.3, §5.5–§5.7): rules 27 and 28, then rule 26.
+        switch quantization.zeroPoints {
+        case nil, "f16"?: layout.zeroPoints = .float16
+        case "packed"?: layout.zeroPoints = .packed
+        case "none"?:
+            guard scheme == .symmetric else {
+                problems.append(.invalidZeroPoints(path: path, tensor: name, reason: "zero_points 'none' with scheme '\(scheme.rawValue)', not 'symmetric'"))
+                return nil
+            }
+            layout.zeroPoints = .implicit
+        case let other?:
+            problems.append(.invalidZeroPoints(path: path, tensor: name, reason: "unknown zero_points '\(other)'"))
+            return nil
+        }
+        if let transform = quantization.transform {
+            guard let kind = WeightTransform.Kind(rawValue: transform.kind) else {
+                problems.append(.invalidTransform(path: path, tensor: name, reason: "unknown transform kind '\(transform.kind)'"))
+                return nil
+            }
+            guard WeightTransform.isValidBlock(transform.blockSize, columns: columns) else {
+                problems.append(.invalidTransform(
+                    path: path, tensor: name,
+                    reason: "block_size \(transform.blockSize) is not a power of two ≥ 2 dividing the \(columns) columns"))
+                return nil
+            }
+            layout.transform = WeightTransform(kind: kind, blockSize: transform.blockSize)
+        }
+        layout.hasGroupIndex = quantization.groupIndex == true
+        layout.hasCodebook = quantization.codebook == true
+        if version < QPKLayout.version2, layout.requiresVersion2 {
+            let feature = layout.zeroPoints != .float16 ? "zero_points '\(layout.zeroPoints.rawValue)'"
+                : layout.transform != nil ? "a transform" : layout.hasGroupIndex ? "a group index" : "a codebook"
+            problems.append(.featureNeedsVersion2(path: path, tensor: name, feature: feature))
+            return nil
+        }
+        guard let codeBits = checkedProduct([elements, layout.bits]), let groupCount = checkedProduct([rows, groups]),
+              let zeroBits = checkedProduct([groupCount, layout.bits]), let groupIndexBytes = checkedProduct([columns, 4])
+        else {
             problems.append(.invalidShape(path: path, tensor: name, reason: "shape \(info.shape) overflows"))
             return nil
         }
-        var lengths: [QPKBlobKind: Int] = [.codes: codeBits / 8 + (codeBits % 8 == 0 ? 0 : 1), .scales: groupCount, .zeros: groupCount]
+        var lengths: [QPKBlobKind: Int] = [.codes: codeBits / 8 + (codeBits % 8 == 0 ? 0 : 1), .scales: groupCount * 2]
+        switch layout.zeroPoints {
+        case .float16: lengths[.zeros] = groupCount * 2
+        case .packed: lengths[.zeros] = zeroBits / 8 + (zeroBits % 8 == 0 ? 0 : 1)
+        case .implicit: break
+        }
+        if layout.hasGroupIndex { lengths[.groupIndex] = groupIndexBytes }
+        if layout.hasCodebook { lengths[.codebook] = QuantizedByteCount.codebookEntryBytes << layout.bits }
+        if layout.transform != nil { lengths[.transformSigns] = QuantizedByteCount.transformSigns(columns: columns) }
         record.layout = layout
         record.method = quantization.method
         record.decision = Self.decision(quantization, layout: layout, columns: columns)
@@ -255,11 +302,14 @@ enum QPKStructure {
               let importance = q.importance.flatMap(ImportanceSource.init(rawValue:)),
               let method = q.method.split(separator: "+").first.flatMap({ QuantizationMethod(rawValue: String($0)) })
         else { return nil }
-        return QuantizationDecision(
+        var decision = QuantizationDecision(
             method: method, scheme: layout.scheme, bits: layout.bits,
             groupSize: layout.groupSize == columns ? nil : layout.groupSize, axis: layout.axis,
             scaleSearch: search, outlierKind: kind, outlierBudget: budget,
             maxBitsPerWeight: q.maxBitsPerWeight, importance: importance)
+        decision.zeroPoints = ZeroPointDomain(storage: layout.zeroPoints)
+        decision.transform = layout.transform
+        return decision
     }
 
     /// Rule 19: no two non-empty blobs share a byte.

@@ -1,7 +1,8 @@
 import Foundation
 import QPKCore
 
-/// Writes a QPK v1 file (`spec/qpk-format.md`), streaming.
+/// Writes a QPK file (`spec/qpk-format.md`), streaming: version 1, or version 2 when a tensor
+/// uses a v2 feature (packed or implicit zero-points, a group index, a codebook, a transform).
 ///
 /// The initializer reserves the 64-byte preamble; each ``write(_:storage:)`` appends that
 /// tensor's blobs at the next 64-byte boundary (in any tensor order) and keeps only their
@@ -84,8 +85,9 @@ public final class QPKWriter: CheckpointWriter {
             outlierParameters += record.outlierParameterCount
             quantizedParameters += record.info.elementCount
         }
+        let version = records.contains { $0.layout?.requiresVersion2 == true } ? QPKLayout.version2 : QPKLayout.version
         let document = QPKHeaderDocument(
-            format: "qpk", version: Int(QPKLayout.version), tensors: records.map(QPKHeaderDocument.Tensor.init),
+            format: "qpk", version: Int(version), tensors: records.map(QPKHeaderDocument.Tensor.init),
             metadata: metadata, recipe: recipe,
             outliers: .init(parameters: outlierParameters, quantizedParameters: quantizedParameters),
             provenance: provenance)
@@ -93,8 +95,9 @@ public final class QPKWriter: CheckpointWriter {
         try output.pad(toMultipleOf: QPKLayout.alignment)
         let headerOffset = output.position
         try output.append(header)
-        let preamble = QPKPreamble(
+        var preamble = QPKPreamble(
             headerOffset: UInt64(headerOffset), headerLength: UInt64(header.count), headerCRC: CRC32.checksum(header))
+        preamble.version = version
         try preamble.encoded().withUnsafeBytes { try output.write(at: 0, $0) }
         try output.commit()
         finished = true
@@ -118,7 +121,14 @@ public final class QPKWriter: CheckpointWriter {
         var blobs: [QPKBlobKind: QPKBlobReference] = [:]
         blobs[.codes] = try appendBlob(tensor.codes)
         blobs[.scales] = try appendBlob(Self.littleEndianBytes(tensor.scales.map(\.bitPattern)))
-        blobs[.zeros] = try appendBlob(Self.littleEndianBytes(tensor.zeros.map(\.bitPattern)))
+        switch tensor.layout.zeroPoints {
+        case .float16: blobs[.zeros] = try appendBlob(Self.littleEndianBytes(tensor.zeros.map(\.bitPattern)))
+        case .packed: blobs[.zeros] = try appendBlob(QPKBitStream.pack(tensor.zeros.map { UInt8(Float($0)) }, bits: tensor.layout.bits))
+        case .implicit: break
+        }
+        if let groupIndex = tensor.groupIndex { blobs[.groupIndex] = try appendBlob(Self.littleEndianBytes(groupIndex)) }
+        if let codebook = tensor.codebook { blobs[.codebook] = try appendBlob(Self.littleEndianBytes(codebook.map(\.bitPattern))) }
+        if let signs = tensor.transformSigns { blobs[.transformSigns] = try appendBlob(signs) }
         var outlierRecord: QPKOutlierRecord?
         if let outliers = tensor.outliers {
             blobs[.outlierIndices] = try appendBlob(Self.littleEndianBytes(outliers.indices.map { UInt32($0) }))
@@ -129,6 +139,40 @@ public final class QPKWriter: CheckpointWriter {
         return QPKTensorRecord(
             info: tensor.info, encoding: .affine, layout: tensor.layout, method: tensor.method,
             decision: tensor.decision, outliers: outlierRecord, error: tensor.error, blobs: blobs)
+    }
+
+    /// The v2 features of `tensor` agree with its layout and break no rule of §8 (26–30).
+    private func checkVersion2(_ tensor: QuantizedTensor, columns: Int, invalid: (String) -> QPKError) throws {
+        let layout = tensor.layout
+        let top = Float((1 << layout.bits) - 1)
+        switch layout.zeroPoints {
+        case .float16: break
+        case .packed:
+            guard tensor.zeros.allSatisfy({ z in let f = Float(z); return f >= 0 && f <= top && f == f.rounded() }) else {
+                throw invalid("packed zero-points must be integers in [0, \(Int(top))]")
+            }
+        case .implicit:
+            guard layout.scheme == .symmetric else { throw invalid("zero-points 'none' need the symmetric scheme") }
+        }
+        guard layout.hasGroupIndex == (tensor.groupIndex != nil), layout.hasCodebook == (tensor.codebook != nil),
+              (layout.transform != nil) == (tensor.transformSigns != nil)
+        else { throw invalid("the layout's group index / codebook / transform disagree with the data given") }
+        if let groupIndex = tensor.groupIndex {
+            guard groupIndex.count == columns else { throw invalid("\(groupIndex.count) group-index entries for \(columns) columns") }
+            if let reason = QPKReader.groupIndexProblem(groupIndex, layout: layout, columns: columns) { throw invalid(reason) }
+        }
+        if let codebook = tensor.codebook {
+            guard codebook.count == 1 << layout.bits else { throw invalid("\(codebook.count) codebook entries, \(layout.bits)-bit codes need \(1 << layout.bits)") }
+            guard codebook.allSatisfy(\.isFinite) else { throw invalid("codebook entries must be finite") }
+        }
+        if let transform = layout.transform, let signs = tensor.transformSigns {
+            guard WeightTransform.isValidBlock(transform.blockSize, columns: columns) else {
+                throw invalid("transform block \(transform.blockSize) is not a power of two ≥ 2 dividing \(columns) columns")
+            }
+            guard signs.count == QuantizedByteCount.transformSigns(columns: columns) else {
+                throw invalid("\(signs.count) transform sign bytes for \(columns) columns")
+            }
+        }
     }
 
     private static func littleEndianBytes<T: FixedWidthInteger>(_ values: [T]) -> [UInt8] {
@@ -163,6 +207,7 @@ public final class QPKWriter: CheckpointWriter {
                 throw invalid("symmetric zero-points must all be \(expected)")
             }
         }
+        try checkVersion2(tensor, columns: columns, invalid: invalid)
         guard let outliers = tensor.outliers else { return }
         let bound: Int = switch outliers.kind {
         case .rows: rows

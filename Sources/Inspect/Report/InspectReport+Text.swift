@@ -97,7 +97,7 @@ extension InspectReport {
                        HumanUnits.bytes(entry.bytes)]
             if isQuantized {
                 if let q = entry.quantization {
-                    row += ["\(q.bits)", "\(q.groupSize)", q.scheme.rawValue, outlierText(q),
+                    row += ["\(q.bits)", "\(q.groupSize)", ([q.scheme.rawValue] + q.featureTags).joined(separator: " "), outlierText(q),
                             fixed(q.bitsPerWeight, 2), q.sqnrDB.map { fixed($0, 2) } ?? "-",
                             HumanUnits.number(q.maxAbsError)]
                 } else {

@@ -19,6 +19,7 @@ extension QPKReader: QuantizationInfoProviding {
             outlierStatistic: record.outliers?.statistic, outlierThreshold: record.outliers?.threshold)
         summary.axis = layout.axis
         summary.decision = record.decision
+        summary.setFeatures(layout)
         return summary
     }
 

@@ -30,6 +30,37 @@ public struct QuantizationSummary: Sendable, Codable, Equatable {
     public var axis: QuantizationAxis = .last
     /// The whole decision the tensor was quantized with, when the file records it.
     public var decision: QuantizationDecision?
+    /// How the zero-points are stored (QPK v2: `packed`, `none`; `f16` otherwise).
+    public var zeroPoints: ZeroPointStorage = .float16
+    /// Whether a per-column group index assigns columns to groups (QPK v2).
+    public var hasGroupIndex = false
+    /// Whether the codes index a codebook (QPK v2).
+    public var hasCodebook = false
+    /// The rotation the codes were quantized in (QPK v2), if any.
+    public var transform: WeightTransform?
+
+    /// The v2 features as a short tag for the per-tensor line (`packed-zp`, `no-zp`, `g_idx`,
+    /// `codebook`, `hadamard/128`), empty for a v1 layout.
+    public var featureTags: [String] {
+        var tags: [String] = []
+        switch zeroPoints {
+        case .float16: break
+        case .packed: tags.append("packed-zp")
+        case .implicit: tags.append("no-zp")
+        }
+        if hasGroupIndex { tags.append("g_idx") }
+        if hasCodebook { tags.append("codebook") }
+        if let transform { tags.append("\(transform.kind.rawValue)/\(transform.blockSize)") }
+        return tags
+    }
+
+    /// Copies the v2 layout features of `layout`.
+    mutating func setFeatures(_ layout: QuantizationLayout) {
+        zeroPoints = layout.zeroPoints
+        hasGroupIndex = layout.hasGroupIndex
+        hasCodebook = layout.hasCodebook
+        transform = layout.transform
+    }
 
     public init(
         bits: Int, groupSize: Int, scheme: QuantizationScheme, method: String,
@@ -63,6 +94,7 @@ public struct QuantizationSummary: Sendable, Codable, Equatable {
             outlierStatistic: tensor.outliers?.statistic, outlierThreshold: tensor.outliers?.threshold)
         axis = tensor.layout.axis
         decision = tensor.decision
+        setFeatures(tensor.layout)
     }
 
     enum CodingKeys: String, CodingKey {
@@ -76,6 +108,9 @@ public struct QuantizationSummary: Sendable, Codable, Equatable {
         case storedBytes = "stored_bytes"
         case outlierStatistic = "outlier_statistic"
         case outlierThreshold = "outlier_threshold"
+        case zeroPoints = "zero_points"
+        case groupIndex = "group_index"
+        case codebook, transform
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -94,6 +129,10 @@ public struct QuantizationSummary: Sendable, Codable, Equatable {
         try c.encode(outlierThreshold, forKey: .outlierThreshold)
         try c.encode(axis.name, forKey: .axis)
         try c.encode(decision, forKey: .decision)
+        try c.encode(zeroPoints, forKey: .zeroPoints)
+        try c.encode(hasGroupIndex, forKey: .groupIndex)
+        try c.encode(hasCodebook, forKey: .codebook)
+        try c.encode(transform, forKey: .transform)
     }
 
     public init(from decoder: any Decoder) throws {
@@ -112,6 +151,10 @@ public struct QuantizationSummary: Sendable, Codable, Equatable {
         outlierThreshold = try c.decodeIfPresent(Double.self, forKey: .outlierThreshold)
         axis = QuantizationAxis(name: try c.decode(String.self, forKey: .axis)) ?? .last
         decision = try c.decodeIfPresent(QuantizationDecision.self, forKey: .decision)
+        zeroPoints = try c.decodeIfPresent(ZeroPointStorage.self, forKey: .zeroPoints) ?? .float16
+        hasGroupIndex = try c.decodeIfPresent(Bool.self, forKey: .groupIndex) ?? false
+        hasCodebook = try c.decodeIfPresent(Bool.self, forKey: .codebook) ?? false
+        transform = try c.decodeIfPresent(WeightTransform.self, forKey: .transform)
     }
 }
 

@@ -89,7 +89,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(p)
         if problems:
             return 1
-        print(f"{args.file}: valid QPK v1, {len(f)} tensors")
+        print(f"{args.file}: valid QPK v{f.version}, {len(f)} tensors")
         failures: List[str] = []
         if args.check_against:
             failures = check_against(f, args.check_against)

@@ -1,4 +1,4 @@
-"""Opening a QPK file: the structural rules 1–21 on open, blobs read lazily from a memory map.
+"""Opening a QPK file (version 1 or 2): the structural rules 1–21 and 26–28 on open, blobs read lazily from a memory map.
 
 The decoded arrays and the dequantization live in :mod:`qpk._tensor`.
 
@@ -105,8 +105,8 @@ class QPKFile:
             raise self._fail("bad_magic", "does not start with the QPK magic 89 51 50 4B 0D 0A 1A 0A")
         version, flags, h_off, h_len, h_crc = struct.unpack_from("<IIQQI", d, 8)
         (p_crc,) = struct.unpack_from("<I", d, 60)
-        if version != 1:
-            raise self._fail("unsupported_version", f"QPK version {version}, this reader reads version 1")
+        if version not in (1, 2):
+            raise self._fail("unsupported_version", f"QPK version {version}, this reader reads versions 1 and 2")
         # Checked before the reserved bytes, as qpk does: a flipped reserved bit in an otherwise
         # intact preamble is corruption first.
         computed = zlib.crc32(d[:60])
@@ -124,6 +124,7 @@ class QPKFile:
         if computed != h_crc:
             raise self._fail("header_checksum", f"JSON header CRC-32 is {computed:#010x}, recorded {h_crc:#010x}")
         self.header_offset, self.header_length = h_off, h_len
+        self.version = version
 
     # -- §4 header: rules 10–21 -----------------------------------------------------------------
 
@@ -168,8 +169,9 @@ class QPKFile:
                 raise self._fail("invalid_header", f"'{key}' is not a {kind.__name__}")
         if header["format"] != "qpk":
             raise self._fail("invalid_header", f"'format' is '{header['format']}', not 'qpk'")
-        if header["version"] != 1:
-            raise self._fail("invalid_header", f"header version {header['version']} differs from preamble version 1")
+        if header["version"] != self.version:
+            raise self._fail("invalid_header",
+                             f"header version {header['version']} differs from preamble version {self.version}")
         if not all(isinstance(v, str) for v in header["metadata"].values()):
             raise self._fail("invalid_header", "a metadata value is not a string")
         totals = header["outliers"]
@@ -286,7 +288,40 @@ class QPKFile:
             raise self._fail("invalid_quantization", f"dtype {t['dtype']} is not floating point", name)
         rows, cols = matrix_shape(tuple(shape), q["axis"])
         groups = -(-cols // q["group_size"])
-        blobs = {"codes": (n * q["bits"] + 7) // 8, "scales": 2 * rows * groups, "zeros": 2 * rows * groups}
+        blobs = {"codes": (n * q["bits"] + 7) // 8, "scales": 2 * rows * groups}
+        # v2 features (§5.3, §5.5–§5.7): rules 27, 28, then 26.
+        zero_points = q.get("zero_points", "f16")
+        if zero_points not in ("f16", "packed", "none"):
+            raise self._fail("invalid_zero_points", f"unknown zero_points {zero_points!r}", name)
+        if zero_points == "none" and q["scheme"] != "symmetric":
+            raise self._fail("invalid_zero_points", f"zero_points 'none' with scheme '{q['scheme']}', not 'symmetric'", name)
+        for key in ("group_index", "codebook"):
+            if key in q and not isinstance(q[key], bool):
+                raise self._fail("invalid_header", f"tensor '{name}': '{key}' is not a boolean")
+        transform = q.get("transform")
+        if transform is not None:
+            if not isinstance(transform, dict) or not isinstance(transform.get("kind"), str) \
+                    or not _is_int(transform.get("block_size")):
+                raise self._fail("invalid_header", f"tensor '{name}': 'transform' lacks a string kind and integer block_size")
+            if transform["kind"] != "hadamard":
+                raise self._fail("invalid_transform", f"unknown transform kind '{transform['kind']}'", name)
+            b = transform["block_size"]
+            if b < 2 or b & (b - 1) or cols == 0 or cols % b:
+                raise self._fail("invalid_transform",
+                                 f"block_size {b} is not a power of two ≥ 2 dividing the {cols} columns", name)
+        v2 = zero_points != "f16" or q.get("group_index") is True or q.get("codebook") is True or transform is not None
+        if v2 and self.version < 2:
+            raise self._fail("v2_feature_in_v1", "uses a QPK v2 feature in a version-1 file", name)
+        if zero_points == "f16":
+            blobs["zeros"] = 2 * rows * groups
+        elif zero_points == "packed":
+            blobs["zeros"] = (rows * groups * q["bits"] + 7) // 8
+        if q.get("group_index") is True:
+            blobs["group_index"] = 4 * cols
+        if q.get("codebook") is True:
+            blobs["codebook"] = 2 << q["bits"]
+        if transform is not None:
+            blobs["transform_signs"] = (cols + 7) // 8
         o = t.get("outliers")
         if o is not None:
             if o["kind"] not in KINDS:
@@ -406,8 +441,46 @@ class QPKFile:
         groups = -(-cols // q["group_size"])
         codes = unpack_codes(self._blob(t, "codes"), rows * cols, q["bits"]).reshape(rows, cols)
         scales = np.frombuffer(self._blob(t, "scales"), "<f2").astype(np.float16).reshape(rows, groups)
-        zeros = np.frombuffer(self._blob(t, "zeros"), "<f2").astype(np.float16).reshape(rows, groups)
-        return QuantizedTensor(name, t["dtype"], tuple(t["shape"]), dict(q), codes, scales, zeros, self._outliers(t))
+        zeros = self._zeros(t, rows, groups)
+        group_index, codebook = self._side_tables(t, groups)
+        signs = None
+        if q.get("transform") is not None:
+            raw = np.unpackbits(np.frombuffer(self._blob(t, "transform_signs"), np.uint8), bitorder="little")[:cols]
+            signs = raw.astype(bool)
+        return QuantizedTensor(name, t["dtype"], tuple(t["shape"]), dict(q), codes, scales, zeros, self._outliers(t),
+                               group_index, codebook, signs)
+
+    def _zeros(self, t: Dict[str, Any], rows: int, groups: int, verify: bool = True) -> np.ndarray:
+        """§5.3: the ``rows × groups`` zero-points as float16, whatever their storage."""
+        q = t["quantization"]
+        storage = q.get("zero_points", "f16")
+        if storage == "none":
+            return np.full((rows, groups), 2.0 ** (q["bits"] - 1), np.float16)
+        data = self._blob(t, "zeros", verify)
+        if storage == "packed":
+            return unpack_codes(data, rows * groups, q["bits"]).astype(np.float16).reshape(rows, groups)
+        return np.frombuffer(data, "<f2").astype(np.float16).reshape(rows, groups)
+
+    def _side_tables(self, t: Dict[str, Any], groups: int) -> Tuple[Optional[np.ndarray], Optional[np.ndarray]]:
+        """The group index (§5.5, rule 29) and codebook (§5.7, rule 30), or ``None`` each."""
+        q = t["quantization"]
+        group_index = codebook = None
+        if q.get("group_index") is True:
+            group_index = np.frombuffer(self._blob(t, "group_index"), "<u4").astype(np.int64)
+            bad = np.nonzero(group_index >= groups)[0]
+            if len(bad):
+                raise self._fail("group_index", f"column {bad[0]} is in group {group_index[bad[0]]}, the row has {groups} groups",
+                                 t["name"])
+            counts = np.bincount(group_index, minlength=groups)
+            if len(counts) and counts.max() > q["group_size"]:
+                raise self._fail("group_index", f"group {int(counts.argmax())} has more than group_size {q['group_size']} columns",
+                                 t["name"])
+        if q.get("codebook") is True:
+            codebook = np.frombuffer(self._blob(t, "codebook"), "<f2").astype(np.float16)
+            bad = np.nonzero(~np.isfinite(codebook))[0]
+            if len(bad):
+                raise self._fail("codebook_not_finite", f"codebook entry {bad[0]} is not finite", t["name"])
+        return group_index, codebook
 
     def outliers(self, name: str) -> Optional[Outliers]:
         """The tensor's outlier record with its indices and values, or ``None`` (raw tensors and
@@ -427,10 +500,10 @@ class QPKFile:
         return 8 * sum(b["length"] for b in t["blobs"].values()) / n if n else 0.0
 
     def validate(self) -> List[QPKError]:
-        """Every content rule (22–25) for every tensor, as ``qpk validate`` checks them.
+        """Every content rule (22–25, 29–30) for every tensor, as ``qpk validate`` checks them.
 
         Returns one :class:`QPKError` per problem (empty when the file is valid); the structural
-        rules 1–21 were checked when the file was opened.
+        rules 1–21 and 26–28 were checked when the file was opened.
         """
         problems: List[QPKError] = []
         for t in self._tensors.values():
@@ -448,8 +521,14 @@ class QPKFile:
             except QPKError as e:
                 problems.append(e)
             q = t["quantization"]
-            if q["scheme"] == "symmetric":
-                zeros = np.frombuffer(self._blob(t, "zeros", verify=False), "<f2")
+            rows, cols = matrix_shape(tuple(t["shape"]), int(q["axis"]))
+            groups = -(-cols // q["group_size"])
+            try:
+                self._side_tables(t, groups)
+            except QPKError as e:
+                problems.append(e)
+            if q["scheme"] == "symmetric" and q.get("zero_points", "f16") != "none":
+                zeros = self._zeros(t, rows, groups, verify=False).reshape(-1)
                 expected = 2.0 ** (q["bits"] - 1)
                 off = np.nonzero(zeros != expected)[0]
                 if len(off):

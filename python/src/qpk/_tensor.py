@@ -9,7 +9,8 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-__all__ = ["QuantizedTensor", "Outliers", "matrix_shape", "to_matrix", "to_original", "unpack_codes"]
+__all__ = ["QuantizedTensor", "Outliers", "matrix_shape", "to_matrix", "to_original", "unpack_codes",
+           "hadamard_inverse"]
 
 
 def _product(values: Tuple[int, ...]) -> int:
@@ -68,8 +69,11 @@ class QuantizedTensor:
     """The stored arrays of an ``affine`` tensor (§5), in the quantization matrix view.
 
     ``codes`` is ``rows × columns`` (uint8 codes unpacked from the bit stream), ``scales`` and
-    ``zeros`` are ``rows × groups`` float16. ``layout`` is the header's ``quantization`` object
-    (scheme, bits, group_size, axis, method). ``shape`` is the tensor's original shape.
+    ``zeros`` are ``rows × groups`` float16 (zero-points decoded from any §5.3 storage).
+    ``layout`` is the header's ``quantization`` object (scheme, bits, group_size, axis, method, and
+    the v2 keys). ``shape`` is the tensor's original shape. The v2 side tables: ``group_index``
+    (int64, one group per column, §5.5), ``codebook`` (float16, ``2^bits`` values, §5.7) and
+    ``transform_signs`` (bool, one per column, true for −1, §5.6), each ``None`` when absent.
     """
 
     name: str
@@ -80,6 +84,9 @@ class QuantizedTensor:
     scales: np.ndarray
     zeros: np.ndarray
     outliers: Optional[Outliers]
+    group_index: Optional[np.ndarray] = None
+    codebook: Optional[np.ndarray] = None
+    transform_signs: Optional[np.ndarray] = None
 
     @property
     def bits(self) -> int:
@@ -93,13 +100,27 @@ class QuantizedTensor:
     def axis(self) -> int:
         return int(self.layout.get("axis", -1))
 
+    @property
+    def transform(self) -> Optional[Dict[str, Any]]:
+        """The v2 transform object (``{"kind": "hadamard", "block_size": B}``), or ``None``."""
+        return self.layout.get("transform")
+
     def dequantize(self, outliers: bool = True) -> np.ndarray:
-        """§5.4: ``(f32(q) − z)·s`` per element in float32, then (with ``outliers``) the outlier
-        values at their positions; returned in the tensor's original shape."""
+        """§5.4: ``(v(q) − z)·s`` per element in float32 (``v(q)`` the code, or its codebook
+        value), each row transformed back (§5.6) if there is a transform, then (with
+        ``outliers``) the outlier values at their positions; returned in the tensor's original
+        shape."""
         rows, columns = self.codes.shape
-        group_of_column = np.arange(columns) // self.group_size
-        x = (self.codes.astype(np.float32) - self.zeros.astype(np.float32)[:, group_of_column]) \
+        if self.group_index is not None:
+            group_of_column = self.group_index
+        else:
+            group_of_column = np.arange(columns) // self.group_size
+        values = self.codes.astype(np.float32) if self.codebook is None \
+            else self.codebook.astype(np.float32)[self.codes]
+        x = (values - self.zeros.astype(np.float32)[:, group_of_column]) \
             * self.scales.astype(np.float32)[:, group_of_column]
+        if self.transform is not None and self.transform_signs is not None:
+            x = hadamard_inverse(x, int(self.transform["block_size"]), self.transform_signs)
         if outliers and self.outliers is not None:
             o = self.outliers
             if o.kind == "rows":
@@ -116,6 +137,25 @@ class QuantizedTensor:
         rows, columns = self.codes.shape
         m = self.outliers.mask(rows, columns) if self.outliers is not None else np.zeros((rows, columns), bool)
         return to_original(m, self.shape, self.axis)
+
+
+def hadamard_inverse(x: np.ndarray, block: int, signs: np.ndarray) -> np.ndarray:
+    """§5.6: ``x·H·D`` for every row of the float32 matrix ``x``, in the reference order: the
+    butterflies ``h = 1, 2, …, B/2`` (pairs ``(j, j+h)`` within runs of ``2h`` columns), then the
+    scale ``f32(1/√B)``, then the signs. Bit-identical to qpk."""
+    rows, columns = x.shape
+    x = np.array(x, dtype=np.float32, copy=True)
+    h = 1
+    while h < block:
+        v = x.reshape(rows, columns // (2 * h), 2, h)
+        a = v[:, :, 0, :].copy()
+        b = v[:, :, 1, :]
+        v[:, :, 0, :] = a + b
+        v[:, :, 1, :] = a - b
+        h *= 2
+    x *= np.float32(1.0 / np.sqrt(np.float64(block)))
+    x[:, signs] = -x[:, signs]
+    return x
 
 
 def to_original(matrix: np.ndarray, shape: Tuple[int, ...], axis: int) -> np.ndarray:
