@@ -57,6 +57,17 @@ for _bits in ("4", "3", "2"):
     for _method in ("gptq", "boa"):
         QPK_RECIPES.append((f"qpk {_method} plain {_bits}-bit g64", ["--method", _method, "--bits", _bits, *PLAIN]))
         QPK_RECIPES.append((f"qpk {_method} recipe {_bits}-bit", ["--method", _method, "--bits", _bits]))
+# `--act-order` groups follow the sweep order (a QPK v2 group index, spec/quantization.md §11);
+# the same with qpk's former contiguous groups, for comparison.
+for _bits in ("4", "3", "2"):
+    QPK_RECIPES.append((f"qpk gptq plain {_bits}-bit g64, static groups",
+                        ["--method", "gptq", "--bits", _bits, *PLAIN, "--static-groups"]))
+# QPK v2 levers without data (spec/quantization.md §14): a NormalFloat4 codebook, packed integer
+# zero-points spent on smaller groups.
+QPK_RECIPES += [
+    ("qpk default + nf4 codebook", ["--codebook", "nf4"]),
+    ("qpk prequant 4-bit, packed zero-points g48", ["--zero-points", "packed", "--group-size", "48"]),
+]
 PLAIN_G128 = ["--group-size", "128", *PLAIN[2:]]
 for _bits in ("4", "3", "2"):
     for _method in ("gptq", "boa"):
