@@ -29,6 +29,7 @@ extension QuantizationOptions {
         if amount.seqLen != nil { flags.append("--seq-len") }
         if damp != nil { flags.append("--damp") }
         if actOrder { flags.append("--act-order") }
+        if staticGroups { flags.append("--static-groups") }
         return flags
     }
 }

@@ -93,8 +93,11 @@ struct QuantizationOptions: ParsableArguments {
     @Option(help: "GPTQ dampening: this share of the Hessian's mean diagonal is added to its diagonal (default 0.01).")
     var damp: Double?
 
-    @Flag(help: "GPTQ: quantize columns in order of decreasing activation energy (groups fitted before the sweep).")
+    @Flag(help: "GPTQ: quantize columns in order of decreasing activation energy; each group is then consecutive columns of that order, recorded per column (a QPK v2 group index, GPTQ's g_idx).")
     var actOrder = false
+
+    @Flag(help: "With --act-order: keep contiguous column groups (a QPK v1 file, no group index).")
+    var staticGroups = false
 }
 
 extension QuantizationOptions {
@@ -164,7 +167,7 @@ extension QuantizationOptions {
     /// usage error.
     func calibrationOptions() throws -> CalibrationOptions? {
         let given = [("--calibration", calibration != nil), ("--samples", amount.samples != nil), ("--seq-len", amount.seqLen != nil),
-                     ("--damp", damp != nil), ("--act-order", actOrder)].filter(\.1).map(\.0)
+                     ("--damp", damp != nil), ("--act-order", actOrder), ("--static-groups", staticGroups)].filter(\.1).map(\.0)
         if isCalibrated, imatrix != nil {
             throw ValidationError("--imatrix applies to data-free quantization; calibrated quantization (--method gptq|boa, --calibration) measures its own statistics")
         }
@@ -177,7 +180,11 @@ extension QuantizationOptions {
         var options = CalibrationOptions(text: calibration.map { URL(fileURLWithPath: $0) })
         amount.apply(to: &options)
         if let damp { options.gptq.damp = damp }
+        if staticGroups, !actOrder {
+            throw ValidationError("--static-groups applies with --act-order only: without it the groups are contiguous anyway")
+        }
         options.gptq.actOrder = actOrder
+        options.gptq.staticGroups = staticGroups
         options.method = calibratedMethod
         return options
     }
