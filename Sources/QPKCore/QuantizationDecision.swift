@@ -120,6 +120,8 @@ public struct QuantizationDecision: Sendable, Hashable, Codable {
     /// the largest power of two ≤ it that divides its column count, and no transform when there
     /// is none ≥ 2 (odd column counts). `nil`: no transform (spec/quantization.md §14).
     public var transform: WeightTransform?
+    /// The codebook the codes index (QPK v2 §5.7), or `nil` for plain integer codes.
+    public var codebook: CodebookKind?
 
     public init(
         method: QuantizationMethod, scheme: QuantizationScheme, bits: Int, groupSize: Int?,
@@ -169,6 +171,7 @@ public struct QuantizationDecision: Sendable, Hashable, Codable {
         try c.encode(importance, forKey: .importance)
         try c.encode(zeroPoints, forKey: .zeroPoints)
         try c.encodeIfPresent(transform, forKey: .transform)
+        try c.encodeIfPresent(codebook, forKey: .codebook)
     }
 
     public init(from decoder: any Decoder) throws {
@@ -189,6 +192,7 @@ public struct QuantizationDecision: Sendable, Hashable, Codable {
         importance = try c.decode(ImportanceSource.self, forKey: .importance)
         zeroPoints = try c.decodeIfPresent(ZeroPointDomain.self, forKey: .zeroPoints) ?? .float16
         transform = try c.decodeIfPresent(WeightTransform.self, forKey: .transform)
+        codebook = try? c.decodeIfPresent(CodebookKind.self, forKey: .codebook)
     }
 
     /// The layout of `info` under this decision (per-row groups span the whole row).
@@ -201,7 +205,7 @@ public struct QuantizationDecision: Sendable, Hashable, Codable {
     public func layout(columns: Int) -> QuantizationLayout {
         QuantizationLayout(
             scheme: scheme, bits: bits, groupSize: max(1, groupSize ?? columns), axis: axis,
-            zeroPoints: zeroPoints.storage,
+            zeroPoints: zeroPoints.storage, hasCodebook: codebook != nil,
             transform: transform.flatMap { t in
                 WeightTransform.largestBlock(atMost: t.blockSize, dividing: columns).map {
                     WeightTransform(kind: t.kind, blockSize: $0)

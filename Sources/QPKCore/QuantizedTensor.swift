@@ -109,6 +109,34 @@ public struct WeightTransform: Sendable, Hashable, Codable {
     }
 }
 
+/// A fixed table of code values a quantizer can write as a QPK v2 codebook (spec/qpk-format.md
+/// §5.7): code `q` then stands for `codebook[q]`, so `x̂ = (codebook[q] − z)·s`.
+public enum CodebookKind: String, Sendable, Hashable, Codable, CaseIterable {
+    /// NormalFloat4 (QLoRA, Dettmers et al. 2023): the 16 quantiles of a standard normal,
+    /// normalised to `[−1, 1]` with an exact 0, for 4-bit codes.
+    case nf4
+
+    /// The NF4 levels in `[−1, 1]`, ascending (the QLoRA paper's table).
+    static let nf4Levels: [Float] = [
+        -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635,
+        -0.18477343022823334, -0.09105003625154495, 0, 0.07958029955625534, 0.16093020141124725,
+        0.24611230194568634, 0.33791524171829224, 0.44070982933044434, 0.5626170039176941,
+        0.7229568362236023, 1.0,
+    ]
+
+    /// The bit widths the table exists for.
+    public var bits: Int { 4 }
+
+    /// The codebook for `scheme`, ascending, in code units: affine maps `[−1, 1]` onto the code
+    /// range `[0, 2^bits − 1]` (`7.5 + 7.5·v`), so min-max fits put a group's ends on the first
+    /// and last entries; symmetric maps it onto `[0, 2^bits]` around the fixed zero-point
+    /// `2^(bits−1)` (`8 + 8·v`), so `x̂ = 8·v·s` is QLoRA's absmax scaling with `s = absmax/8`.
+    public func values(scheme: QuantizationScheme) -> [Float16] {
+        let half: Float = scheme == .affine ? 7.5 : 8
+        return Self.nf4Levels.map { Float16(half + half * $0) }
+    }
+}
+
 /// How the codes of a quantized tensor are laid out.
 ///
 /// `scheme`, `bits`, `groupSize` and `axis` are the v1 layout; ``zeroPoints``, ``hasGroupIndex``,

@@ -48,6 +48,8 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
     public var zeroPoints: ZeroPointDomain = .float16
     /// The rotation to quantize in (its block size the largest allowed), or `nil` (§14).
     public var transform: WeightTransform?
+    /// The codebook the codes index (QPK v2), or `nil` for plain integer codes (§14).
+    public var codebook: CodebookKind?
 
     /// The bit widths a code can have.
     public static let supportedBits = [2, 3, 4, 8]
@@ -90,6 +92,7 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
         // QPK v2 options, written only when used: recipes without them stay byte-identical.
         if zeroPoints != .float16 { try c.encode(zeroPoints, forKey: .zeroPoints) }
         try c.encodeIfPresent(transform, forKey: .transform)
+        try c.encodeIfPresent(codebook, forKey: .codebook)
     }
 
     /// Decodes what ``encode(to:)`` writes; `max_bits_per_weight` and `importance` may be absent
@@ -115,6 +118,7 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
         importance = try c.decodeIfPresent(Importance.self, forKey: .importance) ?? .none
         zeroPoints = try c.decodeIfPresent(ZeroPointDomain.self, forKey: .zeroPoints) ?? .float16
         transform = try c.decodeIfPresent(WeightTransform.self, forKey: .transform)
+        codebook = try c.decodeIfPresent(CodebookKind.self, forKey: .codebook)
         do {
             try validate()
         } catch {
@@ -161,6 +165,7 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
             outlierBudget: effectiveOutlierBudget, maxBitsPerWeight: maxBitsPerWeight, importance: importance)
         decision.zeroPoints = zeroPoints
         decision.transform = transform
+        decision.codebook = codebook
         return decision
     }
 
@@ -181,6 +186,7 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
         if importance != .none { text += " importance=\(importance.rawValue)" }
         if zeroPoints != .float16 { text += " zero-points=\(zeroPoints.rawValue)" }
         if let transform { text += " \(transform.kind.rawValue)≤\(transform.blockSize)" }
+        if let codebook { text += " codebook=\(codebook.rawValue)" }
         return text
     }
 
@@ -192,6 +198,7 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
         case maxBitsPerWeight(Double)
         case zeroPoints(ZeroPointDomain, QuantizationScheme)
         case transformBlock(Int)
+        case codebook(CodebookKind, Int)
 
         public var description: String {
             switch self {
@@ -205,6 +212,8 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
                 "recipe: bits-per-weight cap \(b) is not a positive number; use e.g. 4.5"
             case let .zeroPoints(domain, scheme):
                 "recipe: zero-points '\(domain.rawValue)' do not go with the \(scheme.rawValue) scheme; --zero-points none needs --scheme symmetric"
+            case let .codebook(kind, bits):
+                "recipe: the \(kind.rawValue) codebook is for \(kind.bits)-bit codes, not \(bits); use --bits \(kind.bits)"
             case let .transformBlock(b):
                 "recipe: transform block \(b) is not a power of two ≥ 2; use e.g. --transform-block 128"
             }
@@ -219,6 +228,7 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
         if let cap = maxBitsPerWeight, !(cap.isFinite && cap > 0) { throw .maxBitsPerWeight(cap) }
         if zeroPoints == .implicit, scheme != .symmetric { throw .zeroPoints(zeroPoints, scheme) }
         if let b = transform?.blockSize, !(b >= 2 && b & (b - 1) == 0) { throw .transformBlock(b) }
+        if let codebook, codebook.bits != bits { throw .codebook(codebook, bits) }
     }
 
     /// Parses a budget as written on the command line: `"0.5%"` → 0.005, `"0.005"` → 0.005,

@@ -64,6 +64,11 @@ public enum TensorQuantizer {
                 values, info: info, decision: decision, layout: layout, transform: transform,
                 columnImportance: columnImportance)
         }
+        if let codebook = decision.codebook {
+            return quantizeWithCodebook(
+                values, info: info, decision: decision, layout: layout, codebook: codebook,
+                columnImportance: columnImportance)
+        }
         let (rows, columns) = layout.matrixShape(of: info)
         let groupsPerRow = layout.groupsPerRow(columns: columns)
         let count = rows * columns
@@ -198,6 +203,130 @@ public enum TensorQuantizer {
         tensor.method = decision.methodTag
         let reconstruction = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
             // Consistent by construction (the layout and data come from this function).
+            try? Dequantizer.dequantizeMatrix(tensor, rows: rows, columns: columns, count: count, into: buffer)
+            initialized = count
+        }
+        tensor.error = reconstruction.withUnsafeBufferPointer {
+            errorStats(original: UnsafeBufferPointer(rebasing: values[0..<count]), reconstruction: $0)
+        }
+        return tensor
+    }
+
+    /// Quantizes the matrix `values` with codes that index `codebook` (spec/qpk-format.md §5.7,
+    /// spec/quantization.md §14): per group, the uniform fit of the decision (scale search,
+    /// zero-point domain) places the group on the code range; each kept value takes the code of
+    /// the nearest codebook entry to `x/s + z` (ties to the lower code); then up to two
+    /// least-squares rounds refit `s` (and a free fp16 `z`) to the codebook values with the codes
+    /// held fixed, each kept only if the group's error falls. Outliers are selected and restored
+    /// as in ``quantizeMatrix(_:info:decision:columnImportance:)``; the codes under them are the
+    /// nearest entries too. Column importance weights the refit. The error is measured on the
+    /// decoded tensor.
+    static func quantizeWithCodebook(
+        _ values: UnsafeBufferPointer<Float>, info: TensorInfo, decision: QuantizationDecision,
+        layout: QuantizationLayout, codebook kind: CodebookKind, columnImportance: [Float]?
+    ) -> QuantizedTensor {
+        let (rows, columns) = layout.matrixShape(of: info)
+        let count = rows * columns
+        let groupSize = layout.groupSize
+        let groupsPerRow = layout.groupsPerRow(columns: columns)
+        let table = kind.values(scheme: layout.scheme)
+        let levels = table.map(Float.init)
+        let weights = ColumnImportance.usable(columnImportance, columns: columns)
+        let outliers = OutlierSelection.select(
+            values, rows: rows, columns: columns, layout: layout, kind: decision.outlierKind,
+            limit: decision.outlierLimit(rows: rows, columns: columns))
+        var excluded = [Bool](repeating: false, count: count)
+        if let outliers {
+            for index in outliers.indices {
+                switch outliers.kind {
+                case .elements: excluded[Int(index)] = true
+                case .rows: for c in 0..<columns { excluded[Int(index) * columns + c] = true }
+                case .columns: for r in 0..<rows { excluded[r * columns + Int(index)] = true }
+                }
+            }
+        }
+        @inline(__always) func nearest(_ t: Float) -> Int {
+            var best = 0, distance = abs(levels[0] - t)
+            for k in 1..<levels.count where abs(levels[k] - t) < distance {
+                best = k
+                distance = abs(levels[k] - t)
+            }
+            return best
+        }
+        var codes = [UInt8](repeating: 0, count: count)
+        var scales = [Float16](repeating: 0, count: rows * groupsPerRow)
+        var zeros = [Float16](repeating: 0, count: rows * groupsPerRow)
+        let freeZero = layout.scheme == .affine && decision.zeroPoints == .float16
+        var kept: [Float] = [], keptWeights: [Float] = []
+        for r in 0..<rows {
+            for g in 0..<groupsPerRow {
+                let start = r * columns + g * groupSize, end = r * columns + min((g + 1) * groupSize, columns)
+                kept.removeAll(keepingCapacity: true)
+                keptWeights.removeAll(keepingCapacity: true)
+                for i in start..<end where !excluded[i] {
+                    kept.append(values[i])
+                    keptWeights.append(weights?[i - r * columns] ?? 1)
+                }
+                var fitted = kept.withUnsafeBufferPointer {
+                    GroupFit.fit($0, bits: layout.bits, scheme: layout.scheme, search: decision.scaleSearch,
+                                 zeroPoints: decision.zeroPoints)
+                }
+                if decision.zeroPoints != .float16 {
+                    fitted.zero = Float16(decision.zeroPoints.constrain(Float(fitted.zero), bits: layout.bits))
+                }
+                func error(_ p: GroupParameters) -> Float {
+                    let s = Float(p.scale), z = Float(p.zero)
+                    var sum: Float = 0
+                    for (k, x) in kept.enumerated() {
+                        let q = s == 0 ? nearest(z) : nearest(x / s + z)
+                        let e = (levels[q] - z) * s - x
+                        sum += keptWeights[k] * e * e
+                    }
+                    return sum
+                }
+                var best = fitted, bestError = error(fitted)
+                for _ in 0..<2 where bestError > 0 && best.scale != 0 && kept.count > 1 {
+                    let s = Float(best.scale), z = Float(best.zero)
+                    var sw: Float = 0, sv: Float = 0, sx: Float = 0, svv: Float = 0, svx: Float = 0
+                    for (k, x) in kept.enumerated() {
+                        let w = keptWeights[k]
+                        let v = freeZero ? levels[nearest(x / s + z)] : levels[nearest(x / s + z)] - z
+                        sw += w; sv += w * v; sx += w * x; svv += w * v * v; svx += w * v * x
+                    }
+                    var candidate = best
+                    if freeZero {
+                        let variance = svv - sv * sv / sw
+                        guard sw > 0, variance > 0 else { break }
+                        let slope = (svx - sv * sx / sw) / variance
+                        let scale = GroupFit.half(slope)
+                        guard scale != 0 else { break }
+                        candidate = GroupParameters(scale: scale, zero: GroupFit.half(-((sx - slope * sv) / sw) / Float(scale)))
+                    } else {
+                        guard svv > 0 else { break }
+                        let scale = GroupFit.half(svx / svv)
+                        guard scale != 0 else { break }
+                        candidate.scale = scale
+                    }
+                    let e = error(candidate)
+                    guard e < bestError, e.isFinite else { break }
+                    best = candidate
+                    bestError = e
+                }
+                let slot = r * groupsPerRow + g
+                scales[slot] = best.scale
+                zeros[slot] = best.zero
+                let s = Float(best.scale), z = Float(best.zero)
+                for i in start..<end { codes[i] = UInt8(s == 0 ? nearest(z) : nearest(values[i] / s + z)) }
+            }
+        }
+        var packed = [UInt8](repeating: 0, count: layout.packedByteCount(elementCount: count))
+        codes.withUnsafeBufferPointer { source in
+            packed.withUnsafeMutableBufferPointer { BitPacking.pack(source, bits: layout.bits, into: $0) }
+        }
+        var tensor = QuantizedTensor(
+            info: info, layout: layout, codes: packed, scales: scales, zeros: zeros, outliers: outliers,
+            method: decision.methodTag, decision: decision, codebook: table)
+        let reconstruction = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
             try? Dequantizer.dequantizeMatrix(tensor, rows: rows, columns: columns, count: count, into: buffer)
             initialized = count
         }

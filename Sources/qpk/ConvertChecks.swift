@@ -23,6 +23,7 @@ extension QuantizationOptions {
         if zeroPoints != nil { flags.append("--zero-points") }
         if transform != nil { flags.append("--transform") }
         if transformBlock != nil { flags.append("--transform-block") }
+        if codebook != nil { flags.append("--codebook") }
         if allocate { flags.append("--allocate") }
         if calibration != nil { flags.append("--calibration") }
         if amount.samples != nil { flags.append("--samples") }

@@ -9,6 +9,7 @@ extension ScaleSearch: ExpressibleByArgument {}
 extension QuantizationScheme: ExpressibleByArgument {}
 extension QuantizationRecipe.OutlierKind: ExpressibleByArgument {}
 extension WeightTransform.Kind: ExpressibleByArgument {}
+extension CodebookKind: ExpressibleByArgument {}
 
 /// `--zero-points f16|packed|none`: how zero-points are stored in QPK.
 enum ZeroPointChoice: String, CaseIterable, ExpressibleByArgument {
@@ -82,6 +83,9 @@ struct QuantizationOptions: ParsableArguments {
     @Option(help: "Largest Hadamard block, a power of two (default 256): each tensor uses the largest power of two up to it that divides its column count; tensors with an odd column count are not rotated.")
     var transformBlock: Int?
 
+    @Option(help: "Codes index a codebook instead of a uniform grid: nf4 (NormalFloat4, 4-bit codes; QPK v2; data-free methods only).")
+    var codebook: CodebookKind?
+
     @Flag(help: "Mixed precision: spend the bit budget of --bits where the measured error is largest.")
     var allocate = false
 
@@ -133,6 +137,12 @@ extension QuantizationOptions {
                 throw ValidationError("--zero-points none needs --scheme symmetric (an affine zero-point must be stored: use --zero-points packed)")
             }
             recipe.zeroPoints = zeroPoints.domain
+        }
+        if let codebook {
+            if isCalibrated {
+                throw ValidationError("--codebook applies to data-free quantization (prequant, rtn); calibrated methods (--method gptq|boa) round to a uniform grid")
+            }
+            recipe.codebook = codebook
         }
         if let transformBlock, transform == nil {
             throw ValidationError("--transform-block \(transformBlock) needs --transform hadamard")

@@ -209,3 +209,34 @@ enum BitPackingReference {
         return packed
     }
 }
+
+@Suite("QPK v2: the NF4 codebook writer")
+struct CodebookQuantizationTests {
+    @Test("nf4 codes index the normalised table, the recorded error is the decoded one, and it beats nothing by accident")
+    func nf4() throws {
+        var rng = SeededGenerator(seed: 44)
+        let info = matrix(8, 128)
+        let values = rng.weights(8 * 128)
+        for scheme in [QuantizationScheme.affine, .symmetric] {
+            var recipe = QuantizationRecipe.rtn(bits: 4, groupSize: 64, scheme: scheme)
+            recipe.codebook = .nf4
+            try recipe.validate()
+            let t = TensorQuantizer.quantize(values, info: info, recipe: recipe)
+            #expect(t.layout.hasCodebook)
+            #expect(t.codebook == CodebookKind.nf4.values(scheme: scheme))
+            let table = try #require(t.codebook).map(Float.init)
+            #expect(table.first == 0 && table.last == (scheme == .affine ? 15 : 16))
+            #expect(table == table.sorted())
+            let restored = try dequantized(t)
+            let measured = values.withUnsafeBufferPointer { v in
+                restored.withUnsafeBufferPointer { TensorQuantizer.errorStats(original: v, reconstruction: $0) }
+            }
+            #expect(t.error == measured)
+            #expect(measured.sqnrDB > 12, "\(scheme)")
+            #expect(t.storedByteCount == 8 * 128 / 2 + 8 * 2 * 4 + 32)
+        }
+        var bad = QuantizationRecipe.rtn(bits: 3, groupSize: 64)
+        bad.codebook = .nf4
+        #expect(throws: QuantizationRecipe.Invalid.self) { try bad.validate() }
+    }
+}

@@ -43,6 +43,8 @@ def tolerance(x_rotated, block):
     (("--scheme", "symmetric", "--zero-points", "none", "--group-size", "32"), "none", False),
     (("--transform", "hadamard"), None, True),
     (("--transform", "hadamard", "--transform-block", "16", "--zero-points", "packed", "--method", "rtn"), "packed", True),
+    (("--codebook", "nf4",), None, False),
+    (("--codebook", "nf4", "--scheme", "symmetric", "--zero-points", "none", "--transform", "hadamard"), "none", True),
 ])
 def test_qpk_v2_files_read_by_numpy_as_qpk_decodes_them(flags, zero_points, transform, tmp_path):
     q = tmp_path / "m.qpk"
@@ -67,6 +69,8 @@ def test_qpk_v2_files_read_by_numpy_as_qpk_decodes_them(flags, zero_points, tran
                 rotated += 1
             elif transform:  # odd column counts cannot be rotated (spec/quantization.md §14)
                 assert "transform" not in layout
+            if "nf4" in flags:
+                assert layout["codebook"] is True and t["blobs"]["codebook"]["length"] == 32
             if zero_points == "none":
                 assert "zeros" not in t["blobs"]
             if zero_points == "packed":
@@ -82,6 +86,13 @@ def test_qpk_v2_files_read_by_numpy_as_qpk_decodes_them(flags, zero_points, tran
             np.testing.assert_array_equal(theirs, ours[name], err_msg=name)
     if transform:
         assert rotated > 0
+    # QPK → QPK copies every tensor, the v2 blobs and keys included.
+    copy = tmp_path / "copy.qpk"
+    run_qpk("convert", q, copy)
+    copy_version, copied = header(copy)
+    assert copy_version == 2
+    assert [(t["name"], t.get("quantization"), {k: b["crc32"] for k, b in t["blobs"].items()}) for t in copied["tensors"]] \
+        == [(t["name"], t.get("quantization"), {k: b["crc32"] for k, b in t["blobs"].items()}) for t in h["tensors"]]
 
 
 def test_hadamard_dense_product_within_stated_tolerance(tmp_path):

@@ -10,7 +10,7 @@ struct QPKParsedFile: Sendable {
     var provenance: QPKProvenance
 }
 
-/// The structural validation rules 1–21 of `spec/qpk-format.md` §8: everything that can be
+/// The structural validation rules 1–21 and 26–28 of `spec/qpk-format.md` §8: everything that can be
 /// checked from the preamble and the JSON header without reading any blob.
 ///
 /// All arithmetic on untrusted offsets and lengths is overflow-checked before it is used.
