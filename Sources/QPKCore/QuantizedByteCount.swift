@@ -13,21 +13,31 @@ public enum QuantizedByteCount {
 
     /// Bytes of one fp16 scale.
     public static let scaleBytes = 2
-    /// Bytes of one group-index entry (u32) and of one codebook entry (fp16).
-    public static let groupIndexEntryBytes = 4
+    /// Bytes of one codebook entry (fp16).
     public static let codebookEntryBytes = 2
 
     /// Codes, scales and zero-points of a `rows × columns` matrix, with the v2 side tables its
     /// layout uses (spec/qpk-format.md §7): zero-points `2·R·G` (f16), `ceil(R·G·bits/8)`
-    /// (packed) or 0 (none); a group index `4·C`; a codebook `2·2^bits`; transform signs
+    /// (packed) or 0 (none); a group index `ceil(C·w/8)` (``groupIndexBits(groups:)``); a codebook `2·2^bits`; transform signs
     /// `ceil(C/8)`.
     public static func codesScalesZeros(layout: QuantizationLayout, rows: Int, columns: Int) -> Int {
         let groups = rows * layout.groupsPerRow(columns: columns)
         return layout.packedByteCount(elementCount: rows * columns)
             + groups * scaleBytes + zeroPoints(layout: layout, groups: groups)
-            + (layout.hasGroupIndex ? columns * groupIndexEntryBytes : 0)
+            + (layout.hasGroupIndex ? groupIndex(columns: columns, groupsPerRow: layout.groupsPerRow(columns: columns)) : 0)
             + (layout.hasCodebook ? (1 << layout.bits) * codebookEntryBytes : 0)
             + (layout.transform != nil ? transformSigns(columns: columns) : 0)
+    }
+
+    /// The width of one group-index entry for `groupsPerRow` groups: the bit length of
+    /// `groupsPerRow − 1`, at least 1 (spec/qpk-format.md §5.5).
+    public static func groupIndexBits(groupsPerRow: Int) -> Int {
+        max(1, Int.bitWidth - max(0, groupsPerRow - 1).leadingZeroBitCount)
+    }
+
+    /// The `group_index` blob: `columns` entries of ``groupIndexBits(groupsPerRow:)`` bits, packed.
+    public static func groupIndex(columns: Int, groupsPerRow: Int) -> Int {
+        (columns * groupIndexBits(groupsPerRow: groupsPerRow) + 7) / 8
     }
 
     /// The `zeros` blob of `groups` zero-points stored as `layout` says.

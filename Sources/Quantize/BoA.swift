@@ -144,6 +144,8 @@ extension Solver {
         for (i, hCol) in hessians.columns.enumerated() {
             factors.append(try columnFactor(hCol, rows: shared ? Array(0..<rows) : headRows(i), name: name))
         }
+        // Groups can follow the act-order only when every row is swept in the same order.
+        if factors.allSatisfy({ $0.order == factors[0].order }) { adoptGroups(following: factors[0].order) }
         if factors[0].staticGroups {
             for g in 0..<groupsPerRow { fitGroup(g, rows: Array(0..<rows)) }
         }

@@ -6,17 +6,23 @@ public struct GPTQOptions: Sendable, Hashable {
     /// Dampening: `λ = damp · mean(diag H)` is added to the Hessian's diagonal (GPTQ §4, "numerical
     /// stability"; the reference's `percdamp`, default 0.01).
     public var damp: Double
-    /// Quantize columns in order of decreasing `H_jj` (the reference's `act_order`). Groups stay
-    /// contiguous; each is fitted on the error-updated weights when the sweep first reaches one of
-    /// its columns.
+    /// Quantize columns in order of decreasing `H_jj` (the reference's `act_order`, `desc_act`).
+    /// Each group is fitted on the error-updated weights when the sweep first reaches one of its
+    /// columns.
     public var actOrder: Bool
+    /// With ``actOrder``: keep qpk's contiguous groups (column `c` in group `c / groupSize`, a
+    /// QPK v1 layout), whose columns are then spread over the sweep. Without it (the reference's
+    /// default, `static_groups=False`) a group is `groupSize` consecutive columns *of the sweep
+    /// order*, and the file records each column's group (QPK v2 `group_index`, GPTQ's `g_idx`).
+    public var staticGroups: Bool
     /// Columns per lazy batch (GPTQ §4, "lazy batch-updates"; 128 in the paper). With groups the
     /// batch is rounded to a multiple of the group size so that no group straddles two batches.
     public var blockSize: Int
 
-    public init(damp: Double = 0.01, actOrder: Bool = false, blockSize: Int = 128) {
+    public init(damp: Double = 0.01, actOrder: Bool = false, staticGroups: Bool = false, blockSize: Int = 128) {
         self.damp = damp
         self.actOrder = actOrder
+        self.staticGroups = staticGroups
         self.blockSize = blockSize
     }
 }
@@ -63,9 +69,10 @@ public enum GPTQError: Error, CustomStringConvertible, Sendable, Equatable {
 ///    the updates that compensate the columns before them). They are left out of every group fit.
 /// 2. Dead columns (`H_jj = 0`: an input that is always zero) get `H_jj = 1` and weight 0.
 /// 3. Dampening: `H += λ I`, `λ = damp · mean(diag H)`.
-/// 4. Act-order (optional): columns are swept in order of decreasing `H_jj`. Groups stay qpk's
-///    contiguous groups (the file has no group index), so one group's columns are spread over the
-///    sweep.
+/// 4. Act-order (optional): columns are swept in order of decreasing `H_jj`. A group is then
+///    `groupSize` consecutive columns of that order, recorded per column in the file's group
+///    index (QPK v2, GPTQ's `g_idx`), as in the reference; with ``GPTQOptions/staticGroups`` they
+///    stay qpk's contiguous groups (a v1 file), so one group's columns are spread over the sweep.
 /// 5. `U = chol(H⁻¹)ᵀ` (upper) through LAPACK `dpotrf`/`dpotri` in float64.
 /// 6. The sweep in batches. A group's scale and zero are fitted (with the decision's scale
 ///    search: min-max, MSE clipping, HQQ; weighted by `columnImportance` when given) when the
@@ -121,6 +128,13 @@ struct Solver {
     var zeros: [Float16]
     /// The final value of every element: `(q − z)·s`, or the outlier's full-precision value.
     var reconstruction: [Float]
+    /// The group of each column: `c / groupSize`, or its place in the sweep order divided by the
+    /// group size once ``adoptGroups(following:)`` has run.
+    var groupOf: [Int]
+    /// The columns of each group, in increasing order.
+    var groupColumns: [[Int]]
+    /// Whether the groups follow the sweep order (the result records a group index).
+    var groupsFollowOrder = false
 
     init(
         original: [Float], rows: Int, columns: Int, layout: QuantizationLayout, decision: QuantizationDecision,
@@ -140,6 +154,21 @@ struct Solver {
         scales = [Float16](repeating: 0, count: groups)
         zeros = [Float16](repeating: 0, count: groups)
         reconstruction = [Float](repeating: 0, count: rows * columns)
+        let size = max(1, layout.groupSize)
+        groupOf = (0..<columns).map { $0 / size }
+        groupColumns = stride(from: 0, to: columns, by: size).map { Array($0..<min($0 + size, columns)) }
+    }
+
+    /// Makes each group `groupSize` consecutive columns of the sweep `order` (GPTQ's act-order
+    /// groups, `g_idx[order[i]] = i / groupSize`), when the options ask for it.
+    mutating func adoptGroups(following order: [Int]) {
+        // In the identity order the groups are the contiguous ones: no index needed (a v1 file).
+        guard options.actOrder, !options.staticGroups, decision.groupSize != nil, columns > 0,
+              order != Array(0..<columns) else { return }
+        let size = max(1, layout.groupSize)
+        for (position, column) in order.enumerated() { groupOf[column] = position / size }
+        groupColumns = stride(from: 0, to: columns, by: size).map { Array(order[$0..<min($0 + size, columns)]).sorted() }
+        groupsFollowOrder = true
     }
 
     /// The solver of `weights` (row-major in `info.shape`) in `decision`'s matrix view: the
@@ -164,6 +193,7 @@ struct Solver {
         selectOutliers()
         let all = Array(0..<rows)
         let factor = try columnFactor(hessian, rows: all, name: name)
+        adoptGroups(following: factor.order)
         if factor.staticGroups {
             for g in 0..<groupsPerRow { fitGroup(g, rows: all) }
         }
@@ -228,14 +258,13 @@ struct Solver {
     /// Fits the scale and zero-point of group `g` of the rows `rowSet` on their current weights,
     /// outliers left out.
     mutating func fitGroup(_ g: Int, rows rowSet: [Int]) {
-        let size = layout.groupSize
-        let start = g * size, end = min(start + size, columns)
-        var values = [Float](repeating: 0, count: end - start)
-        var weights = [Float](repeating: 0, count: end - start)
+        let members = groupColumns[g]
+        var values = [Float](repeating: 0, count: members.count)
+        var weights = [Float](repeating: 0, count: members.count)
         let weighted = !importance.isEmpty
         for r in rowSet {
             var kept = 0
-            for c in start..<end where mask[r * columns + c] == 0 {
+            for c in members where mask[r * columns + c] == 0 {
                 values[kept] = Float(work[r * columns + c])
                 if weighted { weights[kept] = importance[c] }
                 kept += 1
@@ -264,9 +293,10 @@ struct Solver {
         let rows = rowSet.count
         let n = columns
         let groupSize = layout.groupSize
-        // In the identity order a batch holds whole groups, so each fit sees fully updated weights.
-        let identity = !options.actOrder
-        let block = fitOnTheWay && identity ? max(1, options.blockSize / groupSize) * groupSize : max(1, options.blockSize)
+        // When groups are consecutive in the sweep order (the identity order, or groups that follow
+        // the act-order), a batch holds whole groups, so each fit sees fully updated weights.
+        let wholeGroups = !options.actOrder || groupsFollowOrder
+        let block = fitOnTheWay && wholeGroups ? max(1, options.blockSize / groupSize) * groupSize : max(1, options.blockSize)
         // Where each column is swept, and whether its group's scale and zero are fitted yet.
         var position = [Int](repeating: 0, count: n)
         for (k, column) in order.enumerated() { position[column] = k }
@@ -285,14 +315,14 @@ struct Solver {
                 let j = start + k
                 let column = order[j]
                 let pivot = upper[j * n + j]
-                let g = column / groupSize
+                let g = groupOf[column]
                 if !fitted[g] {
                     // The sweep reaches the group's first column in sweep order: fit the group on
                     // its weights as updated so far. Those in this batch carry the batch's updates;
                     // those after it get the batch's pending updates `−E[:, :k] · U[start..<j, p]`
                     // for the fit only (the batch's end applies them for good).
                     var saved: [(index: Int, value: Double)] = []
-                    for c in (g * groupSize)..<min((g + 1) * groupSize, n) {
+                    for c in groupColumns[g] {
                         let p = position[c]
                         if p < end {
                             for r in 0..<rows { work[rowSet[r] * n + c] = batch[r * width + p - start] }
@@ -399,9 +429,12 @@ struct Solver {
         let error = original.withUnsafeBufferPointer { o in
             reconstruction.withUnsafeBufferPointer { TensorQuantizer.errorStats(original: o, reconstruction: $0) }
         }
+        var recorded = layout
+        recorded.hasGroupIndex = groupsFollowOrder
         return QuantizedTensor(
-            info: info, layout: layout, codes: packed, scales: scales, zeros: zeros, outliers: kept,
-            error: error, method: decision.methodTag, decision: decision)
+            info: info, layout: recorded, codes: packed, scales: scales, zeros: zeros, outliers: kept,
+            error: error, method: decision.methodTag, decision: decision,
+            groupIndex: groupsFollowOrder ? groupOf.map { UInt32($0) } : nil)
     }
 }
 

@@ -28,6 +28,7 @@ extension QuantizationOptions {
         flags += input.givenFlags
         if damp != nil { flags.append("--damp") }
         if actOrder { flags.append("--act-order") }
+        if staticGroups { flags.append("--static-groups") }
         return flags
     }
 }

@@ -94,8 +94,11 @@ struct QuantizationOptions: ParsableArguments {
     @Option(help: "GPTQ dampening: this share of the Hessian's mean diagonal is added to its diagonal (default 0.01; 0.1 with --random-tokens).")
     var damp: Double?
 
-    @Flag(help: "GPTQ: quantize columns in order of decreasing activation energy (groups fitted before the sweep).")
+    @Flag(help: "GPTQ: quantize columns in order of decreasing activation energy; each group is then consecutive columns of that order, recorded per column (a QPK v2 group index, GPTQ's g_idx).")
     var actOrder = false
+
+    @Flag(help: "With --act-order: keep contiguous column groups (a QPK v1 file, no group index).")
+    var staticGroups = false
 }
 
 extension QuantizationOptions {
@@ -170,7 +173,8 @@ extension QuantizationOptions {
     /// The calibration settings of the flags; a calibration flag without a calibrated method is a
     /// usage error.
     func calibrationOptions() throws -> CalibrationOptions? {
-        let given = input.givenFlags + [("--damp", damp != nil), ("--act-order", actOrder)].filter(\.1).map(\.0)
+        let given = input.givenFlags + [("--damp", damp != nil), ("--act-order", actOrder), ("--static-groups", staticGroups)]
+            .filter(\.1).map(\.0)
         if isCalibrated, imatrix != nil {
             throw ValidationError("--imatrix applies to data-free quantization; calibrated quantization (--method gptq|boa, --calibration) measures its own statistics")
         }
@@ -182,7 +186,11 @@ extension QuantizationOptions {
         }
         var options = try input.options()
         if let damp { options.gptq.damp = damp }
+        if staticGroups, !actOrder {
+            throw ValidationError("--static-groups applies with --act-order only: without it the groups are contiguous anyway")
+        }
         options.gptq.actOrder = actOrder
+        options.gptq.staticGroups = staticGroups
         options.method = calibratedMethod
         return options
     }

@@ -17,7 +17,7 @@ struct QPKVersion2Tests {
 
     static let wInfo = TensorInfo(name: "w", dtype: .f32, shape: [4, 10])
     static let sInfo = TensorInfo(name: "s", dtype: .f32, shape: [2, 8])
-    static let gInfo = TensorInfo(name: "g", dtype: .f32, shape: [2, 8])
+    static let gInfo = TensorInfo(name: "g", dtype: .f32, shape: [2, 12])
     static let hInfo = TensorInfo(name: "h", dtype: .f32, shape: [3, 8])
 
     /// `w`: packed 4-bit zero-points (integers) with element outliers; `s`: symmetric 3-bit, no
@@ -27,10 +27,10 @@ struct QPKVersion2Tests {
         w.layout.zeroPoints = .packed  // the reference quantizer's zero-points are already integers
         var s = QPKReference.quantize(QPKReference.randomValues(16, seed: 12), info: sInfo, bits: 3, groupSize: 8, scheme: .symmetric)
         s.layout.zeroPoints = .implicit
-        var g = QPKReference.quantize(QPKReference.randomValues(16, seed: 13), info: gInfo, bits: 2, groupSize: 4)
+        var g = QPKReference.quantize(QPKReference.randomValues(24, seed: 13), info: gInfo, bits: 2, groupSize: 4)
         g.layout.hasGroupIndex = true
         g.layout.hasCodebook = true
-        g.groupIndex = [1, 0, 1, 0, 0, 1, 1, 0]
+        g.groupIndex = [1, 0, 2, 0, 2, 1, 1, 0, 2, 0, 1, 2]  // three groups of four: 2-bit entries
         g.codebook = [-0.5, 0.25, 1, 3.5]
         var h = QPKReference.quantize(QPKReference.randomValues(24, seed: 14), info: hInfo, bits: 4, groupSize: 8)
         h.layout.transform = WeightTransform(kind: .hadamard, blockSize: 4)
@@ -96,7 +96,8 @@ struct QPKVersion2Tests {
         #expect(w.storedByteCount(of: .zeros) == 6)
         #expect(reader.record(for: "s")!.blobs[.zeros] == nil)
         let g = reader.record(for: "g")!
-        #expect(g.storedByteCount(of: .groupIndex) == 32 && g.storedByteCount(of: .codebook) == 8)
+        // The group index packs 12 entries of ceil(log2 3) = 2 bits into 3 bytes (§5.5).
+        #expect(g.storedByteCount(of: .groupIndex) == 3 && g.storedByteCount(of: .codebook) == 8)
         #expect(reader.record(for: "h")!.storedByteCount(of: .transformSigns) == 1)
         let header = (try QPKFixture.header(url)["tensors"] as! [[String: Any]]).map { $0["quantization"] as? [String: Any] }
         #expect(header[1]?["zero_points"] as? String == "packed")
@@ -123,7 +124,7 @@ struct QPKVersion2Tests {
         bad.layout.scheme = .affine  // none needs symmetric
         #expect(throws: QPKError.self) { try Self.writeSample(url, [bad]) }
         bad = tensors[2]
-        bad.groupIndex = [0, 0, 0, 0, 0, 1, 1, 1]  // group 0 holds 5 > 4 columns
+        bad.groupIndex = [0, 0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 2]  // group 0 holds 5 > 4 columns
         #expect(throws: QPKError.self) { try Self.writeSample(url, [bad]) }
         bad = tensors[2]
         bad.codebook![1] = .infinity
@@ -208,9 +209,14 @@ struct QPKVersion2Tests {
 
     @Test("29 group_index: an entry ≥ G, or a group over group_size columns")
     func groupIndex() throws {
-        for (position, value) in [(3, UInt32(2)), (0, UInt32(0))] {
+        // Entries are 2 bits (G = 3): entry 3 set to 3 is out of range; entry 0 set to 0 gives
+        // group 0 five columns.
+        for (position, value) in [(3, UInt8(3)), (0, UInt8(0))] {
             try Self.writeSample(url)
-            try QPKFixture.rewriteBlob(url, "g", "group_index") { QPKFixture.putU32(value, into: &$0, at: 4 * position) }
+            try QPKFixture.rewriteBlob(url, "g", "group_index") { blob in
+                let shift = UInt8(2 * position % 8)
+                blob[2 * position / 8] = blob[2 * position / 8] & ~(0b11 << shift) | value << shift
+            }
             let reader = try QPKReader(url: url)
             #expect(reader.validate().map(\.rule) == ["group_index"], "\(value)")
             #expect(throws: QPKError.self) { try reader.storage(of: Self.gInfo) }

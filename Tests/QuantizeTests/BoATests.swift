@@ -53,6 +53,7 @@ struct BoATests {
                 #expect(boa.scales == gptq.scales)
                 #expect(boa.zeros == gptq.zeros)
                 #expect(boa.outliers == gptq.outliers)
+                #expect(boa.groupIndex == gptq.groupIndex && boa.layout == gptq.layout)
                 let (ours, theirs) = (try dequantized(boa), try dequantized(gptq))
                 #expect(zip(ours, theirs).allSatisfy { abs($0 - $1) <= 1e-6 * max(1, abs($1)) })
             }

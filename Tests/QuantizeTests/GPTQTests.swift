@@ -149,7 +149,10 @@ struct GPTQTests {
             let restored = try dequantized(gptq)
             #expect(restored.allSatisfy { $0.isFinite })
             for r in 0..<Self.rows {
-                for j in dead { #expect(abs(restored[r * Self.columns + j]) <= Float(gptq.scales[r * 4 + j / 64]) / 2 + 1e-6) }
+                for j in dead {
+                    let g = gptq.groupIndex.map { Int($0[j]) } ?? j / 64
+                    #expect(abs(restored[r * Self.columns + j]) <= Float(gptq.scales[r * 4 + g]) / 2 + 1e-6)
+                }
             }
         }
     }
@@ -162,9 +165,10 @@ struct GPTQTests {
         let (h, _) = Self.correlatedHessian(columns: Self.columns, seed: 11)
         let decision = QuantizationRecipe.rtn(bits: bits, groupSize: 64).decision()
         let gptq = try w.withUnsafeBufferPointer {
-            try GPTQ.quantize($0, info: info, hessian: h, decision: decision, options: GPTQOptions(actOrder: true))
+            try GPTQ.quantize($0, info: info, hessian: h, decision: decision, options: GPTQOptions(actOrder: true, staticGroups: true))
         }
-        let expected = Self.unbatchedActOrderSweep(w, hessian: h, bits: bits, groupSize: 64)
+        #expect(!gptq.layout.hasGroupIndex && gptq.groupIndex == nil)
+        let expected = Self.unbatchedActOrderSweep(w, hessian: h, bits: bits, groupSize: 64, groupsFollowOrder: false)
         // The groups stay contiguous (qpk's layout), but are fitted on the updated weights, not the
         // original ones: the original weights' fits differ.
         let rtn = TensorQuantizer.quantize(w, info: info, decision: decision)
@@ -176,11 +180,44 @@ struct GPTQTests {
         #expect(close >= codes.count * 999 / 1000, "\(close) of \(codes.count) values agree")
     }
 
+    @Test("act-order groups follow the sweep order by default, as the reference's g_idx: the file records each column's group",
+          arguments: [2, 3, 4])
+    func actOrderGroupsFollowTheSweep(bits: Int) throws {
+        let w = Self.weights()
+        let info = matrix(Self.rows, Self.columns)
+        let (h, _) = Self.correlatedHessian(columns: Self.columns, seed: 11)
+        let decision = QuantizationRecipe.rtn(bits: bits, groupSize: 64).decision()
+        let gptq = try w.withUnsafeBufferPointer {
+            try GPTQ.quantize($0, info: info, hessian: h, decision: decision, options: GPTQOptions(actOrder: true))
+        }
+        let expected = Self.unbatchedActOrderSweep(w, hessian: h, bits: bits, groupSize: 64, groupsFollowOrder: true)
+        #expect(gptq.layout.hasGroupIndex)
+        #expect(gptq.groupIndex == expected.groupIndex.map { UInt32($0) })
+        // Every group holds 64 columns, and they are not the contiguous ones.
+        let sizes = Dictionary(grouping: expected.groupIndex, by: { $0 }).mapValues(\.count)
+        #expect(sizes.count == 4 && sizes.values.allSatisfy { $0 == 64 })
+        #expect(expected.groupIndex != (0..<Self.columns).map { $0 / 64 })
+        let agreeing = zip(gptq.scales, expected.scales).filter { $0 == $1 }.count
+        #expect(agreeing >= expected.scales.count - 1, "\(agreeing) of \(expected.scales.count) scales agree")
+        let values = try dequantized(gptq)
+        let close = zip(values, expected.values).filter { abs($0 - $1) <= 1e-6 }.count
+        #expect(close >= values.count * 999 / 1000, "\(close) of \(values.count) values agree")
+        // And it serves the objective at least as well as contiguous groups do, here.
+        let contiguous = try w.withUnsafeBufferPointer {
+            try GPTQ.quantize($0, info: info, hessian: h, decision: decision, options: GPTQOptions(actOrder: true, staticGroups: true))
+        }
+        let error = Self.outputError(w, values, hessian: h, columns: Self.columns)
+        let staticError = Self.outputError(w, try dequantized(contiguous), hessian: h, columns: Self.columns)
+        #expect(error <= staticError * 1.05, "group index \(error) vs static groups \(staticError)")
+    }
+
     /// GPTQ with act-order written out column by column (no lazy batches, no Cholesky tricks
-    /// beyond `U = chol(H⁻¹)`): the specification the batched solver must meet.
+    /// beyond `U = chol(H⁻¹)`): the specification the batched solver must meet. With
+    /// `groupsFollowOrder` group `g` is the sweep's columns `g·groupSize ..< (g+1)·groupSize`
+    /// (the reference's `g_idx`), else the contiguous columns.
     static func unbatchedActOrderSweep(
-        _ w: [Float], hessian: [Double], bits: Int, groupSize: Int
-    ) -> (scales: [Float16], values: [Float]) {
+        _ w: [Float], hessian: [Double], bits: Int, groupSize: Int, groupsFollowOrder: Bool
+    ) -> (scales: [Float16], values: [Float], groupIndex: [Int]) {
         let n = columns, groups = n / groupSize
         var h = hessian
         let lambda = 0.01 * (0..<n).map { h[$0 * n + $0] }.reduce(0, +) / Double(n)
@@ -195,11 +232,14 @@ struct GPTQTests {
         var fitted = [Bool](repeating: false, count: groups)
         var values = [Float](repeating: 0, count: rows * n)
         let top = Float((1 << bits) - 1)
+        var groupIndex = (0..<n).map { $0 / groupSize }
+        if groupsFollowOrder { for (k, column) in order.enumerated() { groupIndex[column] = k / groupSize } }
         for (k, column) in order.enumerated() {
-            let g = column / groupSize
+            let g = groupIndex[column]
             if !fitted[g] {
+                let members = (0..<n).filter { groupIndex[$0] == g }
                 for r in 0..<rows {
-                    let group = (g * groupSize..<(g + 1) * groupSize).map { Float(work[r * n + $0]) }
+                    let group = members.map { Float(work[r * n + $0]) }
                     let p = group.withUnsafeBufferPointer { GroupFit.fit($0, bits: bits, scheme: .affine, search: .minmax) }
                     (scales[r * groups + g], zeros[r * groups + g]) = (p.scale, p.zero)
                 }
@@ -214,7 +254,7 @@ struct GPTQTests {
                 for m in (k + 1)..<n { work[r * n + order[m]] -= e * u[k * n + m] }
             }
         }
-        return (scales, values)
+        return (scales, values, groupIndex)
     }
 
     @Test("a Hessian of the wrong size is an error naming the tensor")

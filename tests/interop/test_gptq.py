@@ -140,3 +140,45 @@ def test_user_calibration_text_and_settings_are_used(minilm, tmp_path):
     report = run_json("inspect", out)
     methods = {t["quantization"]["method"] for t in report["tensors"] if t.get("quantization")}
     assert methods == {"boa+mse", "gptq+mse"}
+
+
+def test_act_order_groups_are_a_group_index_the_numpy_reader_decodes(minilm, tmp_path):
+    """`--act-order` makes each group consecutive columns of the sweep order and records them as
+    the QPK v2 group index (spec/quantization.md §11, spec/qpk-format.md §5.5); the spec's numpy
+    reader decodes the file to the same values as `qpk convert`. `--static-groups` keeps v1."""
+    import qpk
+
+    text = tmp_path / "calib.txt"
+    text.write_text("\n\n".join(f"Passage {i}: the orchard's pears ripened late after a wet and windy August." for i in range(24)))
+    common = ["--method", "gptq", "--calibration", text, "--samples", 8, "--seq-len", 32, "--act-order",
+              "--group-size", 64, "--scale-search", "minmax", "--outlier-budget", 0, "--importance", "none",
+              "--include", "encoder.layer.0.*.weight", "--exclude", "*LayerNorm*"]
+    indexed, static = tmp_path / "indexed.qpk", tmp_path / "static.qpk"
+    run_qpk("convert", minilm.parent, indexed, *common)
+    run_qpk("convert", minilm.parent, static, *common, "--static-groups")
+    run_qpk("validate", indexed, static)
+    restored = tmp_path / "indexed.safetensors"
+    run_qpk("convert", indexed, restored, "--dtype", "f32")
+    ours = load_file(str(restored))
+    with qpk.safe_open(indexed) as f:
+        assert f.version == 2
+        with_index = 0
+        for name in f.keys():
+            np.testing.assert_array_equal(f.get_tensor(name), ours[name], err_msg=name)
+            try:
+                t = f.get_quantized(name)
+            except ValueError:  # stored raw
+                continue
+            if t.group_index is not None:
+                with_index += 1
+                columns = t.codes.shape[1]
+                counts = np.bincount(t.group_index, minlength=columns // 64)
+                assert (counts == 64).all(), name
+                assert (t.group_index != np.arange(columns) // 64).any(), name
+        assert with_index == 6  # query, key, value, attention output, FFN up and down
+    with qpk.safe_open(static) as f:
+        assert f.version == 1
+    # The packed index costs a few hundred bytes per tensor, not 4 per column.
+    sizes = {t["name"]: t for t in run_json("inspect", indexed)["tensors"]}
+    q = sizes["encoder.layer.0.attention.self.query.weight"]
+    assert q["bits_per_weight"] < 4.5 + 8 * 3 * 384 / 8 / (384 * 384) + 1e-9, q["bits_per_weight"]

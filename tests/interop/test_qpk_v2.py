@@ -162,8 +162,13 @@ def write_qpk(path, tensors, version=2):
     path.write_bytes(bytes(body) + head)
 
 
-def side_table_tensor(rng, group_index=True, codebook=True, transform=False, zero_points="packed"):
-    rows, columns, bits, group = 3, 16, 3, 4
+def group_index_blob(gidx, groups):
+    """§5.5: the entries packed in max(1, ceil(log2 G)) bits each, like codes."""
+    return pack(np.asarray(gidx), max(1, (groups - 1).bit_length()))
+
+
+def side_table_tensor(rng, group_index=True, codebook=True, transform=False, zero_points="packed", columns=16):
+    rows, bits, group = 3, 3, 4
     groups = columns // group
     codes = rng.integers(0, 2 ** bits, rows * columns)
     scales = rng.uniform(0.01, 0.1, rows * groups).astype("<f2")
@@ -176,14 +181,13 @@ def side_table_tensor(rng, group_index=True, codebook=True, transform=False, zer
         del quantization["zero_points"]
     if group_index:
         quantization["group_index"] = True
-        gidx = rng.permutation(np.arange(columns) // group).astype("<u4")
-        blobs["group_index"] = gidx.tobytes()
+        blobs["group_index"] = group_index_blob(rng.permutation(np.arange(columns) // group), groups)
     if codebook:
         quantization["codebook"] = True
         blobs["codebook"] = np.sort(rng.normal(size=2 ** bits) * 3).astype("<f2").tobytes()
     if transform:
-        quantization["transform"] = {"block_size": 8, "kind": "hadamard"}
-        blobs["transform_signs"] = bytes(rng.integers(0, 256, 2, dtype=np.uint8))
+        quantization["transform"] = {"block_size": 8 if columns % 8 == 0 else 4, "kind": "hadamard"}
+        blobs["transform_signs"] = bytes(rng.integers(0, 256, (columns + 7) // 8, dtype=np.uint8))
     entry = {"dtype": "F32", "encoding": "affine", "error": None, "outliers": None, "quantization": quantization,
              "shape": [rows, columns]}
     return entry, blobs
@@ -223,15 +227,17 @@ def test_group_index_and_codebook_written_from_the_spec_read_by_qpk(tmp_path):
 ])
 def test_broken_v2_files_named_alike_by_qpk_and_numpy(breakage, rule, tmp_path):
     rng = np.random.default_rng(3)
-    entry, blobs = side_table_tensor(rng, transform=True)
+    # 12 columns in groups of 4: G = 3, so 2-bit group-index entries can hold an out-of-range 3.
+    entry, blobs = side_table_tensor(rng, transform=True, columns=12 if breakage == "group_out_of_range" else 16)
     version = 2
     if breakage == "version1":
         version = 1
     elif breakage == "group_too_big":
-        blobs["group_index"] = (np.arange(16) // 4 == 0).astype("<u4").tobytes()  # group 0 gets 12 columns
+        blobs["group_index"] = group_index_blob((np.arange(16) // 4 == 0).astype(int), 4)  # group 0 gets 12 columns
     elif breakage == "group_out_of_range":
-        gidx = np.frombuffer(blobs["group_index"], "<u4").copy(); gidx[5] = 4
-        blobs["group_index"] = gidx.tobytes()
+        gidx = np.arange(12) // 4
+        gidx[5] = 3
+        blobs["group_index"] = group_index_blob(gidx, 3)
     elif breakage == "codebook_nan":
         table = np.frombuffer(blobs["codebook"], "<f2").copy(); table[2] = np.nan
         blobs["codebook"] = table.tobytes()

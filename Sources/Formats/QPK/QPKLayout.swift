@@ -70,7 +70,7 @@ public enum QPKBlobKind: String, Sendable, CaseIterable, Codable, Comparable {
     case zeros
     case outlierIndices = "outlier_indices"
     case outlierValues = "outlier_values"
-    /// v2: one u32 group number per column (§5.5).
+    /// v2: one group number per column, packed (§5.5).
     case groupIndex = "group_index"
     /// v2: the `2^bits` fp16 values the codes stand for (§5.7).
     case codebook
@@ -110,14 +110,14 @@ extension UnsafeRawBufferPointer {
 }
 
 /// The §5.2 LSB-first bit stream, for the small v2 arrays stored like codes (packed
-/// zero-points): value `i` occupies stream bits `[i·bits, (i+1)·bits)`, stream bit `k` is bit
-/// `k mod 8` of byte `k / 8`. (Quantize's `BitPacking` is the fast path for codes.)
+/// zero-points, the group index): value `i` occupies stream bits `[i·bits, (i+1)·bits)`, stream
+/// bit `k` is bit `k mod 8` of byte `k / 8`. (Quantize's `BitPacking` is the fast path for codes.)
 enum QPKBitStream {
     /// `values` (each `< 2^bits`) as `ceil(count·bits/8)` bytes, unused high bits zero.
-    static func pack(_ values: [UInt8], bits: Int) -> [UInt8] {
+    static func pack<Value: FixedWidthInteger>(_ values: [Value], bits: Int) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: (values.count * bits + 7) / 8)
         for (i, value) in values.enumerated() {
-            for b in 0..<bits where value >> UInt8(b) & 1 == 1 {
+            for b in 0..<bits where value >> b & 1 == 1 {
                 let k = i * bits + b
                 bytes[k >> 3] |= 1 << UInt8(k & 7)
             }
@@ -127,12 +127,14 @@ enum QPKBitStream {
 
     /// The first `count` values of `bits` bits in `bytes` (which holds at least
     /// `ceil(count·bits/8)` bytes).
-    static func unpack(_ bytes: UnsafeRawBufferPointer, bits: Int, count: Int) -> [UInt8] {
+    static func unpack<Value: FixedWidthInteger>(
+        _ bytes: UnsafeRawBufferPointer, bits: Int, count: Int, as type: Value.Type = UInt8.self
+    ) -> [Value] {
         (0..<count).map { i in
-            var value: UInt8 = 0
+            var value: Value = 0
             for b in 0..<bits {
                 let k = i * bits + b
-                value |= (bytes[k >> 3] >> UInt8(k & 7) & 1) << UInt8(b)
+                value |= Value(bytes[k >> 3] >> UInt8(k & 7) & 1) << b
             }
             return value
         }

@@ -172,7 +172,7 @@ public final class QPKReader: CheckpointReader {
         var problems: [QPKError] = []
         withExtendedLifetime(file) {
             if layout.hasGroupIndex {
-                let index = Self.u32s(bytes(of: record.blobs[.groupIndex]!)).map { UInt32($0) }
+                let index = Self.groupIndex(bytes(of: record.blobs[.groupIndex]!), layout: layout, columns: record.matrixShape.columns)
                 if let reason = Self.groupIndexProblem(index, layout: layout, columns: record.matrixShape.columns) {
                     problems.append(.groupIndexInvalid(path: url.path, tensor: record.info.name, reason: reason))
                 }
@@ -221,7 +221,8 @@ public final class QPKReader: CheckpointReader {
             return QuantizedTensor(
                 info: record.info, layout: layout, codes: codes, scales: scales, zeros: zeros, outliers: outliers,
                 error: record.error, method: record.method ?? "", decision: record.decision,
-                groupIndex: layout.hasGroupIndex ? Self.u32s(bytes(of: record.blobs[.groupIndex]!)).map { UInt32($0) } : nil,
+                groupIndex: layout.hasGroupIndex
+                    ? Self.groupIndex(bytes(of: record.blobs[.groupIndex]!), layout: layout, columns: record.matrixShape.columns) : nil,
                 codebook: layout.hasCodebook ? Self.float16s(bytes(of: record.blobs[.codebook]!)) : nil,
                 transformSigns: layout.transform != nil ? [UInt8](bytes(of: record.blobs[.transformSigns]!)) : nil)
         }
@@ -286,6 +287,12 @@ public final class QPKReader: CheckpointReader {
 
     static func float32s(_ bytes: UnsafeRawBufferPointer) -> [Float] {
         (0..<(bytes.count / 4)).map { Float(bitPattern: bytes.loadLittleEndian(UInt32.self, at: $0 * 4)) }
+    }
+
+    /// The `columns` entries of a packed `group_index` blob (§5.5).
+    static func groupIndex(_ bytes: UnsafeRawBufferPointer, layout: QuantizationLayout, columns: Int) -> [UInt32] {
+        let bits = QuantizedByteCount.groupIndexBits(groupsPerRow: layout.groupsPerRow(columns: columns))
+        return QPKBitStream.unpack(bytes, bits: bits, count: columns, as: UInt32.self)
     }
 
     static func u32s(_ bytes: UnsafeRawBufferPointer) -> [Int64] {

@@ -245,7 +245,8 @@ enum QPKStructure {
             return nil
         }
         guard let codeBits = checkedProduct([elements, layout.bits]), let groupCount = checkedProduct([rows, groups]),
-              let zeroBits = checkedProduct([groupCount, layout.bits]), let groupIndexBytes = checkedProduct([columns, 4])
+              let zeroBits = checkedProduct([groupCount, layout.bits]),
+              checkedProduct([columns, QuantizedByteCount.groupIndexBits(groupsPerRow: groups)]) != nil
         else {
             problems.append(.invalidShape(path: path, tensor: name, reason: "shape \(info.shape) overflows"))
             return nil
@@ -256,7 +257,7 @@ enum QPKStructure {
         case .packed: lengths[.zeros] = zeroBits / 8 + (zeroBits % 8 == 0 ? 0 : 1)
         case .implicit: break
         }
-        if layout.hasGroupIndex { lengths[.groupIndex] = groupIndexBytes }
+        if layout.hasGroupIndex { lengths[.groupIndex] = QuantizedByteCount.groupIndex(columns: columns, groupsPerRow: groups) }
         if layout.hasCodebook { lengths[.codebook] = QuantizedByteCount.codebookEntryBytes << layout.bits }
         if layout.transform != nil { lengths[.transformSigns] = QuantizedByteCount.transformSigns(columns: columns) }
         record.layout = layout

@@ -126,7 +126,10 @@ public final class QPKWriter: CheckpointWriter {
         case .packed: blobs[.zeros] = try appendBlob(QPKBitStream.pack(tensor.zeros.map { UInt8(Float($0)) }, bits: tensor.layout.bits))
         case .implicit: break
         }
-        if let groupIndex = tensor.groupIndex { blobs[.groupIndex] = try appendBlob(Self.littleEndianBytes(groupIndex)) }
+        if let groupIndex = tensor.groupIndex {
+            let groups = tensor.layout.groupsPerRow(columns: tensor.matrixShape.columns)
+            blobs[.groupIndex] = try appendBlob(QPKBitStream.pack(groupIndex, bits: QuantizedByteCount.groupIndexBits(groupsPerRow: groups)))
+        }
         if let codebook = tensor.codebook { blobs[.codebook] = try appendBlob(Self.littleEndianBytes(codebook.map(\.bitPattern))) }
         if let signs = tensor.transformSigns { blobs[.transformSigns] = try appendBlob(signs) }
         var outlierRecord: QPKOutlierRecord?

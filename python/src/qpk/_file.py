@@ -17,7 +17,7 @@ import numpy as np
 
 from ._dtypes import BITS, FLOATING, decode_raw
 from ._errors import QPKError
-from ._tensor import Outliers, QuantizedTensor, matrix_shape, unpack_codes
+from ._tensor import Outliers, QuantizedTensor, group_index_bits, matrix_shape, unpack_codes, unpack_integers
 
 __all__ = ["QPKFile", "PathLike"]
 
@@ -317,7 +317,7 @@ class QPKFile:
         elif zero_points == "packed":
             blobs["zeros"] = (rows * groups * q["bits"] + 7) // 8
         if q.get("group_index") is True:
-            blobs["group_index"] = 4 * cols
+            blobs["group_index"] = (cols * group_index_bits(groups) + 7) // 8
         if q.get("codebook") is True:
             blobs["codebook"] = 2 << q["bits"]
         if transform is not None:
@@ -442,7 +442,7 @@ class QPKFile:
         codes = unpack_codes(self._blob(t, "codes"), rows * cols, q["bits"]).reshape(rows, cols)
         scales = np.frombuffer(self._blob(t, "scales"), "<f2").astype(np.float16).reshape(rows, groups)
         zeros = self._zeros(t, rows, groups)
-        group_index, codebook = self._side_tables(t, groups)
+        group_index, codebook = self._side_tables(t, groups, cols)
         signs = None
         if q.get("transform") is not None:
             raw = np.unpackbits(np.frombuffer(self._blob(t, "transform_signs"), np.uint8), bitorder="little")[:cols]
@@ -461,12 +461,12 @@ class QPKFile:
             return unpack_codes(data, rows * groups, q["bits"]).astype(np.float16).reshape(rows, groups)
         return np.frombuffer(data, "<f2").astype(np.float16).reshape(rows, groups)
 
-    def _side_tables(self, t: Dict[str, Any], groups: int) -> Tuple[Optional[np.ndarray], Optional[np.ndarray]]:
+    def _side_tables(self, t: Dict[str, Any], groups: int, columns: int) -> Tuple[Optional[np.ndarray], Optional[np.ndarray]]:
         """The group index (§5.5, rule 29) and codebook (§5.7, rule 30), or ``None`` each."""
         q = t["quantization"]
         group_index = codebook = None
         if q.get("group_index") is True:
-            group_index = np.frombuffer(self._blob(t, "group_index"), "<u4").astype(np.int64)
+            group_index = unpack_integers(self._blob(t, "group_index"), columns, group_index_bits(groups))
             bad = np.nonzero(group_index >= groups)[0]
             if len(bad):
                 raise self._fail("group_index", f"column {bad[0]} is in group {group_index[bad[0]]}, the row has {groups} groups",
@@ -524,7 +524,7 @@ class QPKFile:
             rows, cols = matrix_shape(tuple(t["shape"]), int(q["axis"]))
             groups = -(-cols // q["group_size"])
             try:
-                self._side_tables(t, groups)
+                self._side_tables(t, groups, cols)
             except QPKError as e:
                 problems.append(e)
             if q["scheme"] == "symmetric" and q.get("zero_points", "f16") != "none":

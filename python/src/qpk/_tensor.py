@@ -174,6 +174,18 @@ def to_matrix(tensor: np.ndarray, axis: int) -> np.ndarray:
     return tensor.reshape(rows, columns)
 
 
+def group_index_bits(groups: int) -> int:
+    """§5.5: the width of one group-index entry, the bit length of ``groups - 1`` (at least 1)."""
+    return max(1, (groups - 1).bit_length())
+
+
+def unpack_integers(stream: memoryview, count: int, bits: int) -> np.ndarray:
+    """§5.2's LSB-first bit stream of ``bits``-bit unsigned integers, any width up to 63 (int64)."""
+    stream_bits = np.unpackbits(np.frombuffer(stream, np.uint8), bitorder="little")[: count * bits]
+    weights = np.left_shift(np.int64(1), np.arange(bits, dtype=np.int64))
+    return stream_bits.reshape(count, bits).astype(np.int64) @ weights
+
+
 def unpack_codes(stream: memoryview, count: int, bits: int) -> np.ndarray:
     """§5.2: the first ``count`` codes of an LSB-first bit stream of ``bits``-bit codes (uint8)."""
     raw = np.frombuffer(stream, np.uint8)
