@@ -435,8 +435,8 @@ def fit_codebook(x, mask, wimp, cfg):
         for _ in range(cfg.get("cb_iters", 6)):
             s, o, q, _ = cb_groups(x, w_eff, C, norm, search)
             ww = (w_eff * (s[:, None] ** 2)).ravel()
-            num = np.bincount(q.ravel(), weights=(w_eff * s[:, None] * (x - o[:, None])).ravel(), minlength=16)
-            den = np.bincount(q.ravel(), weights=ww, minlength=16)
+            num = np.bincount(q.ravel(), weights=(w_eff * s[:, None] * (x - o[:, None])).ravel(), minlength=len(C))
+            den = np.bincount(q.ravel(), weights=ww, minlength=len(C))
             C = np.where(den > 0, num / np.where(den > 0, den, 1), C)
             C = np.sort(f16(C).astype(np.float64))
     s, o, q, _ = cb_groups(x, w_eff, C, norm, search)
@@ -557,6 +557,20 @@ def quantize_v2(W, imp, mu, cfg, seed):
         xh = fit_rowcb(x, mask, wimp, bits)
     else:
         raise ValueError(code)
+    gain = cfg.get("gain")
+    if gain:
+        # zero-cost row gain (folds into the group scales): "unbiased" makes the row's error
+        # orthogonal to w (⟨ŵ', w⟩ = ‖w‖²), "energy" keeps ‖ŵ'‖ = ‖w‖; importance-weighted.
+        xr = x.reshape(out, cin).astype(np.float64)
+        hr = xh.reshape(out, cin).astype(np.float64)
+        mr = mask.reshape(out, cin)
+        wr = np.ones_like(xr) if wimp is None else wimp.reshape(out, cin).astype(np.float64)
+        wr = np.where(mr, 0, wr)
+        if gain == "unbiased":
+            gam = (wr * xr * xr).sum(1) / np.maximum((wr * hr * xr).sum(1), 1e-30)
+        else:
+            gam = np.sqrt((wr * xr * xr).sum(1) / np.maximum((wr * hr * hr).sum(1), 1e-30))
+        xh = np.where(mr, xr, hr * gam[:, None]).astype(np.float32)
     xh = xh.reshape(out, cin).astype(np.float64)
     n_out = mask.sum()
     if had:
@@ -664,6 +678,20 @@ I15 = {
     "i15-mix3": dict(D, code="cb", cb_kind="nf", bits=3, group=16, scale_bits=6, scale_octaves=6, cap=3.5, overrides=[
         ("query|key", dict(group=64, scale_bits=8, scale_octaves=8, cap=3.2)),
         ("value|intermediate", dict(scale_bits=7, scale_octaves=8, cap=3.63))]),
+    "i15-nf4-g24-sb8-gainu": dict(D, code="cb", cb_kind="nf", group=24, scale_bits=8, gain="unbiased"),
+    "i15-nf4-g24-sb8-gaine": dict(D, code="cb", cb_kind="nf", group=24, scale_bits=8, gain="energy"),
+    "i15-default-gainu": dict(D, code="affine", group=96, gain="unbiased"),
+    "i15-lloyd-g16-sb7": dict(D, code="cb", cb_kind="lloyd", group=16, scale_bits=7),
+    "i15-nf4-g16-sb7-p1": dict(D, code="cb", cb_kind="nf", group=16, scale_bits=7, power=1.0),
+    "i15-nf4-g16-sb7-p2": dict(D, code="cb", cb_kind="nf", group=16, scale_bits=7, power=2.0),
+    "i15-lloyd-mixB": dict(D, code="cb", cb_kind="lloyd", group=24, scale_bits=8, overrides=[
+        ("query|key", dict(bits=3, group=16, scale_bits=6, scale_octaves=6, cap=3.5)),
+        ("value", dict(bits=5, cap=5.5)), ("intermediate", dict(cap=4.75))]),
+    "i15-lloyd-g16-sb6-p1": dict(D, code="cb", cb_kind="lloyd", group=16, scale_bits=6, scale_octaves=6, power=1.0),
+    "i15-lloyd-g16-sb6-p2": dict(D, code="cb", cb_kind="lloyd", group=16, scale_bits=6, scale_octaves=6, power=2.0),
+    "i15-lloyd-mix3": dict(D, code="cb", cb_kind="lloyd", bits=3, group=16, scale_bits=6, scale_octaves=6, cap=3.5, overrides=[
+        ("query|key", dict(group=32, scale_bits=8, scale_octaves=8, cap=3.3)),
+        ("value", dict(group=8, cap=3.9))]),
 }
 for _k, _v in list(I15.items()):
     I15.setdefault(_k + "-3b", dict(_v, bits=3, cap=3.5) if "cap" in _v else dict(_v, bits=3))
