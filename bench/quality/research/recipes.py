@@ -5,6 +5,23 @@ Run: python3 bench/quality/research/recipes.py [recipe ...]   (appends rows to r
 
 Storage accounting (matches qpk's QPK layout): 4-bit codes, fp16 scale + fp16 zero per group,
 each element outlier = u32 index + f32 value (64 bits).  g128 + 0.390625% outliers = 4.5 bpw.
+
+Issue #15 (data-free levers), recipes named ``i15-*`` (a ``-3b`` suffix = the same at 3 bits, cap
+3.5), all through ``quantize_v2`` (its docstring lists the options):
+  i15-default        numpy twin of the Swift default (g96 affine, MSE, imp p1.5, outliers to cap)
+  i15-z*             packed integer zero-points (4-bit, or 8-bit on a 1/16 grid)
+  i15-sym*           symmetric, no zero-point stored
+  i15-nf4*, i15-unif-g32, i15-nf4aff-g64   fixed tables (NF-b; evenly spaced; NF on [0, 1] + offset)
+  i15-lloyd*         one Lloyd-Max table per tensor fitted to the group-normalised weights
+  *-sbK              group scales in K bits under an fp16 row scale (log grid)
+  i15-had*, *-had-*  randomised Hadamard of the input dimension (blocks, rotated importance,
+                     outliers in the original or rotated domain)
+  i15-rowcb          per-row table, no group scales (any4-like)
+  i15-mix*           per-type widths/groups/caps (query/key cheaper, value/FFN-up richer)
+  *-gainu / -gaine   zero-cost per-row gain correction
+Stored-bit accounting of the v2 path: codes + per-group scale (16 or K bits) + zero (16, packed or
+none) + 16 per row when scales are quantized + 16 per table entry + 64 per outlier + one sign bit
+per input column of a Hadamard transform.  Results: RESULTS.md, "Issue #15 levers (numpy)".
 """
 from __future__ import annotations
 
@@ -495,8 +512,14 @@ def quantize_v2(W, imp, mu, cfg, seed):
                   the original weights' groups, zero them before rotating, restore after)
       rot_imp     with hadamard: "none" (unweighted fit) or "diag" (diagonal of T·E[xxᵀ]·Tᵀ, with
                   E[xxᵀ] ≈ diag(E[x²] − E[x]²) + E[x]E[x]ᵀ)
-    Stored bits counted: codes + per group (16 scale + zero bits) + 64 per outlier + 256 per
-    fitted codebook table + C per transform sign vector."""
+      cb_kind     "nf" (fixed NF-b table), "uniform", "lloyd" (per-tensor fitted table)
+      scale_bits  cb with cb_norm "sym": group scales stored in this many bits (sign + log-grid
+                  magnitude, scale_octaves octaves, default 8) under one fp16 scale per row
+      code "rowcb" with group "row": one fitted 2^b-entry table per row, no group scales
+      cap         fill the room under this bpw with element outliers (never above `budget`)
+      gain        "unbiased" / "energy": a per-row rescale folded into the scales (zero bits)
+    Stored bits counted: codes + per group (scale + zero bits) + 64 per outlier + 16 per table
+    entry + 16 per row for quantized scales + C per transform sign vector."""
     out, cin = W.shape
     g = cfg.get("group", 128)
     if g == "row":
@@ -762,6 +785,12 @@ def main():
                    cos=round(float(c.mean()), 4), min_cos=round(float(c.min()), 4),
                    spearman=round(similarity_spearman(ref, e), 4), seconds=round(time.time() - t, 1))
         print(json.dumps(row), flush=True)
+        if os.environ.get("SAVE_COS"):
+            # per-sentence cosines for paired comparisons (paired_se.py); rows not re-appended
+            out_dir = Path(os.environ["SAVE_COS"])
+            out_dir.mkdir(parents=True, exist_ok=True)
+            np.save(out_dir / f"{rname}.npy", c)
+            continue
         with open(HERE / "results.jsonl", "a") as f:
             f.write(json.dumps(row) + "\n")
 
