@@ -715,6 +715,11 @@ I15 = {
     "i15-lloyd-mix3": dict(D, code="cb", cb_kind="lloyd", bits=3, group=16, scale_bits=6, scale_octaves=6, cap=3.5, overrides=[
         ("query|key", dict(group=32, scale_bits=8, scale_octaves=8, cap=3.3)),
         ("value", dict(group=8, cap=3.9))]),
+    "i15-nf4-g32-minmax": dict(D, code="cb", cb_kind="nf", group=32, search="minmax"),
+    "i15-lloyd-mix3-p2": dict(D, code="cb", cb_kind="lloyd", bits=3, group=16, scale_bits=6, scale_octaves=6, cap=3.5,
+                              power=2.0, overrides=[
+        ("query|key", dict(group=32, scale_bits=8, scale_octaves=8, cap=3.3)),
+        ("value", dict(group=8, cap=3.9))]),
 }
 for _k, _v in list(I15.items()):
     I15.setdefault(_k + "-3b", dict(_v, bits=3, cap=3.5) if "cap" in _v else dict(_v, bits=3))
