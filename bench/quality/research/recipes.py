@@ -720,6 +720,7 @@ I15 = {
                               power=2.0, overrides=[
         ("query|key", dict(group=32, scale_bits=8, scale_octaves=8, cap=3.3)),
         ("value", dict(group=8, cap=3.9))]),
+    "i15-lloyd-g24-sb8-it2": dict(D, code="cb", cb_kind="lloyd", group=24, scale_bits=8, cb_iters=2),
 }
 for _k, _v in list(I15.items()):
     I15.setdefault(_k + "-3b", dict(_v, bits=3, cap=3.5) if "cap" in _v else dict(_v, bits=3))
