@@ -178,6 +178,7 @@ public struct TensorStatistics: Sendable, Codable, Equatable {
             return a + (h - Double(k)) * (b - a)
         }
         (stats.p1, stats.p50, stats.p99) = (results[0], results[1], results[2])
+        values.releaseResidentPages()
         return stats
     }
 
