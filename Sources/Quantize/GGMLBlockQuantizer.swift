@@ -144,11 +144,59 @@ enum GGMLArithmetic {
                 bestError = e
             }
         }
-        for f in scaleFactors {
-            consider(m / lo * f)
-            consider(m / hi * f)
+        // The grid candidates do not depend on which of them wins: their errors are computed
+        // eight at a time (``symmetricErrors``) and then visited in the order of `consider`.
+        let gridCount = 2 * scaleFactors.count
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * gridCount + 8) { scratch in
+            let scales = scratch.baseAddress!, errors = scales + gridCount + 8
+            for (j, f) in scaleFactors.enumerated() {
+                scales[2 * j] = stored(m / lo * f)
+                scales[2 * j + 1] = stored(m / hi * f)
+            }
+            for k in gridCount..<(gridCount + 8) { scales[k] = 1 }
+            var start = 0
+            while start < gridCount {
+                var lanes = SIMD8<Float>(repeating: 1)
+                for k in 0..<8 {
+                    let s = scales[start + k]
+                    if s != 0, s.isFinite { lanes[k] = s }
+                }
+                let e = symmetricErrors(x, n, scales: lanes, lo: lo, hi: hi)
+                for k in 0..<Swift.min(8, gridCount - start) { errors[start + k] = e[k] }
+                start += 8
+            }
+            for k in 0..<gridCount {
+                let s = scales[k]
+                guard s != 0, s.isFinite else { continue }
+                if errors[k] < bestError {
+                    best = s
+                    bestError = errors[k]
+                }
+            }
         }
         for _ in 0..<2 { consider(refitScale(x, n, scale: best, lo: lo, hi: hi)) }
         return best
+    }
+
+    /// ``symmetricError(_:_:scale:lo:hi:)`` of eight non-zero scales at once: lane `k` runs the
+    /// same operations in the same element order for `scales[k]`, so each lane's sum is
+    /// bit-identical to the one-scale sum.
+    @inline(__always) static func symmetricErrors(
+        _ x: UnsafePointer<Float>, _ n: Int, scales: SIMD8<Float>, lo: Float, hi: Float
+    ) -> SIMD8<Float> {
+        let inverse = SIMD8<Float>(repeating: 1) / scales
+        let low = SIMD8<Float>(repeating: lo), high = SIMD8<Float>(repeating: hi)
+        let magic = SIMD8<Float>(repeating: 12_582_912)
+        var e = SIMD8<Float>()
+        for i in 0..<n {
+            let v = SIMD8<Float>(repeating: x[i])
+            var t = v * inverse
+            t.replace(with: low, where: .!(t .>= low))
+            t.replace(with: high, where: t .> high)
+            t = (t + magic) - magic
+            let r = v - scales * t
+            e += r * r
+        }
+        return e
     }
 }

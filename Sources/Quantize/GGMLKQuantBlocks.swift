@@ -73,15 +73,24 @@ enum GGMLKQuantBlocks {
         guard hi > lo, (hi - lo).isFinite else { return best }
         var bestError = subBlockError(p, scale: best.scale, minimum: best.minimum)
         let range = hi - lo
-        for a in 0...6 {
-            for b in 0...6 where a + b > 0 {
-                let l = min(lo + Float(a) / 32 * range, 0), h = hi - Float(b) / 32 * range
-                guard h > l else { continue }
-                let e = subBlockError(p, scale: (h - l) / 15, minimum: -l)
-                if e < bestError {
-                    best = ((h - l) / 15, -l)
-                    bestError = e
+        // The 48 clipped candidates do not depend on which of them wins: their errors are
+        // computed eight at a time (``subBlockErrors``), then visited in order.
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 * 56) { scratch in
+            let scales = scratch.baseAddress!, minimums = scales + 56, errors = scales + 112
+            var count = 0
+            for a in 0...6 {
+                for b in 0...6 where a + b > 0 {
+                    let l = min(lo + Float(a) / 32 * range, 0), h = hi - Float(b) / 32 * range
+                    guard h > l else { continue }
+                    scales[count] = (h - l) / 15
+                    minimums[count] = -l
+                    count += 1
                 }
+            }
+            subBlockErrors(p, scales: scales, minimums: minimums, count: count, into: errors)
+            for k in 0..<count where errors[k] < bestError {
+                best = (scales[k], minimums[k])
+                bestError = errors[k]
             }
         }
         // Two least-squares refits of (scale, offset) for the best candidate's codes, the offset
@@ -144,35 +153,56 @@ enum GGMLKQuantBlocks {
         }
         var scale = (hi - lo) / 15, minimum = lo
         var best = weightedError(scale: scale, minimum: minimum, inverse: 15 / (hi - lo), origin: lo)
-        for k in 0...20 {
-            let inverse = (-1 + 0.1 * Float(k) + 15) / (hi - lo)
-            var sumL: Float = 0, sumL2: Float = 0, sumXL: Float = 0
+        // The 21 steps do not depend on each other: eight run side by side (lane = step), each
+        // lane with the scalar operations in the scalar order, then the steps are visited in order.
+        let top = SIMD8<Float>(repeating: 15), low = SIMD8<Float>()
+        let magic = SIMD8<Float>(repeating: 12_582_912)
+        @inline(__always) func codes(_ inverse: SIMD8<Float>, _ i: Int) -> SIMD8<Float> {
+            var q = inverse * SIMD8<Float>(repeating: p[i] - lo)
+            q.replace(with: low, where: .!(q .>= low))
+            q.replace(with: top, where: q .> top)
+            return (q + magic) - magic
+        }
+        var start = 0
+        while start <= 20 {
+            let lanes = min(8, 21 - start)
+            var inverse = SIMD8<Float>(repeating: 1)
+            for j in 0..<lanes { inverse[j] = (-1 + 0.1 * Float(start + j) + 15) / (hi - lo) }
+            var sumL = SIMD8<Float>(), sumL2 = SIMD8<Float>(), sumXL = SIMD8<Float>()
             for i in 0..<32 {
-                let q = A.nearest(inverse * (p[i] - lo), 0, 15), w = rms + abs(p[i])
+                let q = codes(inverse, i), w = SIMD8<Float>(repeating: rms + abs(p[i]))
                 sumL += w * q
                 sumL2 += w * q * q
-                sumXL += w * q * p[i]
+                sumXL += w * q * SIMD8<Float>(repeating: p[i])
             }
-            let det = sumW * sumL2 - sumL * sumL
-            guard det > 0 else { continue }
-            var candidateScale = (sumW * sumXL - sumX * sumL) / det
-            var candidateMinimum = (sumL2 * sumX - sumL * sumXL) / det
-            if candidateMinimum > 0 {
-                candidateMinimum = 0
-                candidateScale = sumXL / sumL2
+            var candidateScale = SIMD8<Float>(), candidateMinimum = SIMD8<Float>()
+            var usable: UInt8 = 0
+            for j in 0..<lanes {
+                let det = sumW * sumL2[j] - sumL[j] * sumL[j]
+                guard det > 0 else { continue }
+                usable |= 1 << UInt8(j)
+                var cs = (sumW * sumXL[j] - sumX * sumL[j]) / det
+                var cm = (sumL2[j] * sumX - sumL[j] * sumXL[j]) / det
+                if cm > 0 {
+                    cm = 0
+                    cs = sumXL[j] / sumL2[j]
+                }
+                candidateScale[j] = cs
+                candidateMinimum[j] = cm
             }
             // The codes stay those of this step's inverse scale, as in the reference.
-            var e: Float = 0
+            var e = SIMD8<Float>()
             for i in 0..<32 {
-                let q = A.nearest(inverse * (p[i] - lo), 0, 15)
-                let r = candidateScale * q + candidateMinimum - p[i]
-                e += (rms + abs(p[i])) * r * r
+                let q = codes(inverse, i)
+                let r = candidateScale * q + candidateMinimum - SIMD8<Float>(repeating: p[i])
+                e += SIMD8<Float>(repeating: rms + abs(p[i])) * r * r
             }
-            if e < best {
-                best = e
-                scale = candidateScale
-                minimum = candidateMinimum
+            for j in 0..<lanes where usable & (1 << UInt8(j)) != 0 && e[j] < best {
+                best = e[j]
+                scale = candidateScale[j]
+                minimum = candidateMinimum[j]
             }
+            start += 8
         }
         return (max(scale, 0), -minimum)
     }
@@ -183,6 +213,48 @@ enum GGMLKQuantBlocks {
         for i in 0..<32 {
             let q = A.nearest((p[i] + minimum) * inverse, 0, 15)
             let r = p[i] - (scale * q - minimum)
+            e += r * r
+        }
+        return e
+    }
+
+    /// ``subBlockError(_:scale:minimum:)`` of `count` (scale, minimum) pairs, eight per pass over
+    /// the sub-block: lane `k` runs the scalar operations in the scalar order for pair `k`, so each
+    /// error is bit-identical to the one-pair sum. `scales` and `minimums` are read in groups of
+    /// eight, padded here with harmless values.
+    static func subBlockErrors(
+        _ p: UnsafePointer<Float>, scales: UnsafeMutablePointer<Float>, minimums: UnsafeMutablePointer<Float>,
+        count: Int, into errors: UnsafeMutablePointer<Float>
+    ) {
+        var start = 0
+        while start < count {
+            var s = SIMD8<Float>(repeating: 1), m = SIMD8<Float>()
+            let lanes = min(8, count - start)
+            for k in 0..<lanes {
+                s[k] = scales[start + k]
+                m[k] = minimums[start + k]
+            }
+            let e = subBlockErrors(p, scales: s, minimums: m)
+            for k in 0..<lanes { errors[start + k] = e[k] }
+            start += 8
+        }
+    }
+
+    @inline(__always) static func subBlockErrors(
+        _ p: UnsafePointer<Float>, scales: SIMD8<Float>, minimums: SIMD8<Float>
+    ) -> SIMD8<Float> {
+        var inverse = SIMD8<Float>(repeating: 1) / scales
+        inverse.replace(with: SIMD8<Float>(), where: scales .== SIMD8<Float>())
+        let low = SIMD8<Float>(), top = SIMD8<Float>(repeating: 15)
+        let magic = SIMD8<Float>(repeating: 12_582_912)
+        var e = SIMD8<Float>()
+        for i in 0..<32 {
+            let x = SIMD8<Float>(repeating: p[i])
+            var q = (x + minimums) * inverse
+            q.replace(with: low, where: .!(q .>= low))
+            q.replace(with: top, where: q .> top)
+            q = (q + magic) - magic
+            let r = x - (scales * q - minimums)
             e += r * r
         }
         return e
@@ -204,11 +276,26 @@ enum GGMLKQuantBlocks {
                 let sc0 = d == 0 ? 0 : Int(A.nearest(target.scale / d, 0, 63))
                 let m0 = dmin == 0 ? 0 : Int(A.nearest(target.minimum / dmin, 0, 63))
                 var choice = SubChoice(scale: sc0, minimum: m0, error: .infinity)
-                for sc in max(0, sc0 - 1)...min(63, sc0 + 1) {
-                    for m in max(0, m0 - 1)...min(63, m0 + 1) {
-                        let e = subBlockError(x + 32 * sub, scale: d * Float(sc), minimum: dmin * Float(m))
-                        if e < choice.error || (sc == sc0 && m == m0 && e <= choice.error) {
-                            choice = SubChoice(scale: sc, minimum: m, error: e)
+                // The (up to) nine neighbours, evaluated together, then visited in order.
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 * 16) { scratch in
+                    let scales = scratch.baseAddress!, minimums = scales + 16, errors = scales + 32
+                    var count = 0
+                    for sc in max(0, sc0 - 1)...min(63, sc0 + 1) {
+                        for m in max(0, m0 - 1)...min(63, m0 + 1) {
+                            scales[count] = d * Float(sc)
+                            minimums[count] = dmin * Float(m)
+                            count += 1
+                        }
+                    }
+                    subBlockErrors(x + 32 * sub, scales: scales, minimums: minimums, count: count, into: errors)
+                    var k = 0
+                    for sc in max(0, sc0 - 1)...min(63, sc0 + 1) {
+                        for m in max(0, m0 - 1)...min(63, m0 + 1) {
+                            let e = errors[k]
+                            k += 1
+                            if e < choice.error || (sc == sc0 && m == m0 && e <= choice.error) {
+                                choice = SubChoice(scale: sc, minimum: m, error: e)
+                            }
                         }
                     }
                 }

@@ -97,7 +97,11 @@ struct GPTQTests {
             }
             let error = Self.outputError(w, try dequantized(gptq), hessian: h, columns: Self.columns)
             #expect(error < 0.7 * rtnError, "act-order \(actOrder): GPTQ \(error) vs RTN \(rtnError)")
-            #expect(gptq.layout == decision.layout(for: info))
+            // The decision's layout; with act-order the groups follow the sweep (a group index).
+            var layout = decision.layout(for: info)
+            layout.hasGroupIndex = actOrder
+            #expect(gptq.layout == layout)
+            #expect((gptq.groupIndex != nil) == actOrder)
             #expect(gptq.scales.count == rtn(decision, info).scales.count)
         }
     }

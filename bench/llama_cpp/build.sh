@@ -18,7 +18,7 @@ command -v cmake >/dev/null && command -v g++ >/dev/null || {
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq cmake g++ >&2
 }
 if [ ! -d "$cache/src" ]; then
-  python3 -m pip download --no-deps --no-binary :all: "llama-cpp-python==$version" -d "$cache/dl" >&2
+  python3 -m pip download --no-deps --no-binary llama-cpp-python "llama-cpp-python==$version" -d "$cache/dl" >&2
   mkdir -p "$cache/src"
   tar -xzf "$cache"/dl/llama_cpp_python-"$version".tar.gz -C "$cache/src" --strip-components=1
 fi

@@ -5,7 +5,9 @@
 
 The model (bench/speed/synthetic_llama.py) is written as F32 safetensors for qpk and as the same
 data in F32 GGUF for llama.cpp. llama.cpp's quantizer is `llama_model_quantize` from the
-`llama-cpp-python` package, run by bench/speed/llama_quantize.py as its own process. Every command
+`llama-cpp-python` package, run by bench/speed/llama_quantize.py as its own process, or, when that
+package is not importable, llama.cpp's `llama-quantize` tool ($LLAMA_QUANTIZE, else the binary
+bench/llama_cpp/build.sh builds into bench/.cache/llama.cpp). Every command
 is a separate process timed from start to exit under `/usr/bin/time -v` (wall, user + sys CPU,
 peak RSS); the page cache is warmed first and the sides of a job alternate run by run (the side
 that goes first alternates too), so a swing in machine load hits both alike. Medians of
@@ -112,8 +114,25 @@ def summarize(job: str, side: Side, samples: list[dict], nbytes: int, params: in
     return row
 
 
-def llama_available() -> bool:
+def binding_available() -> bool:
     return subprocess.run([sys.executable, "-c", "import llama_cpp"], capture_output=True).returncode == 0
+
+
+def llama_quantize_binary() -> Path | None:
+    """llama.cpp's `llama-quantize` tool: $LLAMA_QUANTIZE, or the one bench/llama_cpp/build.sh built."""
+    for candidate in [os.environ.get("LLAMA_QUANTIZE"), REPO_ROOT / "bench/.cache/llama.cpp/build/bin/llama-quantize"]:
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return Path(candidate)
+    return None
+
+
+# How the peer runs: "binding" (llama-cpp-python's llama_model_quantize, via llama_quantize.py),
+# "binary" (the llama-quantize tool itself, the issue's exact peer) or None (rows pending).
+PEER_MODE = "binding" if binding_available() else ("binary" if llama_quantize_binary() else None)
+
+
+def llama_available() -> bool:
+    return PEER_MODE is not None
 
 
 HAVE_LLAMA = None
@@ -145,8 +164,11 @@ def warm(*paths: Path) -> None:
 
 def peer(model: dict, ftype: str, pure: bool, threads: int = 2) -> Side:
     out = OUT / f"llama_{ftype}{'_pure' if pure else ''}.gguf"
-    argv = [sys.executable, str(HERE / "llama_quantize.py"), model["gguf"], str(out), "--ftype", ftype,
-            "--threads", str(threads), *(["--pure"] if pure else [])]
+    if PEER_MODE == "binary":  # llama-quantize [--pure] IN.gguf OUT.gguf TYPE NTHREADS
+        argv = [str(llama_quantize_binary()), *(["--pure"] if pure else []), model["gguf"], str(out), ftype, str(threads)]
+    else:
+        argv = [sys.executable, str(HERE / "llama_quantize.py"), model["gguf"], str(out), "--ftype", ftype,
+                "--threads", str(threads), *(["--pure"] if pure else [])]
     return Side(f"llama.cpp {ftype}{' --pure' if pure else ''}", argv, out)
 
 
@@ -310,6 +332,9 @@ def main() -> int:
 
 
 def llama_cpp_version() -> str:
+    if PEER_MODE == "binary":
+        return f"llama-quantize binary {llama_quantize_binary()} (bench/llama_cpp/build.sh, llama-cpp-python " \
+               f"{os.environ.get('LLAMA_CPP_PYTHON_VERSION', '0.3.36')} source package)"
     try:
         from importlib.metadata import version
 
@@ -352,11 +377,17 @@ def write(args, qpk: Path, model: dict, rows, ratios, memory, load_before, load_
         met = "—" if r["target"] is None else ("yes" if strict >= r["target"] else "**no**")
         lines.append(f"| {r['comparison']} | {shown} | {inner} | {target} | {met} | {f(r['qpk_cpu_percent'], '.0f')} |")
     if not any(r["tool"].startswith("llama.cpp") for r in rows):
-        lines += ["", "**llama.cpp rows pending: `llama-cpp-python` was not importable when this ran.**"]
-    lines += ["", "llama.cpp's wall time includes starting Python and importing `llama_cpp` "
-              "(the quantizer runs as its own process, like `qpk convert`); "
-              "the second ratio compares qpk's whole process against the `llama_model_quantize` call alone "
-              "(timed inside that process), the stricter figure; a target counts as met only on it.", ""]
+        lines += ["", "**llama.cpp rows pending: neither `llama-cpp-python` nor a `llama-quantize` binary "
+                  "(bench/llama_cpp/build.sh, or $LLAMA_QUANTIZE) was available when this ran.**"]
+    if PEER_MODE == "binary":
+        lines += ["", "llama.cpp is its own `llama-quantize` tool (`llama-quantize [--pure] IN.gguf OUT.gguf TYPE 2`, "
+                  "built by bench/llama_cpp/build.sh for the native CPU), timed as a whole process like `qpk convert`; "
+                  "there is no separate in-process figure, so both ratio columns are the same comparison.", ""]
+    else:
+        lines += ["", "llama.cpp's wall time includes starting Python and importing `llama_cpp` "
+                  "(the quantizer runs as its own process, like `qpk convert`); "
+                  "the second ratio compares qpk's whole process against the `llama_model_quantize` call alone "
+                  "(timed inside that process), the stricter figure; a target counts as met only on it.", ""]
     cfg = model["config"]
     lines += ["## Setup", "",
               f"Model: synthetic llama (bench/speed/synthetic_llama.py, scale {model['scale']}): vocabulary {cfg['vocab']}, "

@@ -263,6 +263,11 @@ public struct CheckpointDiff: Sendable, Codable, Equatable {
         }
         var acc = PairAccumulator()
         for p in partials { acc.merge(p) }
+        // Done with both tensors: mapped input pages leave the process (they stay in the page
+        // cache), so resident memory does not grow with the checkpoints (issue 12 §3).
+        for storage in [storageA, storageB] {
+            if case let .dense(bytes) = storage { bytes.releaseResidentPages() }
+        }
         result.outOfTolerance = acc.outOfTolerance
         result.nonFiniteMismatches = acc.nonFiniteMismatches
         result.status = acc.outOfTolerance > 0 ? .different : (acc.allEqual ? .equal : .close)

@@ -114,43 +114,105 @@ struct PairAccumulator: Sendable {
     /// The flat index and values of the worst pair (a non-finite mismatch beats any finite one).
     var worst: (index: Int, a: Float, b: Float, score: Double)?
 
+    /// Adds the pairs `(a[i], b[i])`, element `i` being flat index `offset + i`.
+    ///
+    /// The sums run in four lanes, pair `i` in lane `i mod 4` (four pairs per step, in SIMD when
+    /// all eight values are finite), and the lanes are added at the end of the chunk; chunks are
+    /// fixed-size, so the result does not depend on the thread count. The worst pair is the first
+    /// of largest |a − b| in element order, as a one-by-one scan finds it.
     mutating func add(_ a: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>, offset: Int, tolerance: Tolerance) {
-        var s = (a2: 0.0, b2: 0.0, ab: 0.0, d2: 0.0, abs: 0.0)
+        typealias V = SIMD4<Double>
+        let n = min(a.count, b.count)
+        guard n > 0, let pa = a.baseAddress, let pb = b.baseAddress else { return }
+        let ra = UnsafeRawPointer(pa), rb = UnsafeRawPointer(pb)
+        var a2 = V(), b2 = V(), ab = V(), d2 = V(), sumAbsolute = V()
+        var outside = V()  // counts, exact in Double
         var finite = 0
-        for i in 0..<a.count {
-            let x = a[i], y = b[i]
-            if x.isFinite && y.isFinite {
-                let dx = Double(x), dy = Double(y)
+        let big = SIMD4<Float>(repeating: .greatestFiniteMagnitude)
+        let absolute = V(repeating: tolerance.absolute), relative = V(repeating: tolerance.relative)
+        var i = 0
+        while i + 4 <= n {
+            let x = ra.loadUnaligned(fromByteOffset: i &* 4, as: SIMD4<Float>.self)
+            let y = rb.loadUnaligned(fromByteOffset: i &* 4, as: SIMD4<Float>.self)
+            let bounded = (x .>= -big) .& (x .<= big) .& (y .>= -big) .& (y .<= big)
+            if all(bounded) {
+                let dx = V(x), dy = V(y)
                 let d = dx - dy
-                let ad = abs(d)
-                finite += 1
-                s.a2 += dx * dx
-                s.b2 += dy * dy
-                s.ab += dx * dy
-                s.d2 += d * d
-                s.abs += ad
-                if ad > 0 {
+                let ad = d.replacing(with: -d, where: d .< 0)
+                a2 += dx * dx
+                b2 += dy * dy
+                ab += dx * dy
+                d2 += d * d
+                sumAbsolute += ad
+                finite += 4
+                let nonzero = ad .> 0
+                if any(nonzero) {
                     allEqual = false
-                    if ad > tolerance.absolute + tolerance.relative * abs(dy) { outOfTolerance += 1 }
-                    if ad > maxAbs { maxAbs = ad }
-                    if ad > (worst?.score ?? 0) { worst = (offset + i, x, y, ad) }
+                    let magnitude = dy.replacing(with: -dy, where: dy .< 0)
+                    outside += V().replacing(with: 1, where: nonzero .& (ad .> absolute + relative * magnitude))
+                    // (SIMD's `max()` is a generic call here; the lanes are finite.)
+                    let largest = Swift.max(Swift.max(ad[0], ad[1]), Swift.max(ad[2], ad[3]))
+                    if largest > maxAbs || largest > (worst?.score ?? 0) {
+                        for lane in 0..<4 where ad[lane] > 0 {
+                            if ad[lane] > maxAbs { maxAbs = ad[lane] }
+                            if ad[lane] > (worst?.score ?? 0) { worst = (offset + i + lane, x[lane], y[lane], ad[lane]) }
+                        }
+                    }
                 }
-                continue
+            } else {
+                for lane in 0..<4 {
+                    single(pa[i + lane], pb[i + lane], index: offset + i + lane, lane: lane, tolerance: tolerance,
+                           finite: &finite, a2: &a2, b2: &b2, ab: &ab, d2: &d2, sumAbsolute: &sumAbsolute)
+                }
             }
-            let bothNaN = x.isNaN && y.isNaN
-            if bothNaN && tolerance.equalNaN { continue }
-            if !bothNaN && x == y { continue }  // infinities of the same sign
-            if !bothNaN { allEqual = false }
-            outOfTolerance += 1
-            nonFiniteMismatches += 1
-            if worst?.score != .infinity { worst = (offset + i, x, y, .infinity) }
+            i += 4
         }
+        while i < n {
+            single(pa[i], pb[i], index: offset + i, lane: i & 3, tolerance: tolerance,
+                   finite: &finite, a2: &a2, b2: &b2, ab: &ab, d2: &d2, sumAbsolute: &sumAbsolute)
+            i += 1
+        }
+        outOfTolerance += Int(outside[0] + outside[1] + outside[2] + outside[3])
         finitePairs += finite
-        sumA2 += s.a2
-        sumB2 += s.b2
-        sumAB += s.ab
-        sumD2 += s.d2
-        sumAbs += s.abs
+        sumA2 += a2.sum()
+        sumB2 += b2.sum()
+        sumAB += ab.sum()
+        sumD2 += d2.sum()
+        sumAbs += sumAbsolute.sum()
+    }
+
+    /// One pair, its sums in `lane`: the general rule, for blocks holding NaN or ±Inf and the tail.
+    @inline(__always)
+    private mutating func single(
+        _ x: Float, _ y: Float, index: Int, lane: Int, tolerance: Tolerance, finite: inout Int,
+        a2: inout SIMD4<Double>, b2: inout SIMD4<Double>, ab: inout SIMD4<Double>, d2: inout SIMD4<Double>,
+        sumAbsolute: inout SIMD4<Double>
+    ) {
+        if x.isFinite && y.isFinite {
+            let dx = Double(x), dy = Double(y)
+            let d = dx - dy
+            let ad = abs(d)
+            finite += 1
+            a2[lane] += dx * dx
+            b2[lane] += dy * dy
+            ab[lane] += dx * dy
+            d2[lane] += d * d
+            sumAbsolute[lane] += ad
+            if ad > 0 {
+                allEqual = false
+                if ad > tolerance.absolute + tolerance.relative * abs(dy) { outOfTolerance += 1 }
+                if ad > maxAbs { maxAbs = ad }
+                if ad > (worst?.score ?? 0) { worst = (index, x, y, ad) }
+            }
+            return
+        }
+        let bothNaN = x.isNaN && y.isNaN
+        if bothNaN && tolerance.equalNaN { return }
+        if !bothNaN && x == y { return }  // infinities of the same sign
+        if !bothNaN { allEqual = false }
+        outOfTolerance += 1
+        nonFiniteMismatches += 1
+        if worst?.score != .infinity { worst = (index, x, y, .infinity) }
     }
 
     mutating func merge(_ o: PairAccumulator) {

@@ -67,6 +67,12 @@ public struct FloatValues: @unchecked Sendable {
         self.count = count
     }
 
+    /// Tells a memory-mapped source that these values will not be read again soon: its resident
+    /// pages leave the process (they stay in the page cache). Owned buffers ignore it.
+    public func releaseResidentPages() {
+        (keepAlive as? TensorBytes)?.releaseResidentPages()
+    }
+
     /// Runs `body` on the elements in `range` as `Float`.
     func withChunk<R>(_ range: Range<Int>, _ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
         switch backing {

@@ -1,143 +1,135 @@
+import Foundation
 import QPKCore
 import Formats
 import Quantize
 
-/// Exact order statistics (the k-th smallest finite value) found without sorting the tensor.
+/// Exact order statistics (the k-th smallest finite value) found in one extra pass, without
+/// sorting or gathering values.
 ///
-/// The fine histogram of the second pass tells which bin holds rank k. Bins small enough are
-/// gathered in one more pass and sorted. A bin too large to gather (many values in a narrow
-/// range) is narrowed: its members' own range is histogrammed again, and so on; every round
-/// excludes the member minimum or maximum from the chosen sub-bin, so the search ends, and a
-/// bin whose members are all equal answers at once. Memory stays at ``gatherLimit`` floats.
+/// Every finite Float maps to a 32-bit key that orders like the value (``key(_:)``; −0 counts as
+/// +0, the two being equal). The first statistics pass counts the keys' top 16 bits
+/// (``coarseCounts(_:)``): 65 536 bins that follow the values' own scale, a bin covering 1/128 of
+/// a binade. The bin that holds rank k follows from the running counts; one more pass counts the
+/// low 16 bits of the keys in the wanted bins (a few at most), which pins the k-th key, and so the
+/// value, exactly. All counts are integers, summed in any order, so the answer does not depend on
+/// chunking or threads; memory is one 256 KiB table per wanted bin and per running chunk.
 enum OrderStatistics {
-    static let gatherLimit = 1 << 20
-    static let refineBins = 4096
+    /// Bins of the coarse (top 16 bits) and fine (low 16 bits) key histograms.
+    static let bins = 1 << 16
 
-    /// The values of rank `ranks` (0-based, among the sorted finite values).
-    static func select(
-        ranks: [Int], in values: FloatValues, grid: BinGrid, histogram: [Int]
-    ) throws -> [Int: Double] {
-        var starts = [Int](repeating: 0, count: histogram.count)
+    /// The order key of a Float: unsigned order of keys = order of the values, with −0 as +0.
+    @inline(__always) static func key(_ x: Float) -> UInt32 {
+        let bits = (x + 0).bitPattern  // −0 + 0 = +0
+        return bits & 0x8000_0000 != 0 ? ~bits : bits | 0x8000_0000
+    }
+
+    /// The Float of an order key (the inverse of ``key(_:)``).
+    @inline(__always) static func float(_ key: UInt32) -> Float {
+        key & 0x8000_0000 != 0 ? Float(bitPattern: key & 0x7FFF_FFFF) : Float(bitPattern: ~key)
+    }
+
+    /// Adds the top-16-bit key counts of the finite values of `values` to `counts` (65 536 entries).
+    static func addCoarseCounts(_ values: UnsafeBufferPointer<Float>, to counts: UnsafeMutableBufferPointer<UInt32>) {
+        for x in values {
+            let bits = x.bitPattern
+            guard bits & 0x7F80_0000 != 0x7F80_0000 else { continue }  // NaN, ±Inf
+            counts[Int(key(x) >> 16)] &+= 1
+        }
+    }
+
+    /// The values of rank `ranks` (0-based, among the sorted finite values), given the coarse
+    /// counts of all finite values (``addCoarseCounts(_:to:)`` over the whole tensor).
+    static func select(ranks: [Int], in values: FloatValues, coarse: [Int]) throws -> [Int: Double] {
+        var starts = [Int](repeating: 0, count: coarse.count)
         var running = 0
-        for (i, c) in histogram.enumerated() {
+        for (i, c) in coarse.enumerated() {
             starts[i] = running
             running += c
         }
         func bin(ofRank r: Int) -> Int {
             // The last bin whose start is ≤ r and that holds something.
-            var lo = 0, hi = histogram.count - 1
+            var lo = 0, hi = coarse.count - 1
             while lo < hi {
                 let mid = (lo + hi + 1) / 2
                 if starts[mid] <= r { lo = mid } else { hi = mid - 1 }
             }
-            while histogram[lo] == 0 && lo > 0 { lo -= 1 }
+            while coarse[lo] == 0 && lo > 0 { lo -= 1 }
             return lo
         }
         var wanted: [Int: [Int]] = [:]
         for r in ranks where r >= 0 && r < running { wanted[bin(ofRank: r), default: []].append(r) }
-        var answers: [Int: Double] = [:]
-        var gatherable = Set<Int>()
-        var gathered = 0
-        for b in wanted.keys.sorted() where histogram[b] + gathered <= gatherLimit {
-            gatherable.insert(b)
-            gathered += histogram[b]
-        }
-        if !gatherable.isEmpty {
-            // A bin → slot table (−1: not wanted), so the hot loop does one array load per value.
-            let bins = gatherable.sorted()
-            var slots = [Int32](repeating: -1, count: histogram.count)
-            for (slot, b) in bins.enumerated() { slots[b] = Int32(slot) }
-            let table = slots
-            // The wanted bins as Float intervals, so that the pass tests eight values at a time and
-            // computes a value's bin only when it falls inside one (a small fraction of them).
-            let intervals = FloatIntervals(bins.map { grid.floatRange(ofBin: $0) })
-            let partials = try Parallel.mapChunks(count: values.count) { range in
-                values.withChunk(range) { chunk in
-                    var sets = [[Float]](repeating: [], count: bins.count)
-                    table.withUnsafeBufferPointer { table in
-                        intervals.forEachMember(of: chunk) { x in
-                            guard x.isFinite, let b = grid.bin(of: Double(x)) else { return }
-                            let slot = table[b]
-                            if slot >= 0 { sets[Int(slot)].append(x) }
-                        }
+        guard !wanted.isEmpty else { return [:] }
+        let chosen = wanted.keys.sorted()
+        var slots = [Int8](repeating: -1, count: bins)
+        for (slot, b) in chosen.enumerated() { slots[b] = Int8(slot) }
+        let table = slots
+        // The chosen bins as Float intervals, so that the pass tests eight values at a time and
+        // computes a key only for values inside one of them.
+        let intervals = FloatIntervals(chosen.map { b -> ClosedRange<Float>? in
+            float(UInt32(b) << 16)...float(UInt32(b) << 16 | 0xFFFF)
+        })
+        let fine = SharedCounts(count: chosen.count * bins)
+        _ = try Parallel.mapChunks(count: values.count) { range -> Void in
+            values.withChunk(range) { chunk in
+                // The members' fine indices (a small share of the chunk), added under one lock.
+                var members: [Int] = []
+                table.withUnsafeBufferPointer { table in
+                    intervals.forEachMember(of: chunk) { x in
+                        guard x.bitPattern & 0x7F80_0000 != 0x7F80_0000 else { return }
+                        let k = key(x)
+                        let slot = Int(table[Int(k >> 16)])
+                        guard slot >= 0 else { return }
+                        members.append(slot &* bins &+ Int(k & 0xFFFF))
                     }
-                    return sets
                 }
-            }
-            for (slot, b) in bins.enumerated() {
-                let sorted = partials.flatMap { $0[slot] }.sorted()
-                guard !sorted.isEmpty else { continue }  // only if the data changed between passes
-                for r in wanted[b] ?? [] { answers[r] = Double(sorted[max(0, min(r - starts[b], sorted.count - 1))]) }
+                if !members.isEmpty { fine.increment(members) }
             }
         }
-        for (b, ranksInBin) in wanted where !gatherable.contains(b) {
-            for r in ranksInBin {
-                answers[r] = try narrow(values, path: [(grid, b)], count: histogram[b], within: r - starts[b])
+        let counts = fine.counts
+        var answers: [Int: Double] = [:]
+        for (slot, b) in chosen.enumerated() {
+            for r in wanted[b] ?? [] {
+                var within = r - starts[b]
+                var low = 0
+                while low < bins - 1 && within >= counts[slot * bins + low] {
+                    within -= counts[slot * bins + low]
+                    low += 1
+                }
+                answers[r] = Double(float(UInt32(b) << 16 | UInt32(low)))
             }
         }
         return answers
     }
+}
 
-    /// The value of rank `within` among the `count` members of the nested bin `path`.
-    private static func narrow(
-        _ values: FloatValues, path: [(BinGrid, Int)], count: Int, within: Int
-    ) throws -> Double {
-        let isMember: @Sendable (Double) -> Bool = { v in path.allSatisfy { $0.0.bin(of: v) == $0.1 } }
-        if count <= gatherLimit || path.count > 64 {
-            let sets = try gather(values) { isMember($0) ? 0 : nil }
-            let sorted = (sets[0] ?? []).sorted()
-            return sorted.isEmpty ? .nan : Double(sorted[max(0, min(within, sorted.count - 1))])
+/// Integer counts summed from several threads (integer sums do not depend on their order).
+final class SharedCounts: @unchecked Sendable {
+    private let lock = NSLock()
+    private var storage: [Int]
+
+    init(count: Int) { storage = [Int](repeating: 0, count: count) }
+
+    /// Adds 1 at each index of `indices`.
+    func increment(_ indices: [Int]) {
+        lock.lock()
+        defer { lock.unlock() }
+        storage.withUnsafeMutableBufferPointer { s in
+            for i in indices { s[i] += 1 }
         }
-        let ranges = try Parallel.mapChunks(count: values.count) { range in
-            values.withChunk(range) { chunk in
-                var lo = Float.infinity, hi = -Float.infinity
-                for x in chunk where x.isFinite && isMember(Double(x)) {
-                    lo = min(lo, x)
-                    hi = max(hi, x)
-                }
-                return (lo, hi)
-            }
-        }
-        let lo = ranges.map(\.0).min() ?? .nan, hi = ranges.map(\.1).max() ?? .nan
-        if lo == hi { return Double(lo) }
-        let grid = BinGrid(lower: Double(lo), upper: Double(hi), bins: refineBins)
-        let partials = try Parallel.mapChunks(count: values.count) { range in
-            values.withChunk(range) { chunk in
-                var counts = [Int](repeating: 0, count: refineBins)
-                for x in chunk where x.isFinite {
-                    let v = Double(x)
-                    if isMember(v), let b = grid.bin(of: v) { counts[b] += 1 }
-                }
-                return counts
-            }
-        }
-        var counts = [Int](repeating: 0, count: refineBins)
-        for p in partials { for i in counts.indices { counts[i] += p[i] } }
-        var before = 0
-        for (b, c) in counts.enumerated() {
-            if within < before + c {
-                return try narrow(values, path: path + [(grid, b)], count: c, within: within - before)
-            }
-            before += c
-        }
-        return Double(hi)
     }
 
-    /// The finite values for which `key` gives a bin, grouped by bin.
-    private static func gather(
-        _ values: FloatValues, key: @escaping @Sendable (Double) -> Int?
-    ) throws -> [Int: [Float]] {
-        let partials = try Parallel.mapChunks(count: values.count) { range in
-            values.withChunk(range) { chunk in
-                var sets: [Int: [Float]] = [:]
-                for x in chunk where x.isFinite {
-                    if let b = key(Double(x)) { sets[b, default: []].append(x) }
-                }
-                return sets
-            }
+    /// Adds `local[i]` to count `i`.
+    func add(_ local: UnsafeBufferPointer<UInt32>) {
+        lock.lock()
+        defer { lock.unlock() }
+        storage.withUnsafeMutableBufferPointer { s in
+            for i in 0..<min(s.count, local.count) where local[i] != 0 { s[i] += Int(local[i]) }
         }
-        var merged: [Int: [Float]] = [:]
-        for p in partials { for (b, v) in p { merged[b, default: []] += v } }
-        return merged
+    }
+
+    var counts: [Int] {
+        lock.lock()
+        defer { lock.unlock() }
+        return storage
     }
 }

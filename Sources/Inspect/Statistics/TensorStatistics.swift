@@ -20,8 +20,9 @@ import QPKCore
 /// - The histogram has equal-width bins over [min, max] of the finite values, the last bin closed
 ///   (`np.histogram(x, bins, range=(min, max))`; a constant tensor gets the range min ± 0.5).
 ///
-/// The values are read twice (moments, then the σ counts and histograms) plus, when a percentile
-/// falls in a crowded bin, once more; memory stays at one chunk per core beyond the tensor itself.
+/// The values are read three times: moments and a coarse histogram of order keys, then the σ
+/// counts and the user's histogram, then the percentiles' own bins (``OrderStatistics``); memory
+/// stays at one chunk per core beyond the tensor itself.
 public struct TensorStatistics: Sendable, Codable, Equatable {
     /// All elements, finite or not.
     public var count: Int
@@ -99,9 +100,6 @@ public struct TensorStatistics: Sendable, Codable, Equatable {
     /// The largest histogram the statistics will build (larger requests are clamped).
     public static let maxHistogramBins = 1 << 16
 
-    /// Bins of the fine histogram that locates percentiles.
-    static let fineBins = 4096
-
     /// Computes the statistics of `values`.
     /// - Parameters:
     ///   - dtype: the dtype the values came from; it sets the subnormal threshold.
@@ -109,10 +107,16 @@ public struct TensorStatistics: Sendable, Codable, Equatable {
     public static func compute(_ values: FloatValues, dtype: DType = .f32, histogramBins: Int = 0) throws -> TensorStatistics {
         let histogramBins = Swift.min(Swift.max(histogramBins, 0), maxHistogramBins)
         let threshold = dtype.smallestNormalMagnitude
+        let coarse = SharedCounts(count: OrderStatistics.bins)
         let partials = try Parallel.mapChunks(count: values.count) { range in
             values.withChunk(range) { chunk in
                 var moments = MomentAccumulator()
                 moments.add(chunk, subnormalBelow: threshold)
+                withUnsafeTemporaryAllocation(of: UInt32.self, capacity: OrderStatistics.bins) { counts in
+                    counts.initialize(repeating: 0)
+                    OrderStatistics.addCoarseCounts(chunk, to: counts)
+                    coarse.add(UnsafeBufferPointer(counts))
+                }
                 return moments
             }
         }
@@ -139,17 +143,17 @@ public struct TensorStatistics: Sendable, Codable, Equatable {
         stats.l2Norm = (moments.m2 + Double(n) * mean * mean).squareRoot()
         stats.kurtosis = variance > 0 ? (moments.m4 / Double(n)) / (variance * variance) - 3 : nil
 
-        let fineGrid = BinGrid(lower: lower, upper: upper, bins: fineBins)
         let userGrid = histogramBins > 0 ? BinGrid(lower: lower, upper: upper, bins: histogramBins) : nil
         let userBins = histogramBins > 0 ? histogramBins : 0
+        let three = DeviationBounds(mean: mean, limit: 3 * std), six = DeviationBounds(mean: mean, limit: 6 * std)
         let distributions = try Parallel.mapChunks(count: values.count) { range in
             values.withChunk(range) { chunk in
-                var d = DistributionAccumulator(fineBins: fineBins, userBins: userBins)
-                d.add(chunk, mean: mean, std: std, fineGrid: fineGrid, userGrid: userGrid)
+                var d = DistributionAccumulator(userBins: userBins)
+                d.add(chunk, three: three, six: six, userGrid: userGrid)
                 return d
             }
         }
-        var distribution = DistributionAccumulator(fineBins: fineBins, userBins: userBins)
+        var distribution = DistributionAccumulator(userBins: userBins)
         for d in distributions { distribution.merge(d) }
         stats.beyond3Sigma = distribution.beyond3Sigma
         stats.beyond6Sigma = distribution.beyond6Sigma
@@ -166,8 +170,7 @@ public struct TensorStatistics: Sendable, Codable, Equatable {
             ranks.insert(k)
             ranks.insert(Swift.min(k + 1, n - 1))
         }
-        let order = try OrderStatistics.select(
-            ranks: Array(ranks), in: values, grid: fineGrid, histogram: distribution.fine)
+        let order = try OrderStatistics.select(ranks: Array(ranks).sorted(), in: values, coarse: coarse.counts)
         let results = percents.map { p -> Double? in
             let h = Double(n - 1) * p / 100
             let k = Int(h.rounded(.down))
@@ -175,6 +178,7 @@ public struct TensorStatistics: Sendable, Codable, Equatable {
             return a + (h - Double(k)) * (b - a)
         }
         (stats.p1, stats.p50, stats.p99) = (results[0], results[1], results[2])
+        values.releaseResidentPages()
         return stats
     }
 
