@@ -101,23 +101,6 @@ public enum SyntheticTokens {
     }
 }
 
-/// SplitMix64 (Steele, Lea and Flood 2014): a tiny, fully specified generator, so random
-/// calibration sequences are the same on every machine and Swift version (the standard library's
-/// generator is neither seedable nor specified).
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Problems particular to calibrated conversion.
 public enum CalibrationError: Error, CustomStringConvertible, Sendable, Equatable {
     /// The source is a weights file without config.json and tokenizer.json beside it.

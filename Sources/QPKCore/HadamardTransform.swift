@@ -85,12 +85,9 @@ public enum HadamardTransform {
         let count = (columns + 7) / 8
         var bytes: [UInt8] = []
         bytes.reserveCapacity(count + 8)
+        var generator = SplitMix64(seed: state)
         while bytes.count < count {
-            state = state &+ 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            z ^= z >> 31
+            let z = generator.next()
             for k in 0..<8 { bytes.append(UInt8(truncatingIfNeeded: z >> (8 * UInt64(k)))) }
         }
         bytes.removeLast(bytes.count - count)

@@ -3,6 +3,7 @@ import Testing
 
 @testable import Convert
 import Model
+import QPKCore
 
 /// `--random-tokens` (spec/quantization.md §13): the sequences are fixed by the spec.
 @Suite("Random-token calibration sequences")
