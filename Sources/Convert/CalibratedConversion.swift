@@ -26,7 +26,7 @@ public struct CalibrationOptions: Sendable {
     public var valueOutputHessian = false
 
     /// Options reading the calibration text at `text`, or qpk's built-in text when `nil`.
-    public init(text: URL? = nil) { source = text.map { .text($0) } ?? .builtInText }
+    public init(text: URL? = nil) { self.init(source: text.map { .text($0) } ?? .builtInText) }
 
     /// Options reading `source`. Random tokens start from the settings measured best for them
     /// (``SyntheticTokens/sequenceLength`` and ``SyntheticTokens/damp``); text from 128 tokens and
@@ -200,30 +200,31 @@ public enum CalibratedConversion {
         case let .randomTokens(seed):
             guard options.samples <= 1_000_000 else { throw CalibrationError.invalidSetting("--samples must be at most 1000000") }
             sequences = try SyntheticTokens.sequences(tokenizer: folder.tokenizer, count: options.samples, length: maxLength, seed: seed)
-        case .builtInText, .text:
-            let text: String
-            if case let .text(url) = options.source {
-                guard let data = FileManager.default.contents(atPath: url.path) else {
-                    throw CalibrationError.invalidSetting("\(url.path): cannot read the calibration text; check the --calibration path")
-                }
-                guard let decoded = String(data: data, encoding: .utf8) else {
-                    throw CalibrationError.invalidSetting("\(url.path): the calibration text is not UTF-8")
-                }
-                text = decoded
-            } else {
-                text = CalibrationText.builtIn
+        case .builtInText:
+            sequences = try passageSequences(CalibrationText.builtIn, name: "built-in calibration text", folder: folder,
+                                             count: options.samples, maxLength: maxLength)
+        case let .text(url):
+            guard let data = FileManager.default.contents(atPath: url.path) else {
+                throw CalibrationError.invalidSetting("\(url.path): cannot read the calibration text; check the --calibration path")
             }
-            let chosen = CalibrationText.spread(CalibrationText.passages(text), count: options.samples)
-            guard !chosen.isEmpty else {
-                if case let .text(url) = options.source { throw CalibrationError.emptyText(url.path) }
-                throw CalibrationError.emptyText("built-in calibration text")
+            guard let text = String(data: data, encoding: .utf8) else {
+                throw CalibrationError.invalidSetting("\(url.path): the calibration text is not UTF-8")
             }
-            sequences = chosen.map { folder.tokenizer.encode($0, maxLength: maxLength) }.filter { !$0.isEmpty }
+            sequences = try passageSequences(text, name: url.path, folder: folder, count: options.samples, maxLength: maxLength)
         }
         let size = max(1, options.batchSize)
         return stride(from: 0, to: sequences.count, by: size).map {
             TokenBatch(Array(sequences[$0..<min($0 + size, sequences.count)]), padID: folder.tokenizer.padID)
         }
+    }
+
+    /// `count` passages of `text`, evenly spread, tokenized with their special tokens and cut to
+    /// `maxLength`.
+    /// - Throws: ``CalibrationError/emptyText(_:)`` naming `name` when the text holds no passage.
+    static func passageSequences(_ text: String, name: String, folder: ModelFolder, count: Int, maxLength: Int) throws -> [[Int32]] {
+        let chosen = CalibrationText.spread(CalibrationText.passages(text), count: count)
+        guard !chosen.isEmpty else { throw CalibrationError.emptyText(name) }
+        return chosen.map { folder.tokenizer.encode($0, maxLength: maxLength) }.filter { !$0.isEmpty }
     }
 
     /// Quantizes the planned weights of `plan` with GPTQ (or BoA) on `folder`'s model, writes the output
