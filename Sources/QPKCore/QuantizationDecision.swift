@@ -122,6 +122,8 @@ public struct QuantizationDecision: Sendable, Hashable, Codable {
     public var transform: WeightTransform?
     /// The codebook the codes index (QPK v2 §5.7), or `nil` for plain integer codes.
     public var codebook: CodebookKind?
+    /// How the group scales are stored: `nil` fp16, else log-coded below a row scale (QPK v2 §5.8).
+    public var scaleCodes: ScaleCodes?
 
     public init(
         method: QuantizationMethod, scheme: QuantizationScheme, bits: Int, groupSize: Int?,
@@ -153,6 +155,7 @@ public struct QuantizationDecision: Sendable, Hashable, Codable {
         case transform
         case groupIndex = "group_index"
         case codebook
+        case scaleCodes = "scale_codes"
     }
 
     /// Encodes every key, `null` where there is no value (`group_size` for per-row groups,
@@ -172,6 +175,7 @@ public struct QuantizationDecision: Sendable, Hashable, Codable {
         try c.encode(zeroPoints, forKey: .zeroPoints)
         try c.encodeIfPresent(transform, forKey: .transform)
         try c.encodeIfPresent(codebook, forKey: .codebook)
+        try c.encodeIfPresent(scaleCodes, forKey: .scaleCodes)
     }
 
     public init(from decoder: any Decoder) throws {
@@ -193,6 +197,7 @@ public struct QuantizationDecision: Sendable, Hashable, Codable {
         zeroPoints = try c.decodeIfPresent(ZeroPointDomain.self, forKey: .zeroPoints) ?? .float16
         transform = try c.decodeIfPresent(WeightTransform.self, forKey: .transform)
         codebook = try? c.decodeIfPresent(CodebookKind.self, forKey: .codebook)
+        scaleCodes = try? c.decodeIfPresent(ScaleCodes.self, forKey: .scaleCodes)
     }
 
     /// The layout of `info` under this decision (per-row groups span the whole row).
@@ -210,7 +215,8 @@ public struct QuantizationDecision: Sendable, Hashable, Codable {
                 WeightTransform.largestBlock(atMost: t.blockSize, dividing: columns).map {
                     WeightTransform(kind: t.kind, blockSize: $0)
                 }
-            })
+            },
+            scaleCodes: scaleCodes)
     }
 
     /// The budget actually spent, clamped to 0 … 0.5.

@@ -19,14 +19,26 @@ public enum QuantizedByteCount {
     /// Codes, scales and zero-points of a `rows × columns` matrix, with the v2 side tables its
     /// layout uses (spec/qpk-format.md §7): zero-points `2·R·G` (f16), `ceil(R·G·bits/8)`
     /// (packed) or 0 (none); a group index `ceil(C·w/8)` (``groupIndexBits(groups:)``); a codebook `2·2^bits`; transform signs
-    /// `ceil(C/8)`.
+    /// `ceil(C/8)`; log-coded scales `ceil(R·G·K/8) + 2·R` instead of `2·R·G` (§5.8).
     public static func codesScalesZeros(layout: QuantizationLayout, rows: Int, columns: Int) -> Int {
         let groups = rows * layout.groupsPerRow(columns: columns)
         return layout.packedByteCount(elementCount: rows * columns)
-            + groups * scaleBytes + zeroPoints(layout: layout, groups: groups)
+            + scales(layout: layout, groups: groups) + rowScales(layout: layout, rows: rows)
+            + zeroPoints(layout: layout, groups: groups)
             + (layout.hasGroupIndex ? groupIndex(columns: columns, groupsPerRow: layout.groupsPerRow(columns: columns)) : 0)
             + (layout.hasCodebook ? (1 << layout.bits) * codebookEntryBytes : 0)
             + (layout.transform != nil ? transformSigns(columns: columns) : 0)
+    }
+
+    /// The `scales` blob of `groups` group scales: fp16, or `K`-bit codes packed (§5.8).
+    public static func scales(layout: QuantizationLayout, groups: Int) -> Int {
+        guard let codes = layout.scaleCodes else { return groups * scaleBytes }
+        return (groups * codes.bits + 7) / 8
+    }
+
+    /// The `row_scales` blob: one fp16 per row with log-coded scales, else nothing (§5.8).
+    public static func rowScales(layout: QuantizationLayout, rows: Int) -> Int {
+        layout.scaleCodes == nil ? 0 : rows * scaleBytes
     }
 
     /// The width of one group-index entry for `groupsPerRow` groups: the bit length of

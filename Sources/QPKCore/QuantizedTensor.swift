@@ -1,3 +1,5 @@
+import Foundation
+
 /// The numeric scheme of a group-wise quantized tensor.
 ///
 /// A tensor is viewed as a matrix whose columns run along the layer's input (reduction) dimension
@@ -109,12 +111,16 @@ public struct WeightTransform: Sendable, Hashable, Codable {
     }
 }
 
-/// A fixed table of code values a quantizer can write as a QPK v2 codebook (spec/qpk-format.md
-/// §5.7): code `q` then stands for `codebook[q]`, so `x̂ = (codebook[q] − z)·s`.
+/// The table of code values a quantizer writes as a QPK v2 codebook (spec/qpk-format.md §5.7):
+/// code `q` then stands for `codebook[q]`, so `x̂ = (codebook[q] − z)·s`.
 public enum CodebookKind: String, Sendable, Hashable, Codable, CaseIterable {
     /// NormalFloat4 (QLoRA, Dettmers et al. 2023): the 16 quantiles of a standard normal,
     /// normalised to `[−1, 1]` with an exact 0, for 4-bit codes.
     case nf4
+    /// One table per tensor fitted to its group-normalised weights by weighted Lloyd–Max
+    /// iterations (k-means in one dimension), started from the NormalFloat table of the code
+    /// width (spec/quantization.md §14): 2, 3 or 4-bit codes.
+    case lloyd
 
     /// The NF4 levels in `[−1, 1]`, ascending (the QLoRA paper's table).
     static let nf4Levels: [Float] = [
@@ -124,16 +130,93 @@ public enum CodebookKind: String, Sendable, Hashable, Codable, CaseIterable {
         0.7229568362236023, 1.0,
     ]
 
-    /// The bit widths the table exists for.
-    public var bits: Int { 4 }
+    /// The NormalFloat table of `bits` bits in `[−1, 1]`, ascending: QLoRA's construction
+    /// (`2^(bits−1)` positive and `2^(bits−1) − 1` negative normal quantiles, offset 0.9677, and an
+    /// exact 0, scaled so the largest magnitude is 1). NF4 is the paper's table; NF3 and NF2 were
+    /// computed the same way (scipy's `norm.ppf`, bench/quality/research/recipes.py `nf_table`).
+    public static func normalFloatLevels(bits: Int) -> [Float] {
+        switch bits {
+        case 2: [-1.0, 0, 0.33791519352165506, 1.0]
+        case 3: [-1.0, -0.4786291601159111, -0.21714181782574396, 0, 0.16093017270493618,
+                 0.33791519352165506, 0.562616970075237, 1.0]
+        default: nf4Levels
+        }
+    }
 
-    /// The codebook for `scheme`, ascending, in code units: affine maps `[−1, 1]` onto the code
+    /// The code widths the table exists for.
+    public var supportedBits: [Int] {
+        switch self {
+        case .nf4: [4]
+        case .lloyd: [2, 3, 4]
+        }
+    }
+
+    /// The NF4 codebook for `scheme`, ascending, in code units: affine maps `[−1, 1]` onto the code
     /// range `[0, 2^bits − 1]` (`7.5 + 7.5·v`), so min-max fits put a group's ends on the first
     /// and last entries; symmetric maps it onto `[0, 2^bits]` around the fixed zero-point
     /// `2^(bits−1)` (`8 + 8·v`), so `x̂ = 8·v·s` is QLoRA's absmax scaling with `s = absmax/8`.
     public func values(scheme: QuantizationScheme) -> [Float16] {
         let half: Float = scheme == .affine ? 7.5 : 8
         return Self.nf4Levels.map { Float16(half + half * $0) }
+    }
+}
+
+/// Group scales stored as `bits`-bit codes on a signed logarithmic grid below one fp16 scale per
+/// row (spec/qpk-format.md §5.8), the two-level scale storage of llama.cpp's k-quants with a
+/// logarithmic instead of a linear second level: code `u` of row `r` stands for
+/// `±d_r · 2^(−k·octaves/k_max)`, `k = u mod 2^(bits−1)`, the sign in the top bit.
+///
+/// At 8 bits and 8 octaves the grid's steps are 4.5 % apart, fine enough that the scale search
+/// loses almost nothing (spec/quantization.md §14), for a quarter of an fp16 scale's bits.
+public struct ScaleCodes: Sendable, Hashable, Codable {
+    /// Bits per group scale code, sign included: 2 … 8.
+    public var bits: Int
+    /// Octaves the magnitudes span below the row scale: 1 … 32.
+    public var octaves: Int
+
+    public static let allowedBits = 2...8
+    public static let allowedOctaves = 1...32
+
+    public init(bits: Int, octaves: Int) {
+        self.bits = bits
+        self.octaves = octaves
+    }
+
+    /// Whether `bits` and `octaves` are in range (spec/qpk-format.md rule 31).
+    public var isValid: Bool { Self.allowedBits.contains(bits) && Self.allowedOctaves.contains(octaves) }
+
+    /// The largest magnitude step `k_max = 2^(bits−1) − 1`.
+    public var largestStep: Int { (1 << (bits - 1)) - 1 }
+
+    /// The magnitude table `m[k]`, `k = 0 … k_max`: the binary32 value nearest to
+    /// `2^(−k·octaves/k_max)`, computed in binary64 and rounded once (§5.8).
+    public var magnitudes: [Float] {
+        let kMax = largestStep
+        return (0...kMax).map { k in
+            k == 0 ? 1 : Float(Foundation.exp2(-Double(k) * Double(octaves) / Double(kMax)))
+        }
+    }
+
+    /// The scale code `u` stands for under the row scale `rowScale`, with `magnitudes` from
+    /// ``magnitudes`` (passed in so hot loops compute the table once).
+    @inline(__always)
+    public func scale(code: UInt8, rowScale: Float, magnitudes: [Float]) -> Float {
+        let signBit = UInt8(1) << (bits - 1)
+        let magnitude = rowScale * magnitudes[Int(code & (signBit - 1))]
+        return code & signBit != 0 ? -magnitude : magnitude
+    }
+
+    /// The code whose scale is nearest to `scale` on the logarithmic grid below `rowScale`
+    /// (`k = clamp(round(−log2(|scale| / rowScale) · k_max / octaves), 0, k_max)`, half away
+    /// from zero); magnitudes above the row scale take `k = 0`, below the grid `k_max`.
+    public func code(for scale: Float, rowScale: Float) -> UInt8 {
+        let kMax = largestStep
+        let signBit = UInt8(1) << (bits - 1)
+        let sign: UInt8 = scale < 0 ? signBit : 0
+        guard rowScale > 0, scale != 0, scale.isFinite else { return sign | UInt8(kMax) }
+        let steps = -Foundation.log2(Double(abs(scale)) / Double(rowScale)) * Double(kMax) / Double(octaves)
+        let k = steps.isNaN ? kMax : Int(max(0, min(Double(kMax), steps.rounded())))
+        return sign | UInt8(k)
     }
 }
 
@@ -159,12 +242,16 @@ public struct QuantizationLayout: Sendable, Hashable, Codable {
     public var hasCodebook = false
     /// The rotation applied before quantization, if any.
     public var transform: WeightTransform?
+    /// How the group scales are stored: `nil` one fp16 value per group (v1), else log-coded
+    /// below one fp16 scale per row (v2, §5.8).
+    public var scaleCodes: ScaleCodes?
 
     public init(
         scheme: QuantizationScheme, bits: Int, groupSize: Int, axis: QuantizationAxis = .last,
         zeroPoints: ZeroPointStorage = .float16, hasGroupIndex: Bool = false, hasCodebook: Bool = false,
-        transform: WeightTransform? = nil
+        transform: WeightTransform? = nil, scaleCodes: ScaleCodes? = nil
     ) {
+        self.scaleCodes = scaleCodes
         self.scheme = scheme
         self.bits = bits
         self.groupSize = groupSize
@@ -177,11 +264,11 @@ public struct QuantizationLayout: Sendable, Hashable, Codable {
 
     /// Whether the layout uses a QPK v2 feature (so a file holding it is version 2, §2).
     public var requiresVersion2: Bool {
-        zeroPoints != .float16 || hasGroupIndex || hasCodebook || transform != nil
+        zeroPoints != .float16 || hasGroupIndex || hasCodebook || transform != nil || scaleCodes != nil
     }
 
     /// Whether dequantizing needs more than `(q − z)·s` with `g = c / groupSize` (group index,
-    /// codebook or transform); the zero-point storage does not matter once decoded.
+    /// codebook or transform); the zero-point and scale storage do not matter once decoded.
     public var needsGeneralDecoding: Bool { hasGroupIndex || hasCodebook || transform != nil }
 
     /// The `rows × columns` matrix `info` is quantized as under this layout's axis.
@@ -282,13 +369,21 @@ public struct QuantizedTensor: Sendable {
     /// With a ``QuantizationLayout/transform``: the column signs `D`, `ceil(C/8)` bytes, bit `c`
     /// (LSB-first) set for sign −1 of column `c`; else `nil`.
     public var transformSigns: [UInt8]?
+    /// With ``QuantizationLayout/scaleCodes``: one unpacked scale code per group, in the order of
+    /// ``scales`` (which is then empty), and ``rowScales``; else `nil`.
+    public var scaleCodes: [UInt8]?
+    /// With ``QuantizationLayout/scaleCodes``: one fp16 scale `d_r` per row of the matrix view.
+    public var rowScales: [Float16]?
 
     public init(
         info: TensorInfo, layout: QuantizationLayout, codes: [UInt8], scales: [Float16],
         zeros: [Float16], outliers: OutlierSet? = nil, error: QuantizationErrorStats? = nil,
         method: String, decision: QuantizationDecision? = nil, groupIndex: [UInt32]? = nil,
-        codebook: [Float16]? = nil, transformSigns: [UInt8]? = nil
+        codebook: [Float16]? = nil, transformSigns: [UInt8]? = nil, scaleCodes: [UInt8]? = nil,
+        rowScales: [Float16]? = nil
     ) {
+        self.scaleCodes = scaleCodes
+        self.rowScales = rowScales
         self.decision = decision
         self.groupIndex = groupIndex
         self.codebook = codebook
@@ -301,6 +396,30 @@ public struct QuantizedTensor: Sendable {
         self.outliers = outliers
         self.error = error
         self.method = method
+    }
+
+    /// The `rows × groupsPerRow` group scales as f32, in row-major (row, group) order: the fp16
+    /// ``scales`` widened, or with log-coded scales (spec/qpk-format.md §5.8) each code decoded
+    /// under its row's scale. `nil` when the arrays do not match `rows × groupsPerRow` (a
+    /// malformed tensor).
+    public func decodedScales(rows: Int, groupsPerRow: Int) -> [Float]? {
+        let (count, overflow) = rows.multipliedReportingOverflow(by: groupsPerRow)
+        guard !overflow else { return nil }
+        guard let coding = layout.scaleCodes else {
+            return scales.count == count ? scales.map { Float($0) } : nil
+        }
+        guard let codes = scaleCodes, let rowScales, codes.count == count, rowScales.count == rows,
+              codes.allSatisfy({ Int($0) < 1 << coding.bits })
+        else { return nil }
+        let magnitudes = coding.magnitudes
+        var decoded = [Float](repeating: 0, count: count)
+        for r in 0..<rows {
+            let d = Float(rowScales[r])
+            for g in 0..<groupsPerRow {
+                decoded[r * groupsPerRow + g] = coding.scale(code: codes[r * groupsPerRow + g], rowScale: d, magnitudes: magnitudes)
+            }
+        }
+        return decoded
     }
 
     /// Bytes of codes, scales, zero-points and outliers (indices u32, values f32, as QPK stores them).

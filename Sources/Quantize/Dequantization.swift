@@ -101,14 +101,16 @@ public enum Dequantizer {
         let name = tensor.info.name
         let groups = columns == 0 ? 0 : columns / layout.groupSize + (columns % layout.groupSize == 0 ? 0 : 1)
         let (groupCount, groupOverflow) = rows.multipliedReportingOverflow(by: groups)
-        guard !groupOverflow, tensor.scales.count == groupCount, tensor.zeros.count == groupCount else {
-            throw Failure.inconsistent(name, "expected \(rows) × \(groups) scales and zero-points, found \(tensor.scales.count) and \(tensor.zeros.count)")
+        guard !groupOverflow, let scales = tensor.decodedScales(rows: rows, groupsPerRow: groups),
+              tensor.zeros.count == groupCount
+        else {
+            throw Failure.inconsistent(name, "expected \(rows) × \(groups) scales and zero-points, found \(tensor.layout.scaleCodes == nil ? tensor.scales.count : tensor.scaleCodes?.count ?? 0) and \(tensor.zeros.count)")
         }
         guard tensor.codes.count >= (count / 8) * layout.bits + ((count % 8) * layout.bits + 7) / 8 else {
             throw Failure.inconsistent(name, "code stream too short")
         }
         if layout.needsGeneralDecoding {
-            try dequantizeGeneral(tensor, rows: rows, columns: columns, groups: groups, into: destination)
+            try dequantizeGeneral(tensor, rows: rows, columns: columns, groups: groups, scales: scales, into: destination)
             return
         }
         var rowCodes = [UInt8](repeating: 0, count: columns)
@@ -117,7 +119,7 @@ public enum Dequantizer {
                 for r in 0..<rows {
                     BitPacking.unpack(packed, bits: layout.bits, first: r * columns, count: columns, into: codes)
                     for g in 0..<groups {
-                        let scale = Float(tensor.scales[r * groups + g])
+                        let scale = scales[r * groups + g]
                         let zero = Float(tensor.zeros[r * groups + g])
                         let start = g * layout.groupSize
                         let end = min(start + layout.groupSize, columns)
@@ -139,7 +141,7 @@ public enum Dequantizer {
     /// `x̂·H·D` (``HadamardTransform``) of every row, then the outliers, which are in the
     /// tensor's own (unrotated) domain.
     static func dequantizeGeneral(
-        _ tensor: QuantizedTensor, rows: Int, columns: Int, groups: Int,
+        _ tensor: QuantizedTensor, rows: Int, columns: Int, groups: Int, scales: [Float],
         into destination: UnsafeMutableBufferPointer<Float>
     ) throws {
         let layout = tensor.layout
@@ -170,7 +172,7 @@ public enum Dequantizer {
                     BitPacking.unpack(packed, bits: layout.bits, first: r * columns, count: columns, into: codes)
                     for c in 0..<columns {
                         let slot = r * groups + groupOf[c]
-                        destination[r * columns + c] = (values[Int(codes[c])] - Float(tensor.zeros[slot])) * Float(tensor.scales[slot])
+                        destination[r * columns + c] = (values[Int(codes[c])] - Float(tensor.zeros[slot])) * scales[slot]
                     }
                 }
             }
