@@ -50,6 +50,9 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
     public var transform: WeightTransform?
     /// The codebook the codes index (QPK v2), or `nil` for plain integer codes (§14).
     public var codebook: CodebookKind?
+    /// How group scales are stored: `nil` fp16, else log-coded below a row scale (QPK v2, §14;
+    /// codebooks with the symmetric scheme only).
+    public var scaleCodes: ScaleCodes?
 
     /// The bit widths a code can have.
     public static let supportedBits = [2, 3, 4, 8]
@@ -93,6 +96,7 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
         if zeroPoints != .float16 { try c.encode(zeroPoints, forKey: .zeroPoints) }
         try c.encodeIfPresent(transform, forKey: .transform)
         try c.encodeIfPresent(codebook, forKey: .codebook)
+        try c.encodeIfPresent(scaleCodes, forKey: .scaleCodes)
     }
 
     /// Decodes what ``encode(to:)`` writes; `max_bits_per_weight` and `importance` may be absent
@@ -119,6 +123,7 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
         zeroPoints = try c.decodeIfPresent(ZeroPointDomain.self, forKey: .zeroPoints) ?? .float16
         transform = try c.decodeIfPresent(WeightTransform.self, forKey: .transform)
         codebook = try c.decodeIfPresent(CodebookKind.self, forKey: .codebook)
+        scaleCodes = try c.decodeIfPresent(ScaleCodes.self, forKey: .scaleCodes)
         do {
             try validate()
         } catch {
@@ -166,6 +171,7 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
         decision.zeroPoints = zeroPoints
         decision.transform = transform
         decision.codebook = codebook
+        decision.scaleCodes = scaleCodes
         return decision
     }
 
@@ -187,6 +193,7 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
         if zeroPoints != .float16 { text += " zero-points=\(zeroPoints.rawValue)" }
         if let transform { text += " \(transform.kind.rawValue)≤\(transform.blockSize)" }
         if let codebook { text += " codebook=\(codebook.rawValue)" }
+        if let scaleCodes { text += " scale-codes=\(scaleCodes.bits)b/\(scaleCodes.octaves)oct" }
         return text
     }
 
@@ -199,6 +206,10 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
         case zeroPoints(ZeroPointDomain, QuantizationScheme)
         case transformBlock(Int)
         case codebook(CodebookKind, Int)
+        case codebookSearch(ScaleSearch)
+        case scaleCodes(ScaleCodes)
+        case scaleCodesNeedCodebook
+        case fittedCodebookScheme
 
         public var description: String {
             switch self {
@@ -213,7 +224,15 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
             case let .zeroPoints(domain, scheme):
                 "recipe: zero-points '\(domain.rawValue)' do not go with the \(scheme.rawValue) scheme; --zero-points none needs --scheme symmetric"
             case let .codebook(kind, bits):
-                "recipe: the \(kind.rawValue) codebook is for \(kind.bits)-bit codes, not \(bits); use --bits \(kind.bits)"
+                "recipe: the \(kind.rawValue) codebook is for \(kind.supportedBits.map(String.init).joined(separator: ", "))-bit codes, not \(bits); use --bits \(kind.supportedBits.last!)"
+            case let .codebookSearch(search):
+                "recipe: --scale-search \(search.rawValue) does not apply to a codebook with the symmetric scheme (its signed scales are searched by minmax or mse)"
+            case let .scaleCodes(codes):
+                "recipe: scale codes of \(codes.bits) bits over \(codes.octaves) octaves are out of range; use --scale-bits 2…8 and --scale-octaves 1…32"
+            case .fittedCodebookScheme:
+                "recipe: --codebook lloyd fits a table for signed group scales; it needs --scheme symmetric"
+            case .scaleCodesNeedCodebook:
+                "recipe: --scale-bits applies to codebook quantization with the symmetric scheme (--codebook lloyd|nf4 --scheme symmetric)"
             case let .transformBlock(b):
                 "recipe: transform block \(b) is not a power of two ≥ 2; use e.g. --transform-block 128"
             }
@@ -228,7 +247,13 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
         if let cap = maxBitsPerWeight, !(cap.isFinite && cap > 0) { throw .maxBitsPerWeight(cap) }
         if zeroPoints == .implicit, scheme != .symmetric { throw .zeroPoints(zeroPoints, scheme) }
         if let b = transform?.blockSize, !(b >= 2 && b & (b - 1) == 0) { throw .transformBlock(b) }
-        if let codebook, codebook.bits != bits { throw .codebook(codebook, bits) }
+        if let codebook, !codebook.supportedBits.contains(bits) { throw .codebook(codebook, bits) }
+        if codebook != nil, scheme == .symmetric, scaleSearch == .hqq { throw .codebookSearch(scaleSearch) }
+        if codebook == .lloyd, scheme != .symmetric { throw .fittedCodebookScheme }
+        if let scaleCodes {
+            guard scaleCodes.isValid else { throw .scaleCodes(scaleCodes) }
+            guard codebook != nil, scheme == .symmetric else { throw .scaleCodesNeedCodebook }
+        }
     }
 
     /// Parses a budget as written on the command line: `"0.5%"` → 0.005, `"0.005"` → 0.005,

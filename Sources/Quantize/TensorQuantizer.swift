@@ -64,6 +64,11 @@ public enum TensorQuantizer {
                 values, info: info, decision: decision, layout: layout, transform: transform,
                 columnImportance: columnImportance)
         }
+        if let codebook = decision.codebook, layout.scheme == .symmetric {
+            return CodebookQuantizer.quantize(
+                values, info: info, decision: decision, layout: layout, kind: codebook,
+                columnImportance: columnImportance)
+        }
         if let codebook = decision.codebook {
             return quantizeWithCodebook(
                 values, info: info, decision: decision, layout: layout, codebook: codebook,
@@ -212,8 +217,9 @@ public enum TensorQuantizer {
         return tensor
     }
 
-    /// Quantizes the matrix `values` with codes that index `codebook` (spec/qpk-format.md §5.7,
-    /// spec/quantization.md §14): per group, the uniform fit of the decision (scale search,
+    /// Quantizes the matrix `values` with codes that index `codebook` under the affine scheme
+    /// (spec/qpk-format.md §5.7, spec/quantization.md §14; the symmetric scheme is
+    /// ``CodebookQuantizer``'s signed scales): per group, the uniform fit of the decision (scale search,
     /// zero-point domain) places the group on the code range; each kept value takes the code of
     /// the nearest codebook entry to `x/s + z` (ties to the lower code); then up to two
     /// least-squares rounds refit `s` (and a free fp16 `z`) to the codebook values with the codes

@@ -24,6 +24,8 @@ extension QuantizationOptions {
         if transform != nil { flags.append("--transform") }
         if transformBlock != nil { flags.append("--transform-block") }
         if codebook != nil { flags.append("--codebook") }
+        if scaleBits != nil { flags.append("--scale-bits") }
+        if scaleOctaves != nil { flags.append("--scale-octaves") }
         if allocate { flags.append("--allocate") }
         flags += input.givenFlags
         if damp != nil { flags.append("--damp") }

@@ -83,8 +83,14 @@ struct QuantizationOptions: ParsableArguments {
     @Option(help: "Largest Hadamard block, a power of two (default 256): each tensor uses the largest power of two up to it that divides its column count; tensors with an odd column count are not rotated.")
     var transformBlock: Int?
 
-    @Option(help: "Codes index a codebook instead of a uniform grid: nf4 (NormalFloat4, 4-bit codes; QPK v2; data-free methods only).")
+    @Option(help: "Codes index a codebook instead of a uniform grid: lloyd (a table fitted to each tensor, 2/3/4-bit codes, --scheme symmetric) or nf4 (NormalFloat4, 4-bit codes). QPK v2; data-free methods only.")
     var codebook: CodebookKind?
+
+    @Option(help: "Store each group scale as a code of this many bits (2-8, sign included) on a logarithmic grid below one fp16 scale per row, instead of an fp16 value (QPK v2; with --codebook and --scheme symmetric).")
+    var scaleBits: Int?
+
+    @Option(help: "Octaves the --scale-bits grid spans below the row scale (1-32, default 8).")
+    var scaleOctaves: Int?
 
     @Flag(help: "Mixed precision: spend the bit budget of --bits where the measured error is largest.")
     var allocate = false
@@ -140,6 +146,12 @@ extension QuantizationOptions {
                 throw ValidationError("--codebook applies to data-free quantization (prequant, rtn); calibrated methods (--method gptq|boa) round to a uniform grid")
             }
             recipe.codebook = codebook
+        }
+        if let scaleOctaves, scaleBits == nil {
+            throw ValidationError("--scale-octaves \(scaleOctaves) needs --scale-bits")
+        }
+        if let scaleBits {
+            recipe.scaleCodes = ScaleCodes(bits: scaleBits, octaves: scaleOctaves ?? 8)
         }
         if let transformBlock, transform == nil {
             throw ValidationError("--transform-block \(transformBlock) needs --transform hadamard")

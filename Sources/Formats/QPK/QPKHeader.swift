@@ -31,6 +31,8 @@ struct QPKHeaderDocument: Codable {
         var groupIndex: Bool?
         /// v2 (§5.7): `true` when a `codebook` blob is present; written only then.
         var codebook: Bool?
+        /// v2 (§5.8): log-coded group scales (not read or written yet).
+        var scaleCodes: ScaleCodes?
 
         typealias CodingKeys = QuantizationDecision.CodingKeys
 
