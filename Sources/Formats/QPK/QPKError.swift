@@ -49,8 +49,8 @@ public enum QPKError: CheckpointDiagnosable, Equatable, Sendable {
     case groupIndexInvalid(path: String, tensor: String, reason: String)
     /// Rule 30: a codebook entry is NaN or infinite.
     case codebookNotFinite(path: String, tensor: String, entry: Int)
-    /// Rule 31: `scale_codes` lacks `bits` or `octaves`, or they are not integers in 2 … 8 and
-    /// 1 … 32 (§5.8).
+    /// Rule 31: `scale_codes` is not an object, lacks `bits` or `octaves`, or they are not
+    /// integers in 2 … 8 and 1 … 32 (§5.8).
     case invalidScaleCodes(path: String, tensor: String, reason: String)
     /// Rule 32: a `row_scales` entry is NaN or infinite (§5.8).
     case rowScaleNotFinite(path: String, tensor: String, row: Int)
