@@ -117,17 +117,19 @@ enum QPKReference {
         return OutlierSet(kind: kind, indices: indices, values: picked, statistic: "abs_max", threshold: 1.25)
     }
 
-    /// x̂ = (q − z)·s per group, then the outliers (§5.4).
+    /// x̂ = (q − z)·s per group, then the outliers (§5.4); `s` the fp16 scale or the one decoded
+    /// from its log code (§5.8, ``QuantizedTensor/decodedScales(rows:groupsPerRow:)``).
     static func dequantize(_ tensor: QuantizedTensor) -> [Float] {
         let (rows, columns) = tensor.info.matrixShape
         let layout = tensor.layout
         let groups = layout.groupsPerRow(columns: columns)
         let codes = unpack(tensor.codes, bits: layout.bits, count: rows * columns)
+        let scales = tensor.decodedScales(rows: rows, groupsPerRow: groups)!
         var out = [Float](repeating: 0, count: rows * columns)
         for r in 0..<rows {
             for c in 0..<columns {
                 let g = r * groups + c / layout.groupSize
-                out[r * columns + c] = (Float(codes[r * columns + c]) - Float(tensor.zeros[g])) * Float(tensor.scales[g])
+                out[r * columns + c] = (Float(codes[r * columns + c]) - Float(tensor.zeros[g])) * scales[g]
             }
         }
         if let o = tensor.outliers {

@@ -92,6 +92,41 @@ struct InspectReportTests {
         #expect(summary.storedBytes == 12 + 4 + 16)
     }
 
+    @Test("Log-coded group scales (QPK v2 §5.8) are tagged, counted and in the JSON, from memory and from a QPK file")
+    func scaleCodes() throws {
+        let coding = ScaleCodes(bits: 8, octaves: 8)
+        var tensor = smallQuantized()
+        tensor.layout.scaleCodes = coding
+        tensor.scaleCodes = [0, 0x81]
+        tensor.rowScales = [0.5, 0.25]
+        tensor.scales = []
+        let reader = MemoryReader(name: "m.qpk", format: .qpk)
+        reader.add(tensor)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("inspect-scale-codes-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("m.qpk")
+        let writer = try QPKWriter(
+            url: url, tensors: [tensor.info], metadata: [:], recipe: [:],
+            provenance: QPKProvenance(sources: [], qpkVersion: "test", createdBy: "test"), overwrite: false)
+        try writer.write(tensor.info, storage: .quantized(tensor))
+        try writer.finish()
+        for report in [try InspectReport.build(reader: reader), try InspectReport.build(reader: try QPKReader(url: url))] {
+            let q = try #require(report.tensors[0].quantization)
+            #expect(q.scaleCodes == coding)
+            #expect(q.featureTags == ["log-scales/8b8o"])
+            // 4 bytes of codes + 2 one-byte scale codes + 2 fp16 row scales + 2 fp16 zeros = 14 bytes.
+            #expect(q.storedBytes == 14 && q.bitsPerWeight == 14)
+            let json = try JSONSerialization.jsonObject(with: report.jsonData()) as! [String: Any]
+            let entry = (json["tensors"] as! [[String: Any]])[0]["quantization"] as! [String: Any]
+            let codes = try #require(entry["scale_codes"] as? [String: Any])
+            #expect((codes["bits"] as? NSNumber)?.intValue == 8 && (codes["octaves"] as? NSNumber)?.intValue == 8)
+            #expect(try ReportJSON.decoder().decode(InspectReport.self, from: report.jsonData()) == report)
+            let row = try #require(report.renderText().split(separator: "\n").first { $0.hasPrefix("q.weight") })
+            #expect(row.contains("affine log-scales/8b8o"))
+        }
+    }
+
     @Test("Text: metadata, an aligned table with a total line, layers and histograms")
     func text() throws {
         let report = try InspectReport.build(reader: model(), options: InspectOptions(histogramBins: 4))

@@ -30,8 +30,8 @@ struct JSONSchemaTests {
         let q = try #require(tensors[0]["quantization"] as? [String: Any])
         #expect(Set(q.keys) == ["bits", "group_size", "scheme", "method", "outliers", "outlier_kind", "bits_per_weight",
                                 "sqnr_db", "max_abs_error", "stored_bytes", "outlier_statistic", "outlier_threshold",
-                                "axis", "decision", "zero_points", "group_index", "codebook", "transform"])
-        #expect(q["zero_points"] as? String == "f16" && q["transform"] is NSNull)
+                                "axis", "decision", "zero_points", "group_index", "codebook", "transform", "scale_codes"])
+        #expect(q["zero_points"] as? String == "f16" && q["transform"] is NSNull && q["scale_codes"] is NSNull)
         #expect(q["axis"] as? String == "last")
         #expect(tensors[1]["quantization"] is NSNull)
         let layer = try #require((json["layers"] as? [[String: Any]])?.first)

@@ -1,4 +1,4 @@
-"""A minimal QPK v1 writer for tests: builds files by hand, byte by byte, from spec/qpk-format.md.
+"""A minimal QPK writer for tests: builds files by hand, byte by byte, from spec/qpk-format.md.
 
 It lets the tests cover what qpk itself may not write (axis 0, corrupt files) and pin the spec's
 worked example (§9). Blobs are laid out in the order given, each at the next multiple of 64.
@@ -50,10 +50,16 @@ class Builder:
                zeros: Sequence[float], bits: int, group_size: int, axis: int = -1, scheme: str = "affine",
                outliers: Optional[Tuple[str, Sequence[int], Sequence[float]]] = None, dtype: str = "F32",
                error: Optional[Dict[str, Any]] = None, statistic: str = "abs_deviation",
-               threshold: float = 3.5) -> Dict[str, Any]:
+               threshold: float = 3.5,
+               scale_codes: Optional[Tuple[int, int, Sequence[float]]] = None) -> Dict[str, Any]:
+        """An ``affine`` tensor. With ``scale_codes = (K, O, row_scales)`` (v2, §5.8) ``scales`` are
+        the unsigned ``K``-bit scale codes, packed like codes, and ``row_scales`` the fp16 ``d_r``."""
+        stored_scales = pack_codes(scales, scale_codes[0]) if scale_codes else np.asarray(scales, "<f2").tobytes()
         blobs = {"codes": self.blob(pack_codes(codes, bits)),
-                 "scales": self.blob(np.asarray(scales, "<f2").tobytes()),
+                 "scales": self.blob(stored_scales),
                  "zeros": self.blob(np.asarray(zeros, "<f2").tobytes())}
+        if scale_codes:
+            blobs["row_scales"] = self.blob(np.asarray(scale_codes[2], "<f2").tobytes())
         record = None
         if outliers is not None:
             kind, indices, values = outliers
@@ -64,12 +70,14 @@ class Builder:
                  "quantization": {"axis": axis, "bits": bits, "group_size": group_size, "method": "minmax",
                                   "scheme": scheme},
                  "error": error, "outliers": record}
+        if scale_codes:
+            entry["quantization"]["scale_codes"] = {"bits": scale_codes[0], "octaves": scale_codes[1]}
         self.tensors.append(entry)
         return entry
 
     def header(self, order: Optional[Sequence[str]] = None, metadata: Optional[Dict[str, str]] = None,
                recipe: Optional[Dict[str, Any]] = None, provenance: Optional[Dict[str, Any]] = None,
-               totals: Optional[Dict[str, int]] = None) -> Dict[str, Any]:
+               totals: Optional[Dict[str, int]] = None, version: int = 1) -> Dict[str, Any]:
         by_name = {t["name"]: t for t in self.tensors}
         tensors = [by_name[n] for n in (order or [t["name"] for t in self.tensors])]
         if totals is None:
@@ -87,7 +95,7 @@ class Builder:
                     rows, cols = (lead, last) if t["quantization"]["axis"] == -1 else (last, lead)
                     params += {"rows": o["count"] * cols, "columns": o["count"] * rows, "elements": o["count"]}[o["kind"]]
             totals = {"parameters": params, "quantized_parameters": quantized}
-        return {"format": "qpk", "version": 1, "tensors": tensors, "metadata": metadata or {},
+        return {"format": "qpk", "version": version, "tensors": tensors, "metadata": metadata or {},
                 "recipe": recipe or {}, "outliers": totals,
                 "provenance": provenance or {"created_by": "test", "qpk_version": "test", "sources": []}}
 
@@ -97,7 +105,7 @@ class Builder:
         body = bytearray(self.body)
         body += b"\0" * (-len(body) % 64)
         offset = len(body)
-        pre = bytearray(MAGIC + struct.pack("<IIQQI", 1, 0, offset, len(text), zlib.crc32(text)) + b"\0" * 24)
+        pre = bytearray(MAGIC + struct.pack("<IIQQI", header["version"], 0, offset, len(text), zlib.crc32(text)) + b"\0" * 24)
         pre += struct.pack("<I", zlib.crc32(bytes(pre)))
         body[:64] = pre
         return bytes(body + text)

@@ -2,7 +2,7 @@ import QPKCore
 
 /// Everything that can be wrong with a QPK file, or with what a caller asks ``QPKWriter`` to store.
 ///
-/// Cases up to ``codebookNotFinite(path:tensor:entry:)`` are the numbered validation rules of
+/// Cases up to ``rowScaleNotFinite(path:tensor:row:)`` are the numbered validation rules of
 /// `spec/qpk-format.md` §8 (``rule`` gives each rule's name); the rest are writer misuse.
 /// Every ``description`` is one line naming the file, the tensor when there is one, the broken
 /// rule and a hint.
@@ -37,7 +37,7 @@ public enum QPKError: CheckpointDiagnosable, Equatable, Sendable {
     case outlierIndicesInvalid(path: String, tensor: String, reason: String)
     case symmetricZeroPoint(path: String, tensor: String, found: Double, expected: Double)
     case nonZeroPadding(path: String, offset: Int)
-    // QPK v2 rules (26–28 structural, 29–30 content).
+    // QPK v2 rules (26–28 and 31 structural, 29–30 and 32 content).
     /// Rule 26: a version-1 file has a tensor that uses a v2 feature.
     case featureNeedsVersion2(path: String, tensor: String, feature: String)
     /// Rule 27: an unknown `zero_points` value, or `none` without the symmetric scheme.
@@ -49,6 +49,11 @@ public enum QPKError: CheckpointDiagnosable, Equatable, Sendable {
     case groupIndexInvalid(path: String, tensor: String, reason: String)
     /// Rule 30: a codebook entry is NaN or infinite.
     case codebookNotFinite(path: String, tensor: String, entry: Int)
+    /// Rule 31: `scale_codes` is not an object, lacks `bits` or `octaves`, or they are not
+    /// integers in 2 … 8 and 1 … 32 (§5.8).
+    case invalidScaleCodes(path: String, tensor: String, reason: String)
+    /// Rule 32: a `row_scales` entry is NaN or infinite (§5.8).
+    case rowScaleNotFinite(path: String, tensor: String, row: Int)
     // Writer misuse.
     case tensorNotAnnounced(path: String, tensor: String)
     case tensorWrittenTwice(path: String, tensor: String)
@@ -90,6 +95,8 @@ public enum QPKError: CheckpointDiagnosable, Equatable, Sendable {
         case .invalidTransform: "invalid_transform"
         case .groupIndexInvalid: "group_index"
         case .codebookNotFinite: "codebook_not_finite"
+        case .invalidScaleCodes: "invalid_scale_codes"
+        case .rowScaleNotFinite: "row_scale_not_finite"
         case .tensorNotAnnounced: "tensor_not_announced"
         case .tensorWrittenTwice: "tensor_written_twice"
         case .tensorsNotWritten: "tensors_not_written"
@@ -111,7 +118,8 @@ public enum QPKError: CheckpointDiagnosable, Equatable, Sendable {
              let .tensorWrittenTwice(_, tensor), let .invalidStorage(_, tensor, _),
              let .featureNeedsVersion2(_, tensor, _), let .invalidZeroPoints(_, tensor, _),
              let .invalidTransform(_, tensor, _), let .groupIndexInvalid(_, tensor, _),
-             let .codebookNotFinite(_, tensor, _):
+             let .codebookNotFinite(_, tensor, _), let .invalidScaleCodes(_, tensor, _),
+             let .rowScaleNotFinite(_, tensor, _):
             tensor
         default:
             nil
@@ -185,6 +193,10 @@ public enum QPKError: CheckpointDiagnosable, Equatable, Sendable {
             (path, "\(reason)", "each column's group must be < G and hold at most group_size columns (§5.5)")
         case let .codebookNotFinite(path, _, entry):
             (path, "codebook entry \(entry) is not finite", "the quantizer that wrote it is faulty")
+        case let .invalidScaleCodes(path, _, reason):
+            (path, "\(reason)", "scale_codes is {\"bits\": K, \"octaves\": O}, K an integer in 2 … 8 and O in 1 … 32 (§5.8)")
+        case let .rowScaleNotFinite(path, _, row):
+            (path, "row scale \(row) is not finite", "the quantizer that wrote it is faulty")
         case let .tensorNotAnnounced(path, _):
             (path, "was not in the tensor list given to the writer (or its dtype/shape differ)", nil)
         case let .tensorWrittenTwice(path, _):

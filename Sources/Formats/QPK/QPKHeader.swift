@@ -31,8 +31,9 @@ struct QPKHeaderDocument: Codable {
         var groupIndex: Bool?
         /// v2 (§5.7): `true` when a `codebook` blob is present; written only then.
         var codebook: Bool?
-        /// v2 (§5.8): log-coded group scales (not read or written yet).
-        var scaleCodes: ScaleCodes?
+        /// v2 (§5.8): `{"bits": K, "octaves": O}` for log-coded group scales; written only then.
+        /// Kept as JSON so that a missing or non-integer member is rule 31, not a decoding failure.
+        var scaleCodes: QPKJSONValue?
 
         typealias CodingKeys = QuantizationDecision.CodingKeys
 
@@ -50,6 +51,7 @@ struct QPKHeaderDocument: Codable {
             try c.encodeIfPresent(transform, forKey: .transform)
             if groupIndex == true { try c.encode(true, forKey: .groupIndex) }
             if codebook == true { try c.encode(true, forKey: .codebook) }
+            try c.encodeIfPresent(scaleCodes, forKey: .scaleCodes)
             guard let scaleSearch else { return }
             try c.encode(scaleSearch, forKey: .scaleSearch)
             try c.encode(outlierKind, forKey: .outlierKind)
@@ -159,6 +161,38 @@ struct QPKHeaderDocument: Codable {
         }
     }
 
+    /// The `scale_codes` header object of `codes` (§4.3): `{"bits": K, "octaves": O}`.
+    static func scaleCodesEntry(_ codes: ScaleCodes) -> QPKJSONValue {
+        .object(["bits": .integer(Int64(codes.bits)), "octaves": .integer(Int64(codes.octaves))])
+    }
+
+    /// The scale coding a `scale_codes` header value describes, or why it is invalid (rule 31,
+    /// §5.8): an object with integer `bits` in 2 … 8 and `octaves` in 1 … 32.
+    static func scaleCodes(_ value: QPKJSONValue) -> Result<ScaleCodes, ScaleCodesProblem> {
+        guard case let .object(members) = value else { return .failure(.init(reason: "scale_codes is not an object")) }
+        func member(_ key: String, in range: ClosedRange<Int>) -> Result<Int, ScaleCodesProblem> {
+            guard let entry = members[key] else { return .failure(.init(reason: "scale_codes lacks '\(key)'")) }
+            guard case let .integer(number) = entry, range.contains(Int(clamping: number)) else {
+                let shown = switch entry {
+                case let .integer(number): String(number)
+                case let .number(number): String(number)
+                case let .string(text): "\"\(text)\""
+                default: "of another JSON type"
+                }
+                return .failure(.init(reason: "scale_codes \(key) \(shown) is not an integer in \(range.lowerBound) … \(range.upperBound)"))
+            }
+            return .success(Int(number))
+        }
+        return member("bits", in: ScaleCodes.allowedBits).flatMap { bits in
+            member("octaves", in: ScaleCodes.allowedOctaves).map { ScaleCodes(bits: bits, octaves: $0) }
+        }
+    }
+
+    /// Why a `scale_codes` value breaks rule 31.
+    struct ScaleCodesProblem: Error {
+        var reason: String
+    }
+
     static func decoder() -> JSONDecoder {
         let decoder = JSONDecoder()
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(
@@ -187,7 +221,8 @@ extension QPKHeaderDocument.Tensor {
                 importance: decision?.importance.rawValue,
                 zeroPoints: layout.zeroPoints == .float16 ? nil : layout.zeroPoints.rawValue,
                 transform: layout.transform.map { .init(kind: $0.kind.rawValue, blockSize: $0.blockSize) },
-                groupIndex: layout.hasGroupIndex ? true : nil, codebook: layout.hasCodebook ? true : nil)
+                groupIndex: layout.hasGroupIndex ? true : nil, codebook: layout.hasCodebook ? true : nil,
+                scaleCodes: layout.scaleCodes.map(QPKHeaderDocument.scaleCodesEntry))
             error = record.error.map { .init(sqnrDB: $0.sqnrDB, maxAbsError: $0.maxAbsError) }
             outliers = record.outliers.map {
                 .init(kind: $0.kind.rawValue, count: $0.count, statistic: $0.statistic, threshold: $0.threshold)

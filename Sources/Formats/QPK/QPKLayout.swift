@@ -7,7 +7,8 @@ public enum QPKLayout {
     /// The version of a file without v2 features: files that need none stay byte-identical to v1.
     public static let version: UInt32 = 1
     /// The version of a file with a tensor that uses a v2 feature (packed or implicit
-    /// zero-points, a group index, a codebook or a transform; `spec/qpk-format.md` §2).
+    /// zero-points, a group index, a codebook, a transform or log-coded scales;
+    /// `spec/qpk-format.md` §2).
     public static let version2: UInt32 = 2
     /// The versions a reader accepts.
     public static let supportedVersions: Set<UInt32> = [1, 2]
@@ -76,6 +77,8 @@ public enum QPKBlobKind: String, Sendable, CaseIterable, Codable, Comparable {
     case codebook
     /// v2: one sign bit per column of the Hadamard transform (§5.6).
     case transformSigns = "transform_signs"
+    /// v2: one fp16 scale per row, below which the log-coded group scales sit (§5.8).
+    case rowScales = "row_scales"
 
     public static func < (lhs: QPKBlobKind, rhs: QPKBlobKind) -> Bool {
         allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
@@ -110,7 +113,7 @@ extension UnsafeRawBufferPointer {
 }
 
 /// The §5.2 LSB-first bit stream, for the small v2 arrays stored like codes (packed
-/// zero-points, the group index): value `i` occupies stream bits `[i·bits, (i+1)·bits)`, stream
+/// zero-points, the group index, log-coded scales): value `i` occupies stream bits `[i·bits, (i+1)·bits)`, stream
 /// bit `k` is bit `k mod 8` of byte `k / 8`. (Quantize's `BitPacking` is the fast path for codes.)
 enum QPKBitStream {
     /// `values` (each `< 2^bits`) as `ceil(count·bits/8)` bytes, unused high bits zero.

@@ -3,7 +3,7 @@ import QPKCore
 
 /// Reads a QPK file, version 1 or 2 (`spec/qpk-format.md`), memory-mapped.
 ///
-/// Opening checks the structural rules 1–21 and 26–28 (preamble, header CRC, every offset and length);
+/// Opening checks the structural rules 1–21, 26–28 and 31 (preamble, header CRC, every offset and length);
 /// ``storage(of:)`` verifies the CRC-32 of the tensor's blobs before decoding them, and
 /// ``validate()`` checks every rule and every blob. ``record(for:)`` describes a tensor's
 /// quantization without touching its blobs.
@@ -166,7 +166,7 @@ public final class QPKReader: CheckpointReader {
         }
     }
 
-    /// Rules 29 and 30: the group index and codebook of `record`, when it has them.
+    /// Rules 29, 30 and 32: the group index, codebook and row scales of `record`, when it has them.
     private func sideTableProblems(_ record: QPKTensorRecord) -> [QPKError] {
         guard let layout = record.layout else { return [] }
         var problems: [QPKError] = []
@@ -181,6 +181,12 @@ public final class QPKReader: CheckpointReader {
                 let table = Self.float16s(bytes(of: record.blobs[.codebook]!))
                 if let bad = table.firstIndex(where: { !$0.isFinite }) {
                     problems.append(.codebookNotFinite(path: url.path, tensor: record.info.name, entry: bad))
+                }
+            }
+            if layout.scaleCodes != nil {
+                let rowScales = Self.float16s(bytes(of: record.blobs[.rowScales]!))
+                if let bad = rowScales.firstIndex(where: { !$0.isFinite }) {
+                    problems.append(.rowScaleNotFinite(path: url.path, tensor: record.info.name, row: bad))
                 }
             }
         }
@@ -202,14 +208,19 @@ public final class QPKReader: CheckpointReader {
         return nil
     }
 
-    /// Decodes an affine tensor's blobs; checks rules 23, 29 and 30.
+    /// Decodes an affine tensor's blobs; checks rules 23, 29, 30 and 32.
     private func quantized(_ record: QPKTensorRecord) throws -> QuantizedTensor {
         let layout = record.layout!
         if let problem = sideTableProblems(record).first { throw problem }
         let zeros = zeroPoints(record)
         return try withExtendedLifetime(file) {
             let codes = [UInt8](bytes(of: record.blobs[.codes]!))
-            let scales = Self.float16s(bytes(of: record.blobs[.scales]!))
+            // §5.8: with log-coded scales the `scales` blob holds K-bit codes and `scales` stays empty.
+            let (rows, columns) = record.matrixShape
+            let scaleCodes = layout.scaleCodes.map {
+                QPKBitStream.unpack(bytes(of: record.blobs[.scales]!), bits: $0.bits, count: rows * layout.groupsPerRow(columns: columns))
+            }
+            let scales = scaleCodes == nil ? Self.float16s(bytes(of: record.blobs[.scales]!)) : []
             var outliers: OutlierSet?
             if let outlierRecord = record.outliers {
                 let indices = Self.u32s(bytes(of: record.blobs[.outlierIndices]!))
@@ -224,7 +235,9 @@ public final class QPKReader: CheckpointReader {
                 groupIndex: layout.hasGroupIndex
                     ? Self.groupIndex(bytes(of: record.blobs[.groupIndex]!), layout: layout, columns: record.matrixShape.columns) : nil,
                 codebook: layout.hasCodebook ? Self.float16s(bytes(of: record.blobs[.codebook]!)) : nil,
-                transformSigns: layout.transform != nil ? [UInt8](bytes(of: record.blobs[.transformSigns]!)) : nil)
+                transformSigns: layout.transform != nil ? [UInt8](bytes(of: record.blobs[.transformSigns]!)) : nil,
+                scaleCodes: scaleCodes,
+                rowScales: scaleCodes != nil ? Self.float16s(bytes(of: record.blobs[.rowScales]!)) : nil)
         }
     }
 

@@ -10,7 +10,7 @@ struct QPKParsedFile: Sendable {
     var provenance: QPKProvenance
 }
 
-/// The structural validation rules 1–21 and 26–28 of `spec/qpk-format.md` §8: everything that can be
+/// The structural validation rules 1–21, 26–28 and 31 of `spec/qpk-format.md` §8: everything that can be
 /// checked from the preamble and the JSON header without reading any blob.
 ///
 /// All arithmetic on untrusted offsets and lengths is overflow-checked before it is used.
@@ -109,7 +109,7 @@ enum QPKStructure {
         return (parsed, problems)
     }
 
-    /// Rules 12–18, 20–21 and 26–28 for one tensor; returns its record when the header entry is
+    /// Rules 12–18, 20–21, 26–28 and 31 for one tensor; returns its record when the header entry is
     /// usable.
     private static func checkTensor(
         _ entry: QPKHeaderDocument.Tensor, headerOffset: Int, version: UInt32, path: String, problems: inout [QPKError]
@@ -186,7 +186,7 @@ enum QPKStructure {
         return usable ? record : nil
     }
 
-    /// Rules 15, 21 and 26–28 for an affine tensor; fills the record's layout, method, outliers
+    /// Rules 15, 21, 26–28 and 31 for an affine tensor; fills the record's layout, method, outliers
     /// and error, and returns the blob lengths §5–§6 require.
     private static func checkAffine(
         _ entry: QPKHeaderDocument.Tensor, info: TensorInfo, version: UInt32, path: String, problems: inout [QPKError],
@@ -209,7 +209,7 @@ enum QPKStructure {
         let (rows, columns) = layout.matrixShape(of: info)
         let elements = info.elementCount
         let groups = layout.groupsPerRow(columns: columns)
-        // v2 features (§5.3, §5.5–§5.7): rules 27 and 28, then rule 26.
+        // v2 features (§5.3, §5.5–§5.8): rules 27, 28 and 31, then rule 26.
         switch quantization.zeroPoints {
         case nil, "f16"?: layout.zeroPoints = .float16
         case "packed"?: layout.zeroPoints = .packed
@@ -236,22 +236,36 @@ enum QPKStructure {
             }
             layout.transform = WeightTransform(kind: kind, blockSize: transform.blockSize)
         }
+        if let value = quantization.scaleCodes {
+            switch QPKHeaderDocument.scaleCodes(value) {
+            case let .success(codes): layout.scaleCodes = codes
+            case let .failure(problem):
+                problems.append(.invalidScaleCodes(path: path, tensor: name, reason: problem.reason))
+                return nil
+            }
+        }
         layout.hasGroupIndex = quantization.groupIndex == true
         layout.hasCodebook = quantization.codebook == true
         if version < QPKLayout.version2, layout.requiresVersion2 {
             let feature = layout.zeroPoints != .float16 ? "zero_points '\(layout.zeroPoints.rawValue)'"
-                : layout.transform != nil ? "a transform" : layout.hasGroupIndex ? "a group index" : "a codebook"
+                : layout.transform != nil ? "a transform" : layout.scaleCodes != nil ? "scale_codes"
+                : layout.hasGroupIndex ? "a group index" : "a codebook"
             problems.append(.featureNeedsVersion2(path: path, tensor: name, feature: feature))
             return nil
         }
         guard let codeBits = checkedProduct([elements, layout.bits]), let groupCount = checkedProduct([rows, groups]),
               let zeroBits = checkedProduct([groupCount, layout.bits]),
+              let scaleBits = checkedProduct([groupCount, layout.scaleCodes?.bits ?? 16]), scaleBits <= Int.max - 7,
               checkedProduct([columns, QuantizedByteCount.groupIndexBits(groupsPerRow: groups)]) != nil
         else {
             problems.append(.invalidShape(path: path, tensor: name, reason: "shape \(info.shape) overflows"))
             return nil
         }
-        var lengths: [QPKBlobKind: Int] = [.codes: codeBits / 8 + (codeBits % 8 == 0 ? 0 : 1), .scales: groupCount * 2]
+        var lengths: [QPKBlobKind: Int] = [
+            .codes: codeBits / 8 + (codeBits % 8 == 0 ? 0 : 1),
+            .scales: QuantizedByteCount.scales(layout: layout, groups: groupCount),
+        ]
+        if layout.scaleCodes != nil { lengths[.rowScales] = QuantizedByteCount.rowScales(layout: layout, rows: rows) }
         switch layout.zeroPoints {
         case .float16: lengths[.zeros] = groupCount * 2
         case .packed: lengths[.zeros] = zeroBits / 8 + (zeroBits % 8 == 0 ? 0 : 1)
@@ -310,6 +324,7 @@ enum QPKStructure {
             maxBitsPerWeight: q.maxBitsPerWeight, importance: importance)
         decision.zeroPoints = ZeroPointDomain(storage: layout.zeroPoints)
         decision.transform = layout.transform
+        decision.scaleCodes = layout.scaleCodes
         return decision
     }
 

@@ -2,7 +2,8 @@ import Foundation
 import QPKCore
 
 /// Writes a QPK file (`spec/qpk-format.md`), streaming: version 1, or version 2 when a tensor
-/// uses a v2 feature (packed or implicit zero-points, a group index, a codebook, a transform).
+/// uses a v2 feature (packed or implicit zero-points, a group index, a codebook, a transform,
+/// log-coded scales).
 ///
 /// The initializer reserves the 64-byte preamble; each ``write(_:storage:)`` appends that
 /// tensor's blobs at the next 64-byte boundary (in any tensor order) and keeps only their
@@ -120,7 +121,11 @@ public final class QPKWriter: CheckpointWriter {
     private func appendQuantized(_ tensor: QuantizedTensor) throws -> QPKTensorRecord {
         var blobs: [QPKBlobKind: QPKBlobReference] = [:]
         blobs[.codes] = try appendBlob(tensor.codes)
-        blobs[.scales] = try appendBlob(Self.littleEndianBytes(tensor.scales.map(\.bitPattern)))
+        if let coding = tensor.layout.scaleCodes, let codes = tensor.scaleCodes {
+            blobs[.scales] = try appendBlob(QPKBitStream.pack(codes, bits: coding.bits))
+        } else {
+            blobs[.scales] = try appendBlob(Self.littleEndianBytes(tensor.scales.map(\.bitPattern)))
+        }
         switch tensor.layout.zeroPoints {
         case .float16: blobs[.zeros] = try appendBlob(Self.littleEndianBytes(tensor.zeros.map(\.bitPattern)))
         case .packed: blobs[.zeros] = try appendBlob(QPKBitStream.pack(tensor.zeros.map { UInt8(Float($0)) }, bits: tensor.layout.bits))
@@ -132,6 +137,7 @@ public final class QPKWriter: CheckpointWriter {
         }
         if let codebook = tensor.codebook { blobs[.codebook] = try appendBlob(Self.littleEndianBytes(codebook.map(\.bitPattern))) }
         if let signs = tensor.transformSigns { blobs[.transformSigns] = try appendBlob(signs) }
+        if let rowScales = tensor.rowScales { blobs[.rowScales] = try appendBlob(Self.littleEndianBytes(rowScales.map(\.bitPattern))) }
         var outlierRecord: QPKOutlierRecord?
         if let outliers = tensor.outliers {
             blobs[.outlierIndices] = try appendBlob(Self.littleEndianBytes(outliers.indices.map { UInt32($0) }))
@@ -144,8 +150,8 @@ public final class QPKWriter: CheckpointWriter {
             decision: tensor.decision, outliers: outlierRecord, error: tensor.error, blobs: blobs)
     }
 
-    /// The v2 features of `tensor` agree with its layout and break no rule of §8 (26–30).
-    private func checkVersion2(_ tensor: QuantizedTensor, columns: Int, invalid: (String) -> QPKError) throws {
+    /// The v2 features of `tensor` agree with its layout and break no rule of §8 (26–32).
+    private func checkVersion2(_ tensor: QuantizedTensor, rows: Int, columns: Int, invalid: (String) -> QPKError) throws {
         let layout = tensor.layout
         let top = Float((1 << layout.bits) - 1)
         switch layout.zeroPoints {
@@ -167,6 +173,22 @@ public final class QPKWriter: CheckpointWriter {
         if let codebook = tensor.codebook {
             guard codebook.count == 1 << layout.bits else { throw invalid("\(codebook.count) codebook entries, \(layout.bits)-bit codes need \(1 << layout.bits)") }
             guard codebook.allSatisfy(\.isFinite) else { throw invalid("codebook entries must be finite") }
+        }
+        if let coding = layout.scaleCodes {
+            guard coding.isValid else {
+                throw invalid("scale codes of \(coding.bits) bits over \(coding.octaves) octaves: bits must be 2 … 8, octaves 1 … 32")
+            }
+            guard let rowScales = tensor.rowScales, rowScales.count == rows else {
+                throw invalid("\(tensor.rowScales?.count ?? 0) row scales for \(rows) rows")
+            }
+            guard rowScales.allSatisfy(\.isFinite) else { throw invalid("row scales must be finite") }
+            guard tensor.scaleCodes?.allSatisfy({ Int($0) < 1 << coding.bits }) == true else {
+                throw invalid("scale codes must be given, each below 2^\(coding.bits)")
+            }
+        } else {
+            guard tensor.scaleCodes == nil, tensor.rowScales == nil else {
+                throw invalid("scale codes / row scales given for a layout without scale_codes")
+            }
         }
         if let transform = layout.transform, let signs = tensor.transformSigns {
             guard WeightTransform.isValidBlock(transform.blockSize, columns: columns) else {
@@ -199,8 +221,13 @@ public final class QPKWriter: CheckpointWriter {
         else { throw invalid("shape \(tensor.info.shape) overflows") }
         let codeBytes = codeBits / 8 + (codeBits % 8 == 0 ? 0 : 1)
         guard tensor.codes.count == codeBytes else { throw invalid("\(tensor.codes.count) code bytes, expected \(codeBytes)") }
-        guard tensor.scales.count == groups, tensor.zeros.count == groups else {
-            throw invalid("\(tensor.scales.count) scales and \(tensor.zeros.count) zero-points for \(groups) groups")
+        // With log-coded scales (§5.8) the group scales are the codes and `scales` is empty.
+        let scaleCount = layout.scaleCodes == nil ? tensor.scales.count : tensor.scaleCodes?.count ?? 0
+        guard scaleCount == groups, tensor.zeros.count == groups else {
+            throw invalid("\(scaleCount) scales and \(tensor.zeros.count) zero-points for \(groups) groups")
+        }
+        guard layout.scaleCodes == nil || tensor.scales.isEmpty else {
+            throw invalid("\(tensor.scales.count) fp16 scales given with scale codes, which replace them")
         }
         if layout.scheme == .symmetric {
             let expected = Float16(Float(1 << (layout.bits - 1)))
@@ -210,7 +237,7 @@ public final class QPKWriter: CheckpointWriter {
                 throw invalid("symmetric zero-points must all be \(expected)")
             }
         }
-        try checkVersion2(tensor, columns: columns, invalid: invalid)
+        try checkVersion2(tensor, rows: rows, columns: columns, invalid: invalid)
         guard let outliers = tensor.outliers else { return }
         let bound: Int = switch outliers.kind {
         case .rows: rows

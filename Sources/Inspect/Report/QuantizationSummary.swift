@@ -38,9 +38,12 @@ public struct QuantizationSummary: Sendable, Codable, Equatable {
     public var hasCodebook = false
     /// The rotation the codes were quantized in (QPK v2), if any.
     public var transform: WeightTransform?
+    /// How the group scales are coded below a per-row scale (QPK v2 §5.8), or `nil` for fp16.
+    public var scaleCodes: ScaleCodes?
 
     /// The v2 features as a short tag for the per-tensor line (`packed-zp`, `no-zp`, `g_idx`,
-    /// `codebook`, `hadamard/128`), empty for a v1 layout.
+    /// `codebook`, `hadamard/128`, `log-scales/8b8o` for 8-bit scale codes over 8 octaves),
+    /// empty for a v1 layout.
     public var featureTags: [String] {
         var tags: [String] = []
         switch zeroPoints {
@@ -51,6 +54,7 @@ public struct QuantizationSummary: Sendable, Codable, Equatable {
         if hasGroupIndex { tags.append("g_idx") }
         if hasCodebook { tags.append("codebook") }
         if let transform { tags.append("\(transform.kind.rawValue)/\(transform.blockSize)") }
+        if let scaleCodes { tags.append("log-scales/\(scaleCodes.bits)b\(scaleCodes.octaves)o") }
         return tags
     }
 
@@ -60,6 +64,7 @@ public struct QuantizationSummary: Sendable, Codable, Equatable {
         hasGroupIndex = layout.hasGroupIndex
         hasCodebook = layout.hasCodebook
         transform = layout.transform
+        scaleCodes = layout.scaleCodes
     }
 
     public init(
@@ -111,6 +116,7 @@ public struct QuantizationSummary: Sendable, Codable, Equatable {
         case zeroPoints = "zero_points"
         case groupIndex = "group_index"
         case codebook, transform
+        case scaleCodes = "scale_codes"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -133,6 +139,7 @@ public struct QuantizationSummary: Sendable, Codable, Equatable {
         try c.encode(hasGroupIndex, forKey: .groupIndex)
         try c.encode(hasCodebook, forKey: .codebook)
         try c.encode(transform, forKey: .transform)
+        try c.encode(scaleCodes, forKey: .scaleCodes)
     }
 
     public init(from decoder: any Decoder) throws {
@@ -155,6 +162,7 @@ public struct QuantizationSummary: Sendable, Codable, Equatable {
         hasGroupIndex = try c.decodeIfPresent(Bool.self, forKey: .groupIndex) ?? false
         hasCodebook = try c.decodeIfPresent(Bool.self, forKey: .codebook) ?? false
         transform = try c.decodeIfPresent(WeightTransform.self, forKey: .transform)
+        scaleCodes = try c.decodeIfPresent(ScaleCodes.self, forKey: .scaleCodes)
     }
 }
 

@@ -13,7 +13,7 @@ RULES = (
     "blob_set", "blob_misaligned", "blob_out_of_bounds", "blob_overlap", "blob_length",
     "invalid_outlier_record", "blob_checksum", "outlier_indices", "symmetric_zero_point",
     "nonzero_padding", "v2_feature_in_v1", "invalid_zero_points", "invalid_transform", "group_index",
-    "codebook_not_finite",
+    "codebook_not_finite", "invalid_scale_codes", "row_scale_not_finite",
 )
 
 

@@ -1,4 +1,4 @@
-"""Opening a QPK file (version 1 or 2): the structural rules 1–21 and 26–28 on open, blobs read lazily from a memory map.
+"""Opening a QPK file (version 1 or 2): the structural rules 1–21, 26–28 and 31 on open, blobs read lazily from a memory map.
 
 The decoded arrays and the dequantization live in :mod:`qpk._tensor`.
 
@@ -17,7 +17,8 @@ import numpy as np
 
 from ._dtypes import BITS, FLOATING, decode_raw
 from ._errors import QPKError
-from ._tensor import Outliers, QuantizedTensor, group_index_bits, matrix_shape, unpack_codes, unpack_integers
+from ._tensor import (Outliers, QuantizedTensor, decode_scale_codes, group_index_bits, matrix_shape, unpack_codes,
+                      unpack_integers)
 
 __all__ = ["QPKFile", "PathLike"]
 
@@ -26,6 +27,8 @@ PREAMBLE = 64
 ALIGN = 64
 MAX_HEADER = 1 << 28
 MAX_INT63 = (1 << 63) - 1
+SCALE_BITS = range(2, 9)  # §5.8, rule 31
+SCALE_OCTAVES = range(1, 33)
 KINDS = ("rows", "columns", "elements")
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -289,7 +292,7 @@ class QPKFile:
         rows, cols = matrix_shape(tuple(shape), q["axis"])
         groups = -(-cols // q["group_size"])
         blobs = {"codes": (n * q["bits"] + 7) // 8, "scales": 2 * rows * groups}
-        # v2 features (§5.3, §5.5–§5.7): rules 27, 28, then 26.
+        # v2 features (§5.3, §5.5–§5.8): rules 27, 28, 31, then 26.
         zero_points = q.get("zero_points", "f16")
         if zero_points not in ("f16", "packed", "none"):
             raise self._fail("invalid_zero_points", f"unknown zero_points {zero_points!r}", name)
@@ -309,7 +312,9 @@ class QPKFile:
             if b < 2 or b & (b - 1) or cols == 0 or cols % b:
                 raise self._fail("invalid_transform",
                                  f"block_size {b} is not a power of two ≥ 2 dividing the {cols} columns", name)
-        v2 = zero_points != "f16" or q.get("group_index") is True or q.get("codebook") is True or transform is not None
+        scale_codes = self._scale_codes(q, name)
+        v2 = zero_points != "f16" or q.get("group_index") is True or q.get("codebook") is True or transform is not None \
+            or scale_codes is not None
         if v2 and self.version < 2:
             raise self._fail("v2_feature_in_v1", "uses a QPK v2 feature in a version-1 file", name)
         if zero_points == "f16":
@@ -322,6 +327,9 @@ class QPKFile:
             blobs["codebook"] = 2 << q["bits"]
         if transform is not None:
             blobs["transform_signs"] = (cols + 7) // 8
+        if scale_codes is not None:
+            blobs["scales"] = (rows * groups * scale_codes[0] + 7) // 8
+            blobs["row_scales"] = 2 * rows
         o = t.get("outliers")
         if o is not None:
             if o["kind"] not in KINDS:
@@ -336,6 +344,21 @@ class QPKFile:
             blobs["outlier_indices"] = 4 * o["count"]
             blobs["outlier_values"] = 4 * self._covered(t)
         return blobs
+
+    def _scale_codes(self, q: Dict[str, Any], name: str) -> Optional[Tuple[int, int]]:
+        """Rule 31: ``scale_codes`` (§5.8) as ``(bits, octaves)``, or ``None`` when absent."""
+        sc = q.get("scale_codes")
+        if sc is None:
+            return None
+        if not isinstance(sc, dict):
+            raise self._fail("invalid_scale_codes", "scale_codes is not an object", name)
+        for key, allowed in (("bits", SCALE_BITS), ("octaves", SCALE_OCTAVES)):
+            if key not in sc:
+                raise self._fail("invalid_scale_codes", f"scale_codes lacks '{key}'", name)
+            if not _is_int(sc[key]) or sc[key] not in allowed:
+                raise self._fail("invalid_scale_codes",
+                                 f"scale_codes {key} {sc[key]!r} is not an integer in {allowed[0]} … {allowed[-1]}", name)
+        return sc["bits"], sc["octaves"]
 
     # -- blobs: rules 22–25 --------------------------------------------------------------------
 
@@ -440,7 +463,7 @@ class QPKFile:
         rows, cols = matrix_shape(tuple(t["shape"]), axis)
         groups = -(-cols // q["group_size"])
         codes = unpack_codes(self._blob(t, "codes"), rows * cols, q["bits"]).reshape(rows, cols)
-        scales = np.frombuffer(self._blob(t, "scales"), "<f2").astype(np.float16).reshape(rows, groups)
+        scales, scale_codes, row_scales = self._scales(t, rows, groups)
         zeros = self._zeros(t, rows, groups)
         group_index, codebook = self._side_tables(t, groups, cols)
         signs = None
@@ -448,7 +471,22 @@ class QPKFile:
             raw = np.unpackbits(np.frombuffer(self._blob(t, "transform_signs"), np.uint8), bitorder="little")[:cols]
             signs = raw.astype(bool)
         return QuantizedTensor(name, t["dtype"], tuple(t["shape"]), dict(q), codes, scales, zeros, self._outliers(t),
-                               group_index, codebook, signs)
+                               group_index, codebook, signs, scale_codes, row_scales)
+
+    def _scales(self, t: Dict[str, Any], rows: int, groups: int) -> Tuple[np.ndarray, Optional[np.ndarray], Optional[np.ndarray]]:
+        """The ``rows × groups`` group scales (§5.3: float16), or with ``scale_codes`` (§5.8, rule 32)
+        the float32 scales decoded from their codes and row scales, plus those codes and row scales."""
+        q = t["quantization"]
+        data = self._blob(t, "scales")
+        if q.get("scale_codes") is None:
+            return np.frombuffer(data, "<f2").astype(np.float16).reshape(rows, groups), None, None
+        bits, octaves = q["scale_codes"]["bits"], q["scale_codes"]["octaves"]
+        row_scales = np.frombuffer(self._blob(t, "row_scales"), "<f2").astype(np.float16)
+        bad = np.nonzero(~np.isfinite(row_scales))[0]
+        if len(bad):
+            raise self._fail("row_scale_not_finite", f"row scale {bad[0]} is not finite", t["name"])
+        codes = unpack_integers(data, rows * groups, bits).reshape(rows, groups)
+        return decode_scale_codes(codes, row_scales, bits, octaves), codes, row_scales
 
     def _zeros(self, t: Dict[str, Any], rows: int, groups: int, verify: bool = True) -> np.ndarray:
         """§5.3: the ``rows × groups`` zero-points as float16, whatever their storage."""
@@ -500,10 +538,10 @@ class QPKFile:
         return 8 * sum(b["length"] for b in t["blobs"].values()) / n if n else 0.0
 
     def validate(self) -> List[QPKError]:
-        """Every content rule (22–25, 29–30) for every tensor, as ``qpk validate`` checks them.
+        """Every content rule (22–25, 29–30, 32) for every tensor, as ``qpk validate`` checks them.
 
         Returns one :class:`QPKError` per problem (empty when the file is valid); the structural
-        rules 1–21 and 26–28 were checked when the file was opened.
+        rules 1–21, 26–28 and 31 were checked when the file was opened.
         """
         problems: List[QPKError] = []
         for t in self._tensors.values():
@@ -525,6 +563,10 @@ class QPKFile:
             groups = -(-cols // q["group_size"])
             try:
                 self._side_tables(t, groups, cols)
+            except QPKError as e:
+                problems.append(e)
+            try:
+                self._scales(t, rows, groups)
             except QPKError as e:
                 problems.append(e)
             if q["scheme"] == "symmetric" and q.get("zero_points", "f16") != "none":

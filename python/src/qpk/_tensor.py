@@ -10,7 +10,7 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 
 __all__ = ["QuantizedTensor", "Outliers", "matrix_shape", "to_matrix", "to_original", "unpack_codes",
-           "hadamard_inverse"]
+           "hadamard_inverse", "scale_magnitudes", "decode_scale_codes"]
 
 
 def _product(values: Tuple[int, ...]) -> int:
@@ -69,7 +69,9 @@ class QuantizedTensor:
     """The stored arrays of an ``affine`` tensor (§5), in the quantization matrix view.
 
     ``codes`` is ``rows × columns`` (uint8 codes unpacked from the bit stream), ``scales`` and
-    ``zeros`` are ``rows × groups`` float16 (zero-points decoded from any §5.3 storage).
+    ``zeros`` are ``rows × groups`` float16 (zero-points decoded from any §5.3 storage); with
+    log-coded scales (§5.8) ``scales`` is float32, decoded from ``scale_codes`` (int64,
+    ``rows × groups``) and ``row_scales`` (float16, one per row), which are ``None`` otherwise.
     ``layout`` is the header's ``quantization`` object (scheme, bits, group_size, axis, method, and
     the v2 keys). ``shape`` is the tensor's original shape. The v2 side tables: ``group_index``
     (int64, one group per column, §5.5), ``codebook`` (float16, ``2^bits`` values, §5.7) and
@@ -87,6 +89,8 @@ class QuantizedTensor:
     group_index: Optional[np.ndarray] = None
     codebook: Optional[np.ndarray] = None
     transform_signs: Optional[np.ndarray] = None
+    scale_codes: Optional[np.ndarray] = None
+    row_scales: Optional[np.ndarray] = None
 
     @property
     def bits(self) -> int:
@@ -156,6 +160,24 @@ def hadamard_inverse(x: np.ndarray, block: int, signs: np.ndarray) -> np.ndarray
     x *= np.float32(1.0 / np.sqrt(np.float64(block)))
     x[:, signs] = -x[:, signs]
     return x
+
+
+def scale_magnitudes(bits: int, octaves: int) -> np.ndarray:
+    """§5.8: the magnitude table ``m[k]``, ``k = 0 … k_max`` (``k_max = 2^(bits−1) − 1``): ``2^(−k·O/k_max)``
+    computed in float64 and rounded once to float32 (``m[0] = 1`` exactly)."""
+    k_max = (1 << (bits - 1)) - 1
+    k = np.arange(k_max + 1, dtype=np.float64)
+    return np.exp2(-k * octaves / k_max).astype(np.float32)
+
+
+def decode_scale_codes(codes: np.ndarray, row_scales: np.ndarray, bits: int, octaves: int) -> np.ndarray:
+    """§5.8: the ``rows × groups`` float32 group scales of log-coded ``codes`` (``rows × groups``
+    unsigned ``bits``-bit integers) below ``row_scales`` (one float16 ``d_r`` per row):
+    ``σ · (f32(d_r) · m[u mod 2^(bits−1)])`` in float32, the sign ``σ`` (bit ``bits − 1`` of ``u``) applied last."""
+    half = 1 << (bits - 1)
+    codes = np.asarray(codes, dtype=np.int64)
+    magnitude = row_scales.astype(np.float32)[:, None] * scale_magnitudes(bits, octaves)[codes % half]
+    return np.where(codes >= half, -magnitude, magnitude).astype(np.float32)
 
 
 def to_original(matrix: np.ndarray, shape: Tuple[int, ...], axis: int) -> np.ndarray:
