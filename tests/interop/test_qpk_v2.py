@@ -358,6 +358,13 @@ def test_scale_codes_with_the_other_v2_features_read_alike(tmp_path):
     odd = next(t for t in h["tensors"] if t["name"] == "odd")
     assert odd["blobs"]["scales"]["length"] == (3 * 3 * 5 + 7) // 8 and odd["blobs"]["row_scales"]["length"] == 6
     assert info["tensors"][3]["bytes"] == sum(b["length"] for b in odd["blobs"].values())
+    # QPK → QPK through qpk's reader and writer keeps the key, the codes and the row scales.
+    copy = tmp_path / "copy.qpk"
+    run_qpk("convert", q, copy)
+    copy_version, copied = header(copy)
+    assert copy_version == 2
+    assert [(t["name"], t["quantization"]["scale_codes"], {k: b["crc32"] for k, b in t["blobs"].items()}) for t in copied["tensors"]] \
+        == [(t["name"], t["quantization"]["scale_codes"], {k: b["crc32"] for k, b in t["blobs"].items()}) for t in h["tensors"]]
 
 
 @pytest.mark.parametrize("breakage, rule", [
