@@ -409,13 +409,18 @@ def scale_bits_flag():
         pytest.skip("needs `qpk convert --scale-bits` (the log-coded scale quantizer), not in this qpk build")
 
 
-@pytest.mark.parametrize("bits, octaves", [(8, 8), (6, 6), (4, 12), (3, 2), (2, 1), (8, None)])
-def test_scale_bits_files_read_by_numpy_as_qpk_decodes_them(bits, octaves, scale_bits_flag, tmp_path):
-    """`qpk convert --scale-bits K [--scale-octaves O]`: every quantized tensor stores K-bit scale
-    codes below fp16 row scales (§5.8), and the numpy reader decodes every value bit for bit as
-    qpk does, so the two magnitude tables agree for qpk's own files too."""
+@pytest.mark.parametrize("bits, octaves, codebook", [
+    (8, 8, ("lloyd", "3")), (6, 6, ("lloyd", "2")), (4, 12, ("nf4", "4")), (3, 2, ("lloyd", "3")), (2, 1, ("lloyd", "4")),
+    (8, None, ("nf4", "4")),
+])
+def test_scale_bits_files_read_by_numpy_as_qpk_decodes_them(bits, octaves, codebook, scale_bits_flag, tmp_path):
+    """`qpk convert --scale-bits K [--scale-octaves O]` (with a codebook and the symmetric scheme,
+    which log-coded scales go with): every quantized tensor stores K-bit scale codes below fp16
+    row scales (§5.8), and the numpy reader decodes every value bit for bit as qpk does, so the
+    two magnitude tables agree for qpk's own files too. Groups of 24 give rows of 3 or 4 groups."""
     q = tmp_path / "coded.qpk"
-    flags = ["--scale-bits", str(bits)] + ([] if octaves is None else ["--scale-octaves", str(octaves)])
+    flags = ["--codebook", codebook[0], "--bits", codebook[1], "--scheme", "symmetric", "--group-size", "24",
+             "--scale-bits", str(bits)] + ([] if octaves is None else ["--scale-octaves", str(octaves)])
     run_qpk("convert", FRACAST, q, *flags)
     version, h = header(q)
     assert version == 2 and h["version"] == 2
@@ -428,6 +433,7 @@ def test_scale_bits_files_read_by_numpy_as_qpk_decodes_them(bits, octaves, scale
         for t in affine:
             codes = t["quantization"]["scale_codes"]
             assert codes["bits"] == bits and (octaves is None or codes["octaves"] == octaves), t["name"]
+            assert t["quantization"]["codebook"] is True and t["quantization"]["scheme"] == "symmetric"
             assert 1 <= codes["octaves"] <= 32
             rows, columns = qpk.matrix_shape(tuple(t["shape"]), t["quantization"]["axis"])
             groups = -(-columns // t["quantization"]["group_size"])
