@@ -43,9 +43,12 @@ mixed=$fixtures/safetensors/mixed.safetensors
 "$qpk" convert "$mixed" "$corpus/qpk/mixed-b8-rows.qpk" --include noise --group-size 16 --bits 8 --outlier-kind rows --force >/dev/null
 "$qpk" convert "$mixed" "$corpus/qpk/mixed-raw.qpk" --exclude '*' --force >/dev/null
 "$qpk" convert "$fixtures/safetensors/dtype_BF16.safetensors" "$corpus/qpk/bf16.qpk" --include '*' --group-size 4 --bits 3 --force >/dev/null
-# QPK v2 (spec/qpk-format.md §5.3, §5.6): packed zero-points; implicit zero-points with a transform.
+# QPK v2 (spec/qpk-format.md §5.3, §5.6, §5.8): packed zero-points; implicit zero-points with a
+# transform; 6-bit log-coded group scales (their bit stream straddles bytes) under a fitted
+# codebook, with packed zero-points.
 "$qpk" convert "$mixed" "$corpus/qpk/mixed-v2-packed.qpk" --include noise --include 'encoder*' --group-size 8 --bits 3 --zero-points packed --force >/dev/null
 "$qpk" convert "$mixed" "$corpus/qpk/mixed-v2-hadamard.qpk" --include noise --group-size 8 --bits 4 --scheme symmetric --zero-points none --transform hadamard --transform-block 8 --force >/dev/null
+"$qpk" convert "$mixed" "$corpus/qpk/mixed-v2-scalecodes.qpk" --include noise --include 'encoder*' --group-size 8 --bits 3 --scheme symmetric --codebook lloyd --zero-points packed --scale-bits 6 --scale-octaves 6 --force >/dev/null
 
 # Index files for the three fixed shards the FuzzShardedIndex target writes beside its input.
 shards='"layer1.weight":"model-00001-of-00003.safetensors","layer2.weight":"model-00002-of-00003.safetensors"'
