@@ -195,6 +195,8 @@ public enum ConversionError: Error, CustomStringConvertible, Sendable, Equatable
     case dropMatchesNothing(String)
     case layoutGroupSize(RuntimeLayout, Int)
     case layoutBits(RuntimeLayout, Int)
+    /// A QPK v2 feature (codebook, log-coded scales, transform) that the layout cannot store.
+    case layoutFeature(RuntimeLayout, String)
     case layoutNeedsOutputMajor(RuntimeLayout)
     case layoutFromQuantized(String)
     case layoutNeedsFolder(String)
@@ -212,6 +214,8 @@ public enum ConversionError: Error, CustomStringConvertible, Sendable, Equatable
             "--layout \(layout.rawValue): group size \(group) is not one its runtimes load; use \(layout.supportedGroupSizes.map(String.init).joined(separator: ", "))"
         case let .layoutBits(layout, bits):
             "--layout \(layout.rawValue): \(bits)-bit codes are not supported; use \(layout.supportedBits.map(String.init).joined(separator: ", "))"
+        case let .layoutFeature(layout, feature):
+            "--layout \(layout.rawValue) stores a uniform integer grid with fp16 scales; it cannot hold \(feature) (drop that option)"
         case let .layoutNeedsOutputMajor(layout):
             "--layout \(layout.rawValue) stores PyTorch [out, in] weights; this is a Keras checkpoint ([in, out] kernels)"
         case let .layoutFromQuantized(name):

@@ -7,7 +7,7 @@ import Quantize
 /// error is largest.
 ///
 /// Every tensor the plan quantizes is first quantized with each variant of its decision — every
-/// supported width (2, 3, 4 and 8 bits) at the recipe's group size and at groups of 32, 64 and
+/// supported width (2, 3, 4 and 8 bits; 2, 3 and 4 with a fitted codebook) at the recipe's group size and at groups of 32, 64 and
 /// 128 — each with its bits-per-weight cap moved with the width (``QuantizationDecision/withBits(_:)``,
 /// so the outlier room above the codes stays the same), and its effective bits per weight and
 /// relative noise energy are measured. The budget is what the uniform decisions spend (bits per
@@ -28,7 +28,7 @@ public enum MixedPrecision {
         var groups: [Int?] = [decision.groupSize]
         for g in candidateGroupSizes where !groups.contains(g) { groups.append(g) }
         var result = [decision]
-        for bits in candidateBits {
+        for bits in candidateBits where decision.codebook?.supportedBits.contains(bits) ?? true {
             for group in groups {
                 var variant = decision.withBits(bits)
                 variant.groupSize = group

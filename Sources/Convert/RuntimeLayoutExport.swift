@@ -31,6 +31,10 @@ enum RuntimeLayoutPlanning {
             throw ConversionError.layoutGroupSize(layout, groupSize)
         }
         guard layout.supportedBits.contains(recipe.bits) else { throw ConversionError.layoutBits(layout, recipe.bits) }
+        // The layouts store `(q − z)·s` on a uniform grid: start from QuantizationRecipe.uniform(bits:).
+        if recipe.codebook != nil { throw ConversionError.layoutFeature(layout, "a codebook") }
+        if recipe.scaleCodes != nil { throw ConversionError.layoutFeature(layout, "log-coded scales") }
+        if recipe.transform != nil { throw ConversionError.layoutFeature(layout, "a transform") }
         if WeightLayout.of(reader) == .inputMajor { throw ConversionError.layoutNeedsOutputMajor(layout) }
         var decision = recipe.decision(axis: .last)
         decision.groupSize = groupSize

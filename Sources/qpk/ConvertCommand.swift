@@ -105,7 +105,7 @@ struct ConvertCommand: ParsableCommand {
         if inputURL.standardizedFileURL.path == outputURL.standardizedFileURL.path {
             throw ConversionError.sameFile(outputURL.path)
         }
-        var recipe = try quantization.recipe()
+        var recipe = try quantization.recipe(uniformOutput: layout != nil)
         if layout != nil, quantization.groupSize == nil { recipe.groupSize = nil }  // the layout's default
         var options = ConversionOptions(
             recipe: recipe, axis: quantization.axis.axis, allocate: quantization.allocate,

@@ -9,7 +9,19 @@ extension ScaleSearch: ExpressibleByArgument {}
 extension QuantizationScheme: ExpressibleByArgument {}
 extension QuantizationRecipe.OutlierKind: ExpressibleByArgument {}
 extension WeightTransform.Kind: ExpressibleByArgument {}
-extension CodebookKind: ExpressibleByArgument {}
+
+/// `--codebook none|lloyd|nf4`: `none` asks for the uniform grid.
+enum CodebookChoice: String, CaseIterable, ExpressibleByArgument {
+    case none, lloyd, nf4
+
+    var kind: CodebookKind? {
+        switch self {
+        case .none: nil
+        case .lloyd: .lloyd
+        case .nf4: .nf4
+        }
+    }
+}
 
 /// `--zero-points f16|packed|none`: how zero-points are stored in QPK.
 enum ZeroPointChoice: String, CaseIterable, ExpressibleByArgument {
@@ -83,8 +95,8 @@ struct QuantizationOptions: ParsableArguments {
     @Option(help: "Largest Hadamard block, a power of two (default 256): each tensor uses the largest power of two up to it that divides its column count; tensors with an odd column count are not rotated.")
     var transformBlock: Int?
 
-    @Option(help: "Codes index a codebook instead of a uniform grid: lloyd (a table fitted to each tensor, 2/3/4-bit codes, --scheme symmetric) or nf4 (NormalFloat4, 4-bit codes). QPK v2; data-free methods only.")
-    var codebook: CodebookKind?
+    @Option(help: "What the codes stand for: lloyd (a table fitted to each tensor, 2/3/4-bit codes, signed scales; the prequant default at 2-4 bits), nf4 (NormalFloat4, 4-bit codes) or none (a uniform grid, QPK v1 unless another v2 option is given). Data-free methods only.")
+    var codebook: CodebookChoice?
 
     @Option(help: "Store each group scale as a code of this many bits (2-8, sign included) on a logarithmic grid below one fp16 scale per row, instead of an fp16 value (QPK v2; with --codebook and --scheme symmetric).")
     var scaleBits: Int?
@@ -108,11 +120,22 @@ struct QuantizationOptions: ParsableArguments {
 }
 
 extension QuantizationOptions {
-    /// The recipe the flags describe: the method's defaults (``QuantizationRecipe/default`` for
-    /// prequant, ``QuantizationRecipe/rtn(bits:groupSize:scheme:)`` for rtn), then each flag given.
-    func recipe() throws -> QuantizationRecipe {
+    /// The recipe the flags describe: the method's defaults, then each flag given. The defaults
+    /// are ``QuantizationRecipe/prequant(bits:)`` (a fitted table with log-coded scales) for
+    /// prequant, ``QuantizationRecipe/uniform(bits:)`` for the calibrated methods and for flags
+    /// that describe a uniform grid or a free zero-point (`--codebook none`, `--scheme affine`,
+    /// `--zero-points f16|packed`, `--scale-search hqq` without `--codebook`), and
+    /// ``QuantizationRecipe/rtn(bits:groupSize:scheme:)`` for rtn.
+    ///
+    /// - Parameter uniformOutput: the output stores a uniform grid only (`--layout`): start from
+    ///   ``QuantizationRecipe/uniform(bits:)``.
+    func recipe(uniformOutput: Bool = false) throws -> QuantizationRecipe {
         let bitCount = bits ?? QuantizationRecipe.default.bits
-        var recipe = method == .rtn ? QuantizationRecipe.rtn(bits: bitCount) : QuantizationRecipe.prequant(bits: bitCount)
+        let uniformGrid = uniformOutput || codebook == CodebookChoice.none || scheme == .affine
+            || (zeroPoints != nil && zeroPoints != .implicit) || (codebook == nil && scaleSearch == .hqq)
+        var recipe = method == .rtn ? QuantizationRecipe.rtn(bits: bitCount)
+            : isCalibrated || uniformGrid ? QuantizationRecipe.uniform(bits: bitCount)
+            : QuantizationRecipe.prequant(bits: bitCount)
         if isCalibrated { recipe.method = calibratedMethod }  // PreQuant's grouping, search and outliers, solved by BoA/GPTQ
         if let groupSize {
             guard let parsed = QuantizationRecipe.parseGroupSize(groupSize) else {
@@ -142,10 +165,11 @@ extension QuantizationOptions {
             recipe.zeroPoints = zeroPoints.domain
         }
         if let codebook {
-            if isCalibrated {
-                throw ValidationError("--codebook applies to data-free quantization (prequant, rtn); calibrated methods (--method gptq|boa) round to a uniform grid")
+            if isCalibrated, codebook != .none {
+                throw ValidationError("--codebook \(codebook.rawValue) applies to data-free quantization (prequant, rtn); calibrated methods (--method gptq|boa) round to a uniform grid")
             }
-            recipe.codebook = codebook
+            recipe.codebook = codebook.kind
+            if codebook == .none { recipe.scaleCodes = nil }
         }
         if let scaleOctaves, scaleBits == nil {
             throw ValidationError("--scale-octaves \(scaleOctaves) needs --scale-bits")
