@@ -235,6 +235,10 @@ public enum CalibratedConversion {
     ) throws -> ConversionSummary {
         let started = Date()
         guard plan.target.format == .qpk else { throw CalibrationError.needsQPKOutput(plan.destination.path) }
+        // GPTQ and BoA round to a uniform grid with fp16 scales (start from QuantizationRecipe.uniform(bits:)).
+        for index in plan.tensors.indices where !(plan.decision(at: index)?.isUniformGrid ?? true) {
+            throw GPTQError.notUniformGrid(tensor: plan.tensors[index].source.name)
+        }
         let batches = try batches(folder: folder, options: calibration)
         let planned = Dictionary(plan.tensors.enumerated().compactMap { index, entry -> (String, Int)? in
             if case .quantize = entry.action { return (entry.source.name, index) }

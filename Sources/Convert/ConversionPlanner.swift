@@ -48,7 +48,7 @@ public enum ConversionPlanner {
                     entries.append(PlannedTensor(source: info, output: info, action: .copy, estimatedBytes: bytes))
                 } else if TensorSelection.shouldQuantize(info, include: options.include, exclude: options.exclude) {
                     let decision = try ImportanceWeights.decision(
-                        options.recipe.decision(axis: axis), for: info, matrix: options.importanceMatrix)
+                        options.recipe.decision(axis: axis).fitted(to: info), for: info, matrix: options.importanceMatrix)
                     entries.append(PlannedTensor(
                         source: info, output: info, action: .quantize(decision),
                         estimatedBytes: decision.estimatedBytes(for: info)))

@@ -23,16 +23,19 @@ public enum MixedPrecision {
     /// The group sizes tried besides the recipe's own.
     public static let candidateGroupSizes = [32, 64, 128]
 
-    /// The variants of `decision` that `--allocate` measures; the first is `decision` itself.
-    public static func variants(of decision: QuantizationDecision) -> [QuantizationDecision] {
+    /// The variants of `decision` that `--allocate` measures for `info`; the first is `decision`
+    /// itself. Each is fitted to the tensor's cap (``QuantizationDecision/fitted(to:)``), and
+    /// duplicates are measured once.
+    public static func variants(of decision: QuantizationDecision, for info: TensorInfo) -> [QuantizationDecision] {
         var groups: [Int?] = [decision.groupSize]
         for g in candidateGroupSizes where !groups.contains(g) { groups.append(g) }
         var result = [decision]
-        for bits in candidateBits where decision.codebook?.supportedBits.contains(bits) ?? true {
+        for bits in candidateBits where decision.allowsBits(bits) {
             for group in groups {
                 var variant = decision.withBits(bits)
                 variant.groupSize = group
-                if variant != decision { result.append(variant) }
+                variant = variant.fitted(to: info)
+                if !result.contains(variant) { result.append(variant) }
             }
         }
         return result
@@ -82,7 +85,7 @@ public enum MixedPrecision {
                 for: entry.source, decision: decision, reader: reader, matrix: importanceMatrix)
             return values.withUnsafeBufferPointer {
                 TensorCandidate.measure(
-                    $0, info: entry.source, variants: variants(of: decision), columnImportance: importance)
+                    $0, info: entry.source, variants: variants(of: decision, for: entry.source), columnImportance: importance)
             }
         }
     }

@@ -156,6 +156,9 @@ public struct QuantizationDecision: Sendable, Hashable, Codable {
         case groupIndex = "group_index"
         case codebook
         case scaleCodes = "scale_codes"
+        /// The QPK header's informative record of how a codebook was made (`codebook` there is the
+        /// layout's boolean, spec/qpk-format.md §4.3).
+        case codebookKind = "codebook_kind"
     }
 
     /// Encodes every key, `null` where there is no value (`group_size` for per-row groups,
@@ -253,6 +256,36 @@ public struct QuantizationDecision: Sendable, Hashable, Codable {
         return QuantizedByteCount.codesScalesZeros(layout: layout, rows: rows, columns: columns)
             + QuantizedByteCount.outliers(
                 outlierKind, count: outlierLimit(rows: rows, columns: columns), rows: rows, columns: columns)
+    }
+
+    /// Whether the codes lie on a uniform grid with fp16 scales (no codebook, scale codes or
+    /// transform): what GPTQ, BoA and the runtime layouts can produce.
+    public var isUniformGrid: Bool { codebook == nil && scaleCodes == nil && transform == nil }
+
+    /// This decision for `info`, its groups widened (doubled, up to the whole row) while codes,
+    /// scales, zero-points and side tables alone would exceed ``maxBitsPerWeight``; unchanged
+    /// without a cap, with per-row groups, or when it fits. Narrow matrices pay more per weight for
+    /// partial groups, row scales and the codebook (a 64-column tensor at groups of 20 and 8-bit
+    /// scale codes: 4.75 bpw); wider groups keep the size the cap promises, and the outliers then
+    /// fill what is left (spec/quantization.md §14).
+    public func fitted(to info: TensorInfo) -> QuantizationDecision {
+        guard let cap = maxBitsPerWeight else { return self }
+        let (rows, columns) = axis.matrixShape(of: info.shape)
+        let count = rows * columns
+        guard count > 0 else { return self }
+        var fitted = self
+        while let groupSize = fitted.groupSize, groupSize < columns {
+            let fixed = QuantizedByteCount.codesScalesZeros(layout: fitted.layout(columns: columns), rows: rows, columns: columns)
+            guard Double(fixed * 8) > cap * Double(count) else { break }
+            fitted.groupSize = groupSize * 2 >= columns ? nil : groupSize * 2  // nil: one group per row
+        }
+        return fitted
+    }
+
+    /// Whether this decision can take `bits`-bit codes: 2, 3, 4 or 8, and a width its codebook
+    /// has (a fitted table: 2, 3 or 4).
+    public func allowsBits(_ bits: Int) -> Bool {
+        [2, 3, 4, 8].contains(bits) && (codebook?.supportedBits.contains(bits) ?? true)
     }
 
     /// The method string recorded per tensor in QPK: `"prequant+mse"`, `"rtn+minmax"`, …

@@ -153,15 +153,17 @@ import Darwin
 #endif
 
 extension TensorCandidate {
-    /// Quantizes `values` as `decision` says at each of `bits` (each width with its cap moved by
-    /// ``QuantizationDecision/withBits(_:)``, exactly as the chosen width will later be written)
+    /// Quantizes `values` as `decision` says at each of `bits` its codebook allows (each width
+    /// with its cap moved by ``QuantizationDecision/withBits(_:)`` and its groups widened to fit
+    /// it, ``QuantizationDecision/fitted(to:)``, exactly as the chosen width will later be written)
     /// and collects the options, for `--allocate`. The quantized tensors are not kept (memory
     /// stays one tensor at a time); re-quantize with the chosen decision.
     public static func measure(
         _ values: UnsafeBufferPointer<Float>, info: TensorInfo, decision: QuantizationDecision,
         columnImportance: [Float]? = nil, bits: [Int] = QuantizationRecipe.supportedBits
     ) -> TensorCandidate {
-        measure(values, info: info, variants: bits.map { decision.withBits($0) }, columnImportance: columnImportance)
+        let variants = bits.filter(decision.allowsBits).map { decision.withBits($0).fitted(to: info) }
+        return measure(values, info: info, variants: variants, columnImportance: columnImportance)
     }
 
     /// Quantizes `values` with each of `variants` and collects the options.

@@ -33,6 +33,9 @@ public enum GPTQError: Error, CustomStringConvertible, Sendable, Equatable {
     case hessianShape(tensor: String, columns: Int, hessianSize: Int)
     /// The dampened Hessian (or its inverse) is not positive definite.
     case notPositiveDefinite(tensor: String, damp: Double)
+    /// The decision asks for a codebook, log-coded scales or a transform, which GPTQ and BoA
+    /// (uniform grids with fp16 scales) cannot produce.
+    case notUniformGrid(tensor: String)
 
     public var description: String {
         switch self {
@@ -40,6 +43,8 @@ public enum GPTQError: Error, CustomStringConvertible, Sendable, Equatable {
             "tensor '\(tensor)': the calibration Hessian is \(size)×\(size) but the weight has \(columns) input columns"
         case let .notPositiveDefinite(tensor, damp):
             "tensor '\(tensor)': the calibration Hessian is not positive definite with --damp \(damp); raise --damp (e.g. 0.1) or add calibration text"
+        case let .notUniformGrid(tensor):
+            "tensor '\(tensor)': calibrated methods round to a uniform grid with fp16 scales; drop the codebook, scale codes and transform (start from QuantizationRecipe.uniform(bits:))"
         }
     }
 }
@@ -97,6 +102,7 @@ public enum GPTQ {
         precondition(weights.count == info.elementCount, "GPTQ: \(weights.count) values for \(info.elementCount) elements")
         precondition(QuantizationRecipe.supportedBits.contains(decision.bits) && (decision.groupSize ?? 1) >= 1,
                      "GPTQ: invalid decision \(decision)")
+        guard decision.isUniformGrid else { throw GPTQError.notUniformGrid(tensor: info.name) }
         let layout = decision.layout(for: info)
         let columns = layout.matrixShape(of: info).columns
         guard hessian.count == columns * columns else {

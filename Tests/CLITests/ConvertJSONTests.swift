@@ -17,7 +17,7 @@ struct ConvertJSONTests {
     ]
     static let decisionKeys: Set<String> = [
         "method", "scheme", "bits", "group_size", "axis", "scale_search", "outlier_kind", "outlier_budget",
-        "max_bits_per_weight", "importance", "zero_points",
+        "max_bits_per_weight", "importance", "zero_points", "codebook", "scale_codes",
     ]
 
     func json(_ arguments: [String]) throws -> (object: [String: Any], text: String) {

@@ -63,10 +63,10 @@ struct ConversionPlannerTests {
         var withOutliers = recipe
         withOutliers.outlierBudget = 0.01
         #expect(withOutliers.decision().estimatedBytes(for: info) == 224 + 256 + 4 * 8)
-        // The default's 0.5% budget is trimmed to its 4.5 bpw cap: 64×96 at group 96 has room for
+        // The uniform recipe's 0.5% budget is trimmed to its 4.5 bpw cap: 64×96 at group 96 has room for
         // 128 bytes (16 outliers) beyond its 3072 code and 256 scale/zero bytes.
         let wide = TensorInfo(name: "w", dtype: .f32, shape: [64, 96])
-        #expect(QuantizationRecipe.default.decision().estimatedBytes(for: wide) == 64 * 96 * 9 / 16)
+        #expect(QuantizationRecipe.uniform(bits: 4).decision().estimatedBytes(for: wide) == 64 * 96 * 9 / 16)
     }
 
     @Test("the estimate follows the outlier kind: whole rows cost an index and a row of values")

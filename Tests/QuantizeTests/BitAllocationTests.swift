@@ -66,9 +66,15 @@ struct BitAllocationTests {
         var rng = SeededGenerator(seed: 61)
         let values = rng.weights(32 * 128)
         let candidate = values.withUnsafeBufferPointer {
-            TensorCandidate.measure($0, info: matrix(32, 128), decision: QuantizationRecipe.default.decision())
+            TensorCandidate.measure($0, info: matrix(32, 128), decision: QuantizationRecipe.uniform(bits: 4).decision())
         }
         #expect(candidate.options.map(\.bits) == [2, 3, 4, 8])
+        // A fitted table exists for 2, 3 and 4 bits only.
+        let fitted = values.withUnsafeBufferPointer {
+            TensorCandidate.measure($0, info: matrix(32, 128), decision: QuantizationRecipe.default.decision())
+        }
+        #expect(fitted.options.map(\.bits) == [2, 3, 4])
+        for option in fitted.options { #expect(option.bitsPerWeight <= Double(option.bits) + 0.5) }
         #expect(candidate.parameters == 32 * 128)
         let errors = candidate.options.map(\.error)
         #expect(errors == errors.sorted(by: >))

@@ -32,7 +32,7 @@ struct BoATests {
     }
 
     @Test("with H_row = I for every head BoA is GPTQ with H_col: the same codes, scales and zeros",
-          arguments: [QuantizationRecipe.rtn(bits: 3, groupSize: 64), .default, .rtn(bits: 2, groupSize: nil)])
+          arguments: [QuantizationRecipe.rtn(bits: 3, groupSize: 64), .uniform(bits: 4), .rtn(bits: 2, groupSize: nil)])
     func identityRowHessianIsGPTQ(recipe: QuantizationRecipe) throws {
         var rng = SeededGenerator(seed: 11)
         let w = rng.weights(Self.rows * Self.columns)
@@ -86,7 +86,7 @@ struct BoATests {
     /// (BoA 731 vs GPTQ 695 with min-max g64): the rounding errors are too large for the quadratic
     /// model to steer, as spec/quantization.md §12 reports for the model too.
     @Test("with correlated output rows BoA's attention-aware error is below GPTQ's on the same problem",
-          arguments: [QuantizationRecipe.rtn(bits: 3, groupSize: 64), .rtn(bits: 4, groupSize: 64), QuantizationRecipe.prequant(bits: 3)])
+          arguments: [QuantizationRecipe.rtn(bits: 3, groupSize: 64), .rtn(bits: 4, groupSize: 64), QuantizationRecipe.uniform(bits: 3)])
     func beatsGPTQOnTheAttentionObjective(recipe: QuantizationRecipe) throws {
         var rng = SeededGenerator(seed: 5)
         let w = rng.weights(Self.rows * Self.columns)

@@ -59,7 +59,7 @@ struct GPTQTests {
     @Test("with H = I there is no error feedback: GPTQ equals round-to-nearest with the same group fits",
           arguments: [QuantizationRecipe.rtn(bits: 4, groupSize: 64), .rtn(bits: 3, groupSize: 96),
                       QuantizationRecipe(bits: 4, groupSize: 64, scaleSearch: .mse, outlierBudget: 0),
-                      .default, .rtn(bits: 2, groupSize: nil)])
+                      .uniform(bits: 4), .rtn(bits: 2, groupSize: nil)])
     func identityHessianIsRoundToNearest(recipe: QuantizationRecipe) throws {
         let w = Self.weights()
         let info = matrix(Self.rows, Self.columns)
@@ -83,7 +83,7 @@ struct GPTQTests {
 
     @Test("with correlated inputs the output error ‖(W − Ŵ)X‖² is well below round-to-nearest's",
           arguments: [QuantizationRecipe.rtn(bits: 4, groupSize: 64), .rtn(bits: 3, groupSize: 128),
-                      QuantizationRecipe(bits: 3, groupSize: 96, scaleSearch: .mse, outlierBudget: 0), .default])
+                      QuantizationRecipe(bits: 3, groupSize: 96, scaleSearch: .mse, outlierBudget: 0), .uniform(bits: 4)])
     func correlatedHessianBeatsRoundToNearest(recipe: QuantizationRecipe) throws {
         let w = Self.weights()
         let info = matrix(Self.rows, Self.columns)
@@ -115,7 +115,7 @@ struct GPTQTests {
         let w = Self.weights()
         let info = matrix(Self.rows, Self.columns)
         let (h, _) = Self.correlatedHessian(columns: Self.columns)
-        var recipe = QuantizationRecipe.default
+        var recipe = QuantizationRecipe.uniform(bits: 4)
         recipe.outlierBudget = 0.01
         recipe.maxBitsPerWeight = nil
         let decision = recipe.decision()
@@ -267,7 +267,7 @@ struct GPTQTests {
         #expect(throws: GPTQError.hessianShape(tensor: "w", columns: Self.columns, hessianSize: 8)) {
             try w.withUnsafeBufferPointer {
                 try GPTQ.quantize($0, info: matrix(Self.rows, Self.columns), hessian: Self.identity(8),
-                                  decision: QuantizationRecipe.default.decision())
+                                  decision: QuantizationRecipe.uniform(bits: 4).decision())
             }
         }
     }

@@ -57,15 +57,21 @@ struct QuantizationRecipeTests {
         #expect(QuantizationRecipe.parseGroupSize("x") == nil)
     }
 
-    @Test("the default is PreQuant 4-bit, group 96, MSE, 0.5% element outliers capped at 4.5 bpw")
+    @Test("the default is PreQuant 4-bit with a fitted table, groups of 20, 8-bit log-coded scales, 0.5% element outliers capped at 4.5 bpw")
     func defaultRecipe() throws {
         let d = QuantizationRecipe.default
         #expect(d.method == .prequant)
-        #expect(d.bits == 4 && d.groupSize == 96 && d.scaleSearch == .mse && d.scheme == .affine)
+        #expect(d.bits == 4 && d.groupSize == 20 && d.scaleSearch == .mse && d.scheme == .symmetric)
+        #expect(d.codebook == .lloyd && d.zeroPoints == .implicit && d.scaleCodes == ScaleCodes(bits: 8, octaves: 6))
         #expect(d.outlierKind.resolved == .elements)
         #expect(d.outlierBudget == 0.005 && d.maxBitsPerWeight == 4.5)
-        #expect(d.description == "prequant affine 4-bit g96 mse outliers=elements 0.5% ≤4.5bpw importance=norm")
+        #expect(d.description == "prequant symmetric 4-bit g20 mse outliers=elements 0.5% ≤4.5bpw importance=norm zero-points=none codebook=lloyd scale-codes=8b/6oct")
         #expect(QuantizationRecipe.prequant(bits: 3).maxBitsPerWeight == 3.5)
+        #expect(QuantizationRecipe.prequant(bits: 3).groupSize == 16 && QuantizationRecipe.prequant(bits: 3).scaleCodes == ScaleCodes(bits: 6, octaves: 6))
+        #expect(QuantizationRecipe.prequant(bits: 8) == .uniform(bits: 8))
+        let uniform = QuantizationRecipe.uniform(bits: 4)
+        #expect(uniform.description == "prequant affine 4-bit g96 mse outliers=elements 0.5% ≤4.5bpw importance=norm")
+        try uniform.validate()
         #expect(QuantizationRecipe.rtn(bits: 4).description == "rtn affine 4-bit g64 minmax")
         #expect(QuantizationRecipe(method: .prequant).outlierBudget == 0.005)
         #expect(QuantizationRecipe(method: .rtn).outlierBudget == 0)
@@ -82,7 +88,9 @@ struct QuantizationRecipeTests {
         }
         let object = try #require(
             try JSONSerialization.jsonObject(with: JSONEncoder().encode(QuantizationRecipe.default)) as? [String: Any])
-        #expect(object["group_size"] as? Int == 96 && object["max_bits_per_weight"] as? Double == 4.5)
+        #expect(object["group_size"] as? Int == 20 && object["max_bits_per_weight"] as? Double == 4.5)
+        #expect(object["codebook"] as? String == "lloyd")
+        #expect((object["scale_codes"] as? [String: Int]) == ["bits": 8, "octaves": 6])
         #expect(object["scale_search"] as? String == "mse" && object["outlier_kind"] as? String == "elements")
         let row = try #require(
             try JSONSerialization.jsonObject(with: JSONEncoder().encode(QuantizationRecipe.rtn(bits: 4, groupSize: nil))) as? [String: Any])

@@ -115,7 +115,7 @@ struct Version2QuantizationTests {
         var rng = SeededGenerator(seed: 21)
         let info = matrix(16, 96)
         let values = rng.weights(16 * 96)
-        var decision = QuantizationRecipe.default.decision()
+        var decision = QuantizationRecipe.uniform(bits: 4).decision()
         decision.transform = WeightTransform(blockSize: 256)
         let t = TensorQuantizer.quantize(values, info: info, decision: decision)
         #expect(t.layout.transform == WeightTransform(blockSize: 32))  // 96 = 32·3

@@ -41,9 +41,15 @@ import pareto  # noqa: E402
 QPK_RECIPES: list[tuple[str, list[str]]] = [
     ("qpk default (prequant 4-bit)", []),
     ("qpk prequant 4-bit, no importance", ["--importance", "none"]),
-    ("qpk prequant 4-bit g128 0.39%", ["--group-size", "128", "--outlier-budget", "0.390625%"]),
     ("qpk prequant 4-bit --allocate", ["--allocate"]),
     ("qpk prequant 3-bit", ["--method", "prequant", "--bits", "3"]),
+    ("qpk prequant 2-bit", ["--method", "prequant", "--bits", "2"]),
+    # The uniform affine grid (the default before QPK v2's fitted tables and log-coded scales;
+    # spec/quantization.md §7, §14).
+    ("qpk uniform 4-bit (--codebook none)", ["--codebook", "none"]),
+    ("qpk uniform 4-bit g128 0.39%", ["--codebook", "none", "--group-size", "128", "--outlier-budget", "0.390625%"]),
+    ("qpk uniform 3-bit (--codebook none)", ["--bits", "3", "--codebook", "none"]),
+    ("qpk uniform 2-bit (--codebook none)", ["--bits", "2", "--codebook", "none"]),
     ("qpk rtn 4-bit g64", ["--method", "rtn", "--bits", "4", "--group-size", "64"]),
     ("qpk rtn 4-bit g128", ["--method", "rtn", "--bits", "4", "--group-size", "128"]),
     ("qpk rtn 3-bit g128", ["--method", "rtn", "--bits", "3", "--group-size", "128"]),
@@ -62,11 +68,15 @@ for _bits in ("4", "3", "2"):
 for _bits in ("4", "3", "2"):
     QPK_RECIPES.append((f"qpk gptq plain {_bits}-bit g64, static groups",
                         ["--method", "gptq", "--bits", _bits, *PLAIN, "--static-groups"]))
-# QPK v2 levers without data (spec/quantization.md §14): a NormalFloat4 codebook, packed integer
-# zero-points spent on smaller groups.
+# QPK v2 levers without data (spec/quantization.md §14), each against the default: NF4 instead of
+# the fitted table, fp16 group scales instead of log-coded ones (g32 keeps 4.5 bpw), the uniform
+# affine grid with a NormalFloat4 codebook, packed integer zero-points spent on smaller groups.
 QPK_RECIPES += [
-    ("qpk default + nf4 codebook", ["--codebook", "nf4"]),
-    ("qpk prequant 4-bit, packed zero-points g48", ["--zero-points", "packed", "--group-size", "48"]),
+    ("qpk default with nf4 instead of the fitted table", ["--codebook", "nf4"]),
+    ("qpk fitted table, fp16 scales g32", ["--codebook", "lloyd", "--scheme", "symmetric", "--zero-points", "none",
+                                           "--group-size", "32"]),
+    ("qpk uniform 4-bit + nf4 codebook", ["--codebook", "nf4", "--scheme", "affine"]),
+    ("qpk uniform 4-bit, packed zero-points g48", ["--zero-points", "packed", "--group-size", "48"]),
 ]
 PLAIN_G128 = ["--group-size", "128", *PLAIN[2:]]
 for _bits in ("4", "3", "2"):
@@ -229,8 +239,9 @@ def write_results(rows: list[dict], pending: list[str], info: dict, qpk_note: st
         "",
         "Columns: **bpw** = every stored byte of the quantized tensors (codes, scales, zeros/biases, "
         "block headers, outliers) × 8 / weights; for qpk rows it is what `qpk inspect --json` reports for "
-        "the quantized tensors (codes + fp16 scales + fp16 zero-points + u32 outlier indices + f32 outlier "
-        "values), the same accounting as the peers' blocks; `results.json` also gives `bpw_file`, which "
+        "the quantized tensors (codes, group scales as fp16 or log codes with their fp16 row scales, "
+        "zero-points, the per-tensor codebook, u32 outlier indices and f32 outlier values: every blob), "
+        "the same accounting as the peers' blocks; `results.json` also gives `bpw_file`, which "
         "charges the .qpk's JSON header and 64-byte blob alignment too. **weight SQNR** = "
         "10·log10(Σw²/Σ(w−ŵ)²) pooled over all quantized tensors. **mean/min cos** = cosine between "
         "each sentence's quantized-model and fp32 embedding. **Spearman** = rank correlation of the "

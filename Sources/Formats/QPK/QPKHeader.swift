@@ -23,6 +23,9 @@ struct QPKHeaderDocument: Codable {
         var outlierBudget: Double?
         var maxBitsPerWeight: Double?
         var importance: String?
+        /// v2 (§4.3, informative): how the codebook was made (`"nf4"`, `"lloyd"`); written with
+        /// the other decision keys when there is a codebook.
+        var codebookKind: String?
         /// v2 (§5.3): `"f16"` (or absent), `"packed"` or `"none"`; written only when not f16.
         var zeroPoints: String?
         /// v2 (§5.6): the transform, written only when there is one.
@@ -58,6 +61,7 @@ struct QPKHeaderDocument: Codable {
             try c.encode(outlierBudget, forKey: .outlierBudget)
             try c.encode(maxBitsPerWeight, forKey: .maxBitsPerWeight)
             try c.encode(importance, forKey: .importance)
+            try c.encodeIfPresent(codebookKind, forKey: .codebookKind)
         }
     }
 
@@ -219,6 +223,7 @@ extension QPKHeaderDocument.Tensor {
                 scaleSearch: decision?.scaleSearch.rawValue, outlierKind: decision?.outlierKind.rawValue,
                 outlierBudget: decision?.outlierBudget, maxBitsPerWeight: decision?.maxBitsPerWeight,
                 importance: decision?.importance.rawValue,
+                codebookKind: layout.hasCodebook ? decision?.codebook?.rawValue : nil,
                 zeroPoints: layout.zeroPoints == .float16 ? nil : layout.zeroPoints.rawValue,
                 transform: layout.transform.map { .init(kind: $0.kind.rawValue, blockSize: $0.blockSize) },
                 groupIndex: layout.hasGroupIndex ? true : nil, codebook: layout.hasCodebook ? true : nil,

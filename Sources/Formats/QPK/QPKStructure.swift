@@ -325,6 +325,7 @@ enum QPKStructure {
         decision.zeroPoints = ZeroPointDomain(storage: layout.zeroPoints)
         decision.transform = layout.transform
         decision.scaleCodes = layout.scaleCodes
+        decision.codebook = layout.hasCodebook ? q.codebookKind.flatMap(CodebookKind.init(rawValue:)) : nil
         return decision
     }
 
