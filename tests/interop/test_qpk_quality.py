@@ -47,7 +47,7 @@ def test_reader_command_still_works(tmp_path):
     proc = subprocess.run([sys.executable, str(reader), str(q), "--check-against", str(FRACAST)],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "valid QPK v1" in proc.stdout and "MISMATCH" not in proc.stdout
+    assert "valid QPK v2" in proc.stdout and "MISMATCH" not in proc.stdout
 
 
 @pytest.mark.parametrize("bits", [2, 3, 4, 8])

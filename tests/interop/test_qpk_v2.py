@@ -42,9 +42,11 @@ def tolerance(x_rotated, block):
 @pytest.mark.parametrize("flags, zero_points, transform", [
     (("--zero-points", "packed", "--group-size", "32"), "packed", False),
     (("--scheme", "symmetric", "--zero-points", "none", "--group-size", "32"), "none", False),
-    (("--transform", "hadamard"), None, True),
+    (("--transform", "hadamard"), "none", True),  # on the default: fitted table, log-coded scales
+    (("--codebook", "none", "--transform", "hadamard"), None, True),
     (("--transform", "hadamard", "--transform-block", "16", "--zero-points", "packed", "--method", "rtn"), "packed", True),
-    (("--codebook", "nf4",), None, False),
+    (("--codebook", "nf4",), "none", False),
+    (("--codebook", "nf4", "--scheme", "affine"), None, False),
     (("--codebook", "nf4", "--scheme", "symmetric", "--zero-points", "none", "--transform", "hadamard"), "none", True),
 ])
 def test_qpk_v2_files_read_by_numpy_as_qpk_decodes_them(flags, zero_points, transform, tmp_path):
@@ -261,7 +263,7 @@ def test_broken_v2_files_named_alike_by_qpk_and_numpy(breakage, rule, tmp_path):
 
 def test_v1_files_still_read_and_stay_version_1(tmp_path):
     q = tmp_path / "v1.qpk"
-    run_qpk("convert", FRACAST, q, "--bits", "4", "--group-size", "32")
+    run_qpk("convert", FRACAST, q, "--bits", "4", "--group-size", "32", "--codebook", "none")
     version, h = header(q)
     assert version == 1 and h["version"] == 1
     assert all(set(t["quantization"]) >= {"scheme", "bits"} and "zero_points" not in t["quantization"]
@@ -274,7 +276,7 @@ def test_v1_files_still_read_and_stay_version_1(tmp_path):
 
 
 def test_zero_points_none_needs_symmetric():
-    proc = run_qpk("convert", FRACAST, "/tmp/never.qpk", "--zero-points", "none", check=False)
+    proc = run_qpk("convert", FRACAST, "/tmp/never.qpk", "--zero-points", "none", "--scheme", "affine", check=False)
     assert proc.returncode != 0 and "--scheme symmetric" in proc.stderr
 
 
