@@ -47,8 +47,10 @@ public enum ConversionPlanner {
                 if let bytes = storedQuantized {
                     entries.append(PlannedTensor(source: info, output: info, action: .copy, estimatedBytes: bytes))
                 } else if TensorSelection.shouldQuantize(info, include: options.include, exclude: options.exclude) {
+                    let recipeDecision = options.recipe.decision(axis: axis)
                     let decision = try ImportanceWeights.decision(
-                        options.recipe.decision(axis: axis).fitted(to: info), for: info, matrix: options.importanceMatrix)
+                        options.recipe.widensGroupsToCap ? recipeDecision.fitted(to: info) : recipeDecision,
+                        for: info, matrix: options.importanceMatrix)
                     entries.append(PlannedTensor(
                         source: info, output: info, action: .quantize(decision),
                         estimatedBytes: decision.estimatedBytes(for: info)))

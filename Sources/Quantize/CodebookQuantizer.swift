@@ -26,6 +26,11 @@ enum CodebookQuantizer {
     /// (0.9842 against 0.9841 mean embedding cosine, bench/quality/research).
     static let lloydRounds = 2
 
+    /// The most rows a table update reads: larger matrices fit their table on every `k`-th row
+    /// (`k = ceil(rows / lloydSampleRows)`), since 2,048 rows already hold hundreds of thousands
+    /// of values per entry of a 16-entry table; the final fits always cover every row.
+    static let lloydSampleRows = 2048
+
     /// The shrink factors of the MSE scale search: `1 − i/40`, `i = 0 … 20`.
     static let shrinkFactors: [Float] = (0...20).map { 1 - Float($0) / 40 }
 
@@ -40,18 +45,18 @@ enum CodebookQuantizer {
         let outliers = OutlierSelection.select(
             values, rows: rows, columns: columns, layout: layout, kind: decision.outlierKind,
             limit: decision.outlierLimit(rows: rows, columns: columns))
+        // Fit weights: the column's importance, 0 where an outlier is kept exactly (a byte per
+        // element marks those, only when there are any).
         let columnWeights = ColumnImportance.usable(columnImportance, columns: columns)
-        // Per-element fit weights: the column's importance, 0 where an outlier is kept exactly.
-        var weights = [Float](repeating: 1, count: count)
-        if let columnWeights {
-            for r in 0..<rows { for c in 0..<columns { weights[r * columns + c] = columnWeights[c] } }
-        }
+            ?? [Float](repeating: 1, count: columns)
+        var excluded: [UInt8] = []
         if let outliers {
+            excluded = [UInt8](repeating: 0, count: count)
             for index in outliers.indices {
                 switch outliers.kind {
-                case .elements: weights[Int(index)] = 0
-                case .rows: for c in 0..<columns { weights[Int(index) * columns + c] = 0 }
-                case .columns: for r in 0..<rows { weights[r * columns + Int(index)] = 0 }
+                case .elements: excluded[Int(index)] = 1
+                case .rows: for c in 0..<columns { excluded[Int(index) * columns + c] = 1 }
+                case .columns: for r in 0..<rows { excluded[r * columns + Int(index)] = 1 }
                 }
             }
         }
@@ -69,19 +74,21 @@ enum CodebookQuantizer {
         var (entries, table) = storedTable(CodebookKind.normalFloatLevels(bits: layout.bits).map { $0 * zero })
         var scales = [Float](repeating: 0, count: rows * groupsPerRow)
         var codes = [UInt8](repeating: 0, count: count)
-        weights.withUnsafeBufferPointer { weightBuffer in
-            if kind == .lloyd {
-                for _ in 0..<lloydRounds {
-                    let sums = problem.fit(table: table, weights: weightBuffer, grid: .float16, scales: &scales, codes: &codes)
-                    var levels = table.levels
-                    for k in levels.indices where sums.denominators[k] > 0 {
-                        levels[k] = Float(sums.numerators[k] / sums.denominators[k])
-                    }
-                    (entries, table) = storedTable(levels)
+        let weights = FitWeights(columns: columnWeights, excluded: excluded)
+        if kind == .lloyd {
+            let stride = (rows + lloydSampleRows - 1) / lloydSampleRows
+            for _ in 0..<lloydRounds {
+                let sums = problem.fit(
+                    table: table, weights: weights, grid: .float16, scales: &scales, codes: &codes, rowStride: max(1, stride))
+                var levels = table.levels
+                for k in levels.indices where sums.denominators[k] > 0 {
+                    let level = Float(sums.numerators[k] / sums.denominators[k])
+                    if level.isFinite { levels[k] = level }
                 }
+                (entries, table) = storedTable(levels)
             }
-            _ = problem.fit(table: table, weights: weightBuffer, grid: .float16, scales: &scales, codes: &codes)
         }
+        _ = problem.fit(table: table, weights: weights, grid: .float16, scales: &scales, codes: &codes)
 
         var scaleCodes: [UInt8]?
         var rowScales: [Float16]?
@@ -92,9 +99,7 @@ enum CodebookQuantizer {
                 return GroupFit.half(largest)
             }
             let grid = ScaleGrid.logCoded(coding, magnitudes: coding.magnitudes, rowScales: rowScale.map { Float($0) })
-            weights.withUnsafeBufferPointer { weightBuffer in
-                _ = problem.fit(table: table, weights: weightBuffer, grid: grid, scales: &scales, codes: &codes)
-            }
+            _ = problem.fit(table: table, weights: weights, grid: grid, scales: &scales, codes: &codes)
             scaleCodes = (0..<(rows * groupsPerRow)).map { slot in
                 coding.code(for: scales[slot], rowScale: Float(rowScale[slot / max(groupsPerRow, 1)]))
             }
@@ -141,6 +146,13 @@ enum CodebookQuantizer {
         }
     }
 
+    /// The weight of each element in the fit: its column's, or 0 where `excluded` (if not empty)
+    /// marks an outlier.
+    struct FitWeights: Sendable {
+        let columns: [Float]
+        let excluded: [UInt8]
+    }
+
     /// The Lloyd statistics of one pass: per table entry, `Σ w·s·x` and `Σ w·s²` over the
     /// elements coded to it.
     struct TableSums {
@@ -158,11 +170,11 @@ enum CodebookQuantizer {
         let shrink: [Float]
         let refits: Int
 
-        /// Fits every group against `table` with scales from `grid`, writing `scales` and `codes`,
-        /// and returns the table statistics of the result.
+        /// Fits the groups of every `rowStride`-th row against `table` with scales from `grid`,
+        /// writing their `scales` and `codes`, and returns the table statistics of the result.
         func fit(
-            table: CodebookTable, weights: UnsafeBufferPointer<Float>, grid: ScaleGrid,
-            scales: inout [Float], codes: inout [UInt8]
+            table: CodebookTable, weights: FitWeights, grid: ScaleGrid,
+            scales: inout [Float], codes: inout [UInt8], rowStride: Int = 1
         ) -> TableSums {
             let levelCount = table.levels.count
             let chunkCount = max(1, min(rows, Parallel.coreCount * 4))
@@ -176,7 +188,7 @@ enum CodebookQuantizer {
                             denominators: [Double](repeating: 0, count: levelCount))
                         let lo = chunk * per, hi = min(rows, lo + per)
                         var scratch = GroupScratch(capacity: groupSize)
-                        for r in lo..<max(lo, hi) {
+                        for r in lo..<max(lo, hi) where r % rowStride == 0 {
                             fitRow(r, table: table, weights: shared.value.2, grid: shared.value.3, scratch: &scratch,
                                    scales: shared.value.0, codes: shared.value.1, sums: &sums)
                         }
@@ -197,7 +209,7 @@ enum CodebookQuantizer {
         }
 
         private func fitRow(
-            _ r: Int, table: CodebookTable, weights: UnsafeBufferPointer<Float>, grid: ScaleGrid,
+            _ r: Int, table: CodebookTable, weights: FitWeights, grid: ScaleGrid,
             scratch: inout GroupScratch, scales: UnsafeMutableBufferPointer<Float>,
             codes: UnsafeMutableBufferPointer<UInt8>, sums: inout TableSums
         ) {
@@ -205,7 +217,7 @@ enum CodebookQuantizer {
             for g in 0..<groupsPerRow {
                 let start = r * columns + g * groupSize
                 let end = r * columns + min((g + 1) * groupSize, columns)
-                scratch.load(values, weights, range: start..<end)
+                scratch.load(values, weights, range: start..<end, firstColumn: g * groupSize)
                 // The kept value of largest magnitude, with its sign.
                 var extreme: Float = 0
                 for i in 0..<scratch.count where scratch.weight(i) > 0 && abs(scratch.value(i)) > abs(extreme) {
@@ -238,7 +250,7 @@ enum CodebookQuantizer {
                     let k = table.index(of: bestScale == 0 ? 0 : x / bestScale)
                     codes[start + i] = UInt8(k)
                     let w = Double(scratch.weight(i))
-                    if w > 0 {
+                    if w > 0, x.isFinite {
                         sums.numerators[k] += w * Double(bestScale) * Double(x)
                         sums.denominators[k] += w * Double(bestScale) * Double(bestScale)
                     }
@@ -258,7 +270,8 @@ enum CodebookQuantizer {
             weights = values
         }
 
-        mutating func load(_ source: UnsafeBufferPointer<Float>, _ sourceWeights: UnsafeBufferPointer<Float>, range: Range<Int>) {
+        /// Loads the elements `range` of `source`, whose first is in column `firstColumn`.
+        mutating func load(_ source: UnsafeBufferPointer<Float>, _ fitWeights: FitWeights, range: Range<Int>, firstColumn: Int) {
             count = range.count
             for v in 0..<values.count {
                 var x = SIMD8<Float>(), w = SIMD8<Float>()
@@ -266,7 +279,8 @@ enum CodebookQuantizer {
                     let i = v * 8 + lane
                     if i < count {
                         x[lane] = source[range.lowerBound + i]
-                        w[lane] = sourceWeights[range.lowerBound + i]
+                        let kept = fitWeights.excluded.isEmpty || fitWeights.excluded[range.lowerBound + i] == 0
+                        w[lane] = kept ? fitWeights.columns[firstColumn + i] : 0
                     }
                 }
                 values[v] = x

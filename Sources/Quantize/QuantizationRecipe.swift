@@ -53,6 +53,12 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
     /// How group scales are stored: `nil` fp16, else log-coded below a row scale (QPK v2, §14;
     /// codebooks with the symmetric scheme only).
     public var scaleCodes: ScaleCodes?
+    /// Whether a tensor whose codes, scales and side tables alone would exceed
+    /// ``maxBitsPerWeight`` gets wider groups (``QuantizationDecision/fitted(to:)``): true for the
+    /// recipe's own group size, false once a caller chose one (`--group-size`), which is then
+    /// kept and only the outliers are trimmed. Not recorded: each tensor's decision records the
+    /// group size it got.
+    public var widensGroupsToCap = true
 
     /// The bit widths a code can have.
     public static let supportedBits = [2, 3, 4, 8]

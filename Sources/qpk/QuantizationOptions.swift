@@ -142,6 +142,7 @@ extension QuantizationOptions {
                 throw ValidationError("invalid --group-size '\(groupSize)': use a positive number such as 64 or 128, or 'row'")
             }
             recipe.groupSize = parsed
+            recipe.widensGroupsToCap = false  // the group size asked for is kept
         }
         if let scheme { recipe.scheme = scheme }
         if let scaleSearch { recipe.scaleSearch = scaleSearch }

@@ -119,6 +119,24 @@ struct CodebookQuantizerTests {
         #expect(bitsPerWeight <= 4.5 && bitsPerWeight > 4.45, "\(bitsPerWeight)")
     }
 
+    @Test("a NaN or infinite weight leaves the fitted table finite, so the file can be written")
+    func nonFiniteWeights() throws {
+        var rng = SeededGenerator(seed: 8)
+        var values = rng.weights(16 * 64)
+        values[5] = .nan
+        values[300] = .infinity
+        values[301] = -.infinity
+        for scaleCodes in [nil, ScaleCodes(bits: 8, octaves: 6)] {
+            let q = TensorQuantizer.quantize(values, info: matrix(16, 64), decision: Self.decision(scaleCodes: scaleCodes))
+            let entries = try #require(q.codebook)
+            #expect(entries.allSatisfy { $0.isFinite })
+            #expect(q.rowScales?.allSatisfy { $0.isFinite } ?? true)
+            // The rows without a non-finite value decode as usual.
+            let restored = try dequantized(q)
+            #expect(restored[(2 * 64)..<(3 * 64)].allSatisfy { $0.isFinite })
+        }
+    }
+
     @Test("recipes that cannot work are refused")
     func invalidRecipes() {
         var recipe = QuantizationRecipe.default

@@ -69,12 +69,12 @@ for _bits in ("4", "3", "2"):
     QPK_RECIPES.append((f"qpk gptq plain {_bits}-bit g64, static groups",
                         ["--method", "gptq", "--bits", _bits, *PLAIN, "--static-groups"]))
 # QPK v2 levers without data (spec/quantization.md §14), each against the default: NF4 instead of
-# the fitted table, fp16 group scales instead of log-coded ones (g32 keeps 4.5 bpw), the uniform
+# the fitted table, fp16 group scales instead of log-coded ones (g64, with room for outliers), the uniform
 # affine grid with a NormalFloat4 codebook, packed integer zero-points spent on smaller groups.
 QPK_RECIPES += [
     ("qpk default with nf4 instead of the fitted table", ["--codebook", "nf4"]),
-    ("qpk fitted table, fp16 scales g32", ["--codebook", "lloyd", "--scheme", "symmetric", "--zero-points", "none",
-                                           "--group-size", "32"]),
+    ("qpk fitted table, fp16 scales g64", ["--codebook", "lloyd", "--scheme", "symmetric", "--zero-points", "none",
+                                           "--group-size", "64"]),
     ("qpk uniform 4-bit + nf4 codebook", ["--codebook", "nf4", "--scheme", "affine"]),
     ("qpk uniform 4-bit, packed zero-points g48", ["--zero-points", "packed", "--group-size", "48"]),
 ]
