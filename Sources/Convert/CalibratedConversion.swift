@@ -235,9 +235,9 @@ public enum CalibratedConversion {
     ) throws -> ConversionSummary {
         let started = Date()
         guard plan.target.format == .qpk else { throw CalibrationError.needsQPKOutput(plan.destination.path) }
-        // GPTQ and BoA round to a uniform grid with fp16 scales (start from QuantizationRecipe.uniform(bits:)).
-        for index in plan.tensors.indices where !(plan.decision(at: index)?.isUniformGrid ?? true) {
-            throw GPTQError.notUniformGrid(tensor: plan.tensors[index].source.name)
+        // GPTQ and BoA quantize the weights in their own basis: no transform.
+        for index in plan.tensors.indices where plan.decision(at: index)?.transform != nil {
+            throw GPTQError.rotated(tensor: plan.tensors[index].source.name)
         }
         let batches = try batches(folder: folder, options: calibration)
         let planned = Dictionary(plan.tensors.enumerated().compactMap { index, entry -> (String, Int)? in

@@ -258,10 +258,6 @@ public struct QuantizationDecision: Sendable, Hashable, Codable {
                 outlierKind, count: outlierLimit(rows: rows, columns: columns), rows: rows, columns: columns)
     }
 
-    /// Whether the codes lie on a uniform grid with fp16 scales (no codebook, scale codes or
-    /// transform): what GPTQ, BoA and the runtime layouts can produce.
-    public var isUniformGrid: Bool { codebook == nil && scaleCodes == nil && transform == nil }
-
     /// This decision for `info`, its groups widened (doubled, up to the whole row) while codes,
     /// scales, zero-points and side tables alone would exceed ``maxBitsPerWeight``; unchanged
     /// without a cap, with per-row groups, or when it fits. Narrow matrices pay more per weight for

@@ -75,7 +75,7 @@ public enum BoA {
         decision: QuantizationDecision, options: GPTQOptions = GPTQOptions(), columnImportance: [Float]? = nil
     ) throws -> QuantizedTensor {
         precondition(weights.count == info.elementCount, "BoA: \(weights.count) values for \(info.elementCount) elements")
-        guard decision.isUniformGrid else { throw GPTQError.notUniformGrid(tensor: info.name) }
+        guard decision.transform == nil else { throw GPTQError.rotated(tensor: info.name) }
         let layout = decision.layout(for: info)
         let (rows, columns) = layout.matrixShape(of: info)
         let heads = hessians.heads

@@ -34,10 +34,52 @@ enum CodebookQuantizer {
     /// The shrink factors of the MSE scale search: `1 − i/40`, `i = 0 … 20`.
     static let shrinkFactors: [Float] = (0...20).map { 1 - Float($0) / 40 }
 
+    /// What a codebook quantization fixes before its final fit: the outliers, the table (fitted or
+    /// NF4) and, with log-coded scales, the row scales and their grid. GPTQ and BoA
+    /// (``Solver``) start from it and fit each group's scale on the weights as their sweep updates
+    /// them.
+    struct Prepared {
+        let problem: Problem
+        let outliers: OutlierSet?
+        let weights: FitWeights
+        /// The table as stored (`z + t`, ascending) and in stored units (`t`).
+        let entries: [Float16]
+        let table: CodebookTable
+        /// The group scales of the fp16 fit with the final table.
+        let scales: [Float]
+        /// The codes of that fit.
+        let codes: [UInt8]
+        /// The grid the final scales are stored on: fp16, or log codes below ``rowScales``.
+        let grid: ScaleGrid
+        let rowScales: [Float16]?
+        /// The symmetric zero-point `2^(bits−1)`.
+        let zero: Float
+    }
+
     static func quantize(
         _ values: UnsafeBufferPointer<Float>, info: TensorInfo, decision: QuantizationDecision,
         layout: QuantizationLayout, kind: CodebookKind, columnImportance: [Float]?
     ) -> QuantizedTensor {
+        let prepared = prepare(
+            values, info: info, decision: decision, layout: layout, kind: kind, columnImportance: columnImportance)
+        let problem = prepared.problem
+        var scales = prepared.scales
+        var codes = prepared.codes
+        if case .logCoded = prepared.grid {
+            _ = problem.fit(table: prepared.table, weights: prepared.weights, grid: prepared.grid, scales: &scales, codes: &codes)
+        }
+        return assemble(
+            info: info, layout: layout, decision: decision, prepared: prepared, scales: scales, codes: codes,
+            reconstructionError: true)
+    }
+
+    /// Selects the outliers, fits the table (two Lloyd rounds for ``CodebookKind/lloyd``), fits
+    /// every group with fp16 scales and, with log-coded scales, takes each row's largest `|s|`
+    /// as its row scale.
+    static func prepare(
+        _ values: UnsafeBufferPointer<Float>, info: TensorInfo, decision: QuantizationDecision,
+        layout: QuantizationLayout, kind: CodebookKind, columnImportance: [Float]?
+    ) -> Prepared {
         let (rows, columns) = layout.matrixShape(of: info)
         let count = rows * columns
         let groupsPerRow = layout.groupsPerRow(columns: columns)
@@ -90,7 +132,7 @@ enum CodebookQuantizer {
         }
         _ = problem.fit(table: table, weights: weights, grid: .float16, scales: &scales, codes: &codes)
 
-        var scaleCodes: [UInt8]?
+        var grid = ScaleGrid.float16
         var rowScales: [Float16]?
         if let coding = layout.scaleCodes {
             let rowScale = (0..<rows).map { r in
@@ -98,14 +140,30 @@ enum CodebookQuantizer {
                 for g in 0..<groupsPerRow { largest = max(largest, abs(scales[r * groupsPerRow + g])) }
                 return GroupFit.half(largest)
             }
-            let grid = ScaleGrid.logCoded(coding, magnitudes: coding.magnitudes, rowScales: rowScale.map { Float($0) })
-            _ = problem.fit(table: table, weights: weights, grid: grid, scales: &scales, codes: &codes)
-            scaleCodes = (0..<(rows * groupsPerRow)).map { slot in
-                coding.code(for: scales[slot], rowScale: Float(rowScale[slot / max(groupsPerRow, 1)]))
-            }
+            grid = .logCoded(coding, magnitudes: coding.magnitudes, rowScales: rowScale.map { Float($0) })
             rowScales = rowScale
         }
+        return Prepared(
+            problem: problem, outliers: outliers, weights: weights, entries: entries, table: table,
+            scales: scales, codes: codes, grid: grid, rowScales: rowScales, zero: zero)
+    }
 
+    /// The quantized tensor of `codes` (one per element, unpacked) and `scales` (one per group, on
+    /// the prepared grid), with the prepared table, outliers and row scales. With
+    /// `reconstructionError` the error is measured by decoding it; otherwise the caller sets it.
+    static func assemble(
+        info: TensorInfo, layout: QuantizationLayout, decision: QuantizationDecision, prepared: Prepared,
+        scales: [Float], codes: [UInt8], outliers: OutlierSet? = nil, reconstructionError: Bool
+    ) -> QuantizedTensor {
+        let (rows, columns) = layout.matrixShape(of: info)
+        let count = rows * columns
+        let groupsPerRow = layout.groupsPerRow(columns: columns)
+        var scaleCodes: [UInt8]?
+        if let coding = layout.scaleCodes, let rowScales = prepared.rowScales {
+            scaleCodes = (0..<(rows * groupsPerRow)).map { slot in
+                coding.code(for: scales[slot], rowScale: Float(rowScales[slot / max(groupsPerRow, 1)]))
+            }
+        }
         var packed = [UInt8](repeating: 0, count: layout.packedByteCount(elementCount: count))
         codes.withUnsafeBufferPointer { source in
             packed.withUnsafeMutableBufferPointer { BitPacking.pack(source, bits: layout.bits, into: $0) }
@@ -113,17 +171,54 @@ enum CodebookQuantizer {
         var tensor = QuantizedTensor(
             info: info, layout: layout, codes: packed,
             scales: scaleCodes == nil ? scales.map { Float16($0) } : [],
-            zeros: [Float16](repeating: Float16(zero), count: rows * groupsPerRow), outliers: outliers,
-            method: decision.methodTag, decision: decision, codebook: entries,
-            scaleCodes: scaleCodes, rowScales: rowScales)
-        let reconstruction = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-            try? Dequantizer.dequantizeMatrix(tensor, rows: rows, columns: columns, count: count, into: buffer)
-            initialized = count
-        }
-        tensor.error = reconstruction.withUnsafeBufferPointer {
-            TensorQuantizer.errorStats(original: problem.values, reconstruction: $0)
+            zeros: [Float16](repeating: Float16(prepared.zero), count: rows * groupsPerRow),
+            outliers: outliers ?? prepared.outliers,
+            method: decision.methodTag, decision: decision, codebook: prepared.entries,
+            scaleCodes: scaleCodes, rowScales: prepared.rowScales)
+        if reconstructionError {
+            let reconstruction = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                try? Dequantizer.dequantizeMatrix(tensor, rows: rows, columns: columns, count: count, into: buffer)
+                initialized = count
+            }
+            tensor.error = reconstruction.withUnsafeBufferPointer {
+                TensorQuantizer.errorStats(original: prepared.problem.values, reconstruction: $0)
+            }
         }
         return tensor
+    }
+
+    /// The scale of one group (loaded in `scratch`) against `table`: the candidates
+    /// `snap(m·p / t_max)` over `shrink`, `m` the kept value of largest magnitude with its sign,
+    /// then `refits` weighted least-squares refits of the best, each snapped (`snap` rounds to what
+    /// the file stores). A group with nothing to fit gets `snap(0)`.
+    static func fitScale(
+        _ scratch: GroupScratch, table: CodebookTable, shrink: [Float], refits: Int, snap: (Float) -> Float
+    ) -> Float {
+        let top = table.levels[table.levels.count - 1]
+        var extreme: Float = 0
+        for i in 0..<scratch.count where scratch.weight(i) > 0 && abs(scratch.value(i)) > abs(extreme) {
+            extreme = scratch.value(i)
+        }
+        var bestScale: Float = 0
+        var bestError = Float.infinity
+        if extreme != 0, top > 0 {
+            for p in shrink {
+                let s = snap(extreme * p / top)
+                guard s != 0, s.isFinite else { continue }
+                let e = scratch.error(scale: s, table: table)
+                if e < bestError { bestError = e; bestScale = s }
+            }
+            for _ in 0..<refits where bestScale != 0 {
+                let (cx, cc) = scratch.projection(scale: bestScale, table: table)
+                guard cc > 0 else { break }
+                let s = snap(cx / cc)
+                guard s != 0, s.isFinite else { continue }
+                let e = scratch.error(scale: s, table: table)
+                if e < bestError { bestError = e; bestScale = s }
+            }
+        }
+        // Fp16 can store 0; the log grid's smallest magnitude stands in for it (no code is 0).
+        return bestScale == 0 ? snap(0) : bestScale
     }
 
     /// The values a group scale can be stored as.
@@ -213,37 +308,12 @@ enum CodebookQuantizer {
             scratch: inout GroupScratch, scales: UnsafeMutableBufferPointer<Float>,
             codes: UnsafeMutableBufferPointer<UInt8>, sums: inout TableSums
         ) {
-            let top = table.levels[table.levels.count - 1]
             for g in 0..<groupsPerRow {
                 let start = r * columns + g * groupSize
                 let end = r * columns + min((g + 1) * groupSize, columns)
                 scratch.load(values, weights, range: start..<end, firstColumn: g * groupSize)
-                // The kept value of largest magnitude, with its sign.
-                var extreme: Float = 0
-                for i in 0..<scratch.count where scratch.weight(i) > 0 && abs(scratch.value(i)) > abs(extreme) {
-                    extreme = scratch.value(i)
-                }
-                var bestScale: Float = 0
-                var bestError = Float.infinity
-                if extreme != 0, top > 0 {
-                    for p in shrink {
-                        let s = grid.snap(extreme * p / top, row: r)
-                        guard s != 0, s.isFinite else { continue }
-                        let e = scratch.error(scale: s, table: table)
-                        if e < bestError { bestError = e; bestScale = s }
-                    }
-                    for _ in 0..<refits where bestScale != 0 {
-                        let (cx, cc) = scratch.projection(scale: bestScale, table: table)
-                        guard cc > 0 else { break }
-                        let s = grid.snap(cx / cc, row: r)
-                        guard s != 0, s.isFinite else { continue }
-                        let e = scratch.error(scale: s, table: table)
-                        if e < bestError { bestError = e; bestScale = s }
-                    }
-                }
-                if bestScale == 0, case .logCoded = grid {
-                    bestScale = grid.snap(0, row: r)  // the grid's smallest magnitude: no code is exactly 0
-                }
+                let bestScale = CodebookQuantizer.fitScale(
+                    scratch, table: table, shrink: shrink, refits: refits, snap: { grid.snap($0, row: r) })
                 scales[r * groupsPerRow + g] = bestScale
                 for i in 0..<scratch.count {
                     let x = scratch.value(i)
@@ -282,6 +352,20 @@ enum CodebookQuantizer {
                         let kept = fitWeights.excluded.isEmpty || fitWeights.excluded[range.lowerBound + i] == 0
                         w[lane] = kept ? fitWeights.columns[firstColumn + i] : 0
                     }
+                }
+                values[v] = x
+                weights[v] = w
+            }
+        }
+
+        /// Loads `source` with the fit weights `sourceWeights` (0 for an outlier).
+        mutating func load(_ source: UnsafeBufferPointer<Float>, weights sourceWeights: UnsafeBufferPointer<Float>) {
+            count = source.count
+            for v in 0..<values.count {
+                var x = SIMD8<Float>(), w = SIMD8<Float>()
+                for lane in 0..<8 where v * 8 + lane < count {
+                    x[lane] = source[v * 8 + lane]
+                    w[lane] = sourceWeights[v * 8 + lane]
                 }
                 values[v] = x
                 weights[v] = w

@@ -33,9 +33,8 @@ public enum GPTQError: Error, CustomStringConvertible, Sendable, Equatable {
     case hessianShape(tensor: String, columns: Int, hessianSize: Int)
     /// The dampened Hessian (or its inverse) is not positive definite.
     case notPositiveDefinite(tensor: String, damp: Double)
-    /// The decision asks for a codebook, log-coded scales or a transform, which GPTQ and BoA
-    /// (uniform grids with fp16 scales) cannot produce.
-    case notUniformGrid(tensor: String)
+    /// The decision asks for a transform: GPTQ and BoA quantize the weights in their own basis.
+    case rotated(tensor: String)
 
     public var description: String {
         switch self {
@@ -43,8 +42,8 @@ public enum GPTQError: Error, CustomStringConvertible, Sendable, Equatable {
             "tensor '\(tensor)': the calibration Hessian is \(size)×\(size) but the weight has \(columns) input columns"
         case let .notPositiveDefinite(tensor, damp):
             "tensor '\(tensor)': the calibration Hessian is not positive definite with --damp \(damp); raise --damp (e.g. 0.1) or add calibration text"
-        case let .notUniformGrid(tensor):
-            "tensor '\(tensor)': calibrated methods round to a uniform grid with fp16 scales; drop the codebook, scale codes and transform (start from QuantizationRecipe.uniform(bits:))"
+        case let .rotated(tensor):
+            "tensor '\(tensor)': calibrated methods (--method gptq|boa) do not rotate; drop --transform"
         }
     }
 }
@@ -102,7 +101,7 @@ public enum GPTQ {
         precondition(weights.count == info.elementCount, "GPTQ: \(weights.count) values for \(info.elementCount) elements")
         precondition(QuantizationRecipe.supportedBits.contains(decision.bits) && (decision.groupSize ?? 1) >= 1,
                      "GPTQ: invalid decision \(decision)")
-        guard decision.isUniformGrid else { throw GPTQError.notUniformGrid(tensor: info.name) }
+        guard decision.transform == nil else { throw GPTQError.rotated(tensor: info.name) }
         let layout = decision.layout(for: info)
         let columns = layout.matrixShape(of: info).columns
         guard hessian.count == columns * columns else {
@@ -141,6 +140,13 @@ struct Solver {
     var groupColumns: [[Int]]
     /// Whether the groups follow the sweep order (the result records a group index).
     var groupsFollowOrder = false
+    /// With a codebook (the symmetric scheme): the table and, with log-coded scales, the row
+    /// scales, fixed on the original weights before the sweep (``CodebookQuantizer/prepare``);
+    /// the sweep then fits each group's signed scale on the weights as updated so far and rounds
+    /// every weight to the nearest table entry (the GPTQ update is the same for any rounding).
+    var codebook: CodebookQuantizer.Prepared?
+    /// With ``codebook``: the signed group scale of each group, on the prepared grid.
+    var codebookScales: [Float] = []
 
     init(
         original: [Float], rows: Int, columns: Int, layout: QuantizationLayout, decision: QuantizationDecision,
@@ -191,6 +197,13 @@ struct Solver {
         self.init(
             original: original, rows: rows, columns: columns, layout: layout, decision: decision,
             options: options, importance: ColumnImportance.usable(columnImportance, columns: columns) ?? [])
+        if let kind = decision.codebook, layout.scheme == .symmetric {
+            codebook = original.withUnsafeBufferPointer {
+                CodebookQuantizer.prepare(
+                    $0, info: info, decision: decision, layout: layout, kind: kind, columnImportance: columnImportance)
+            }
+            codebookScales = [Float](repeating: 0, count: rows * layout.groupsPerRow(columns: columns))
+        }
     }
 
     var groupsPerRow: Int { layout.groupsPerRow(columns: columns) }
@@ -264,6 +277,10 @@ struct Solver {
     /// Fits the scale and zero-point of group `g` of the rows `rowSet` on their current weights,
     /// outliers left out.
     mutating func fitGroup(_ g: Int, rows rowSet: [Int]) {
+        if let codebook {
+            fitCodebookGroup(g, rows: rowSet, codebook: codebook)
+            return
+        }
         let members = groupColumns[g]
         var values = [Float](repeating: 0, count: members.count)
         var weights = [Float](repeating: 0, count: members.count)
@@ -288,6 +305,29 @@ struct Solver {
             scales[slot] = fitted.scale
             zeros[slot] = decision.zeroPoints == .float16
                 ? fitted.zero : Float16(decision.zeroPoints.constrain(Float(fitted.zero), bits: layout.bits))
+        }
+    }
+
+    /// ``fitGroup(_:rows:)`` with a codebook: the signed scale of ``CodebookQuantizer/fitScale``
+    /// on the current weights, outliers weighted 0.
+    mutating func fitCodebookGroup(_ g: Int, rows rowSet: [Int], codebook: CodebookQuantizer.Prepared) {
+        let members = groupColumns[g]
+        var values = [Float](repeating: 0, count: members.count)
+        var weights = [Float](repeating: 0, count: members.count)
+        var scratch = CodebookQuantizer.GroupScratch(capacity: members.count)
+        for r in rowSet {
+            for (i, c) in members.enumerated() {
+                values[i] = Float(work[r * columns + c])
+                weights[i] = mask[r * columns + c] != 0 ? 0 : importance.isEmpty ? 1 : importance[c]
+            }
+            values.withUnsafeBufferPointer { v in
+                weights.withUnsafeBufferPointer { scratch.load(v, weights: $0) }
+            }
+            let slot = r * groupsPerRow + g
+            codebookScales[slot] = CodebookQuantizer.fitScale(
+                scratch, table: codebook.table, shrink: codebook.problem.shrink, refits: codebook.problem.refits,
+                snap: { codebook.grid.snap($0, row: r) })
+            zeros[slot] = Float16(codebook.zero)
         }
     }
 
@@ -349,6 +389,27 @@ struct Solver {
                 for r in 0..<rows {
                     let w = batch[r * width + k]
                     let element = rowSet[r] * n + column
+                    if let codebook {
+                        // The nearest table entry to w/s; the same feedback as below.
+                        let s = codebookScales[rowSet[r] * groupsPerRow + g]
+                        let q = codebook.table.index(of: s == 0 ? 0 : Float(w) / s)
+                        codes[element] = UInt8(q)
+                        var error = 0.0
+                        if mask[element] != 0 {
+                            reconstruction[element] = Float(w)
+                        } else {
+                            let value = codebook.table.levels[q] * s
+                            reconstruction[element] = value
+                            error = (w - Double(value)) / pivot
+                        }
+                        errors[r * width + k] = error
+                        if error != 0, k + 1 < width {
+                            let row = r * width
+                            let u = j * n + start
+                            for m in (k + 1)..<width { batch[row + m] -= error * upper[u + m] }
+                        }
+                        continue
+                    }
                     let s = Float(scales[rowSet[r] * groupsPerRow + g])
                     let z = Float(zeros[rowSet[r] * groupsPerRow + g])
                     let inverse: Float = s == 0 ? 0 : 1 / s
@@ -437,6 +498,14 @@ struct Solver {
         }
         var recorded = layout
         recorded.hasGroupIndex = groupsFollowOrder
+        if let codebook {
+            var tensor = CodebookQuantizer.assemble(
+                info: info, layout: recorded, decision: decision, prepared: codebook, scales: codebookScales,
+                codes: codes, outliers: kept, reconstructionError: false)
+            tensor.error = error
+            tensor.groupIndex = groupsFollowOrder ? groupOf.map { UInt32($0) } : nil
+            return tensor
+        }
         return QuantizedTensor(
             info: info, layout: recorded, codes: packed, scales: scales, zeros: zeros, outliers: kept,
             error: error, method: decision.methodTag, decision: decision,

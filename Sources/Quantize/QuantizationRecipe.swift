@@ -165,8 +165,9 @@ public struct QuantizationRecipe: Sendable, Codable, Hashable, CustomStringConve
 
     /// PreQuant on a uniform affine grid: group 96, fp16 scale and zero-point (4.33 bpw of codes,
     /// scales and zeros at 4 bits), MSE-optimal clipping weighted by the data-free importance
-    /// (§10), element outliers (0.5%, capped at `bits + 0.5` bpw). The data-free default before
-    /// QPK v2 and the recipe the calibrated methods (GPTQ, BoA) solve; writes QPK version 1.
+    /// (§10), element outliers (0.5%, capped at `bits + 0.5` bpw). The default before QPK v2's
+    /// fitted tables (`--codebook none`), the 8-bit default, and what `--layout` exports start
+    /// from; writes QPK version 1.
     /// Measured in spec/quantization.md §7 and §10.
     public static func uniform(bits: Int) -> QuantizationRecipe {
         QuantizationRecipe(

@@ -122,7 +122,8 @@ struct QuantizationOptions: ParsableArguments {
 extension QuantizationOptions {
     /// The recipe the flags describe: the method's defaults, then each flag given. The defaults
     /// are ``QuantizationRecipe/prequant(bits:)`` (a fitted table with log-coded scales) for
-    /// prequant, ``QuantizationRecipe/uniform(bits:)`` for the calibrated methods and for flags
+    /// prequant and the calibrated methods (GPTQ and BoA sweep with the same table: measured
+    /// best, spec/quantization.md §11–§12), ``QuantizationRecipe/uniform(bits:)`` for flags
     /// that describe a uniform grid or a free zero-point (`--codebook none`, `--scheme affine`,
     /// `--zero-points f16|packed`, `--scale-search hqq` without `--codebook`), and
     /// ``QuantizationRecipe/rtn(bits:groupSize:scheme:)`` for rtn.
@@ -134,7 +135,7 @@ extension QuantizationOptions {
         let uniformGrid = uniformOutput || codebook == CodebookChoice.none || scheme == .affine
             || (zeroPoints != nil && zeroPoints != .implicit) || (codebook == nil && scaleSearch == .hqq)
         var recipe = method == .rtn ? QuantizationRecipe.rtn(bits: bitCount)
-            : isCalibrated || uniformGrid ? QuantizationRecipe.uniform(bits: bitCount)
+            : uniformGrid ? QuantizationRecipe.uniform(bits: bitCount)
             : QuantizationRecipe.prequant(bits: bitCount)
         if isCalibrated { recipe.method = calibratedMethod }  // PreQuant's grouping, search and outliers, solved by BoA/GPTQ
         if let groupSize {
@@ -166,9 +167,6 @@ extension QuantizationOptions {
             recipe.zeroPoints = zeroPoints.domain
         }
         if let codebook {
-            if isCalibrated, codebook != .none {
-                throw ValidationError("--codebook \(codebook.rawValue) applies to data-free quantization (prequant, rtn); calibrated methods (--method gptq|boa) round to a uniform grid")
-            }
             recipe.codebook = codebook.kind
             if codebook == .none { recipe.scaleCodes = nil }
         }

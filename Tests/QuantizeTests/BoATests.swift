@@ -32,7 +32,7 @@ struct BoATests {
     }
 
     @Test("with H_row = I for every head BoA is GPTQ with H_col: the same codes, scales and zeros",
-          arguments: [QuantizationRecipe.rtn(bits: 3, groupSize: 64), .uniform(bits: 4), .rtn(bits: 2, groupSize: nil)])
+          arguments: [QuantizationRecipe.rtn(bits: 3, groupSize: 64), .uniform(bits: 4), .rtn(bits: 2, groupSize: nil), .default])
     func identityRowHessianIsGPTQ(recipe: QuantizationRecipe) throws {
         var rng = SeededGenerator(seed: 11)
         let w = rng.weights(Self.rows * Self.columns)
@@ -51,6 +51,7 @@ struct BoATests {
                 }
                 #expect(boa.codes == gptq.codes)
                 #expect(boa.scales == gptq.scales)
+                #expect(boa.scaleCodes == gptq.scaleCodes && boa.rowScales == gptq.rowScales && boa.codebook == gptq.codebook)
                 #expect(boa.zeros == gptq.zeros)
                 #expect(boa.outliers == gptq.outliers)
                 #expect(boa.groupIndex == gptq.groupIndex && boa.layout == gptq.layout)

@@ -59,7 +59,7 @@ struct GPTQTests {
     @Test("with H = I there is no error feedback: GPTQ equals round-to-nearest with the same group fits",
           arguments: [QuantizationRecipe.rtn(bits: 4, groupSize: 64), .rtn(bits: 3, groupSize: 96),
                       QuantizationRecipe(bits: 4, groupSize: 64, scaleSearch: .mse, outlierBudget: 0),
-                      .uniform(bits: 4), .rtn(bits: 2, groupSize: nil)])
+                      .uniform(bits: 4), .rtn(bits: 2, groupSize: nil), .default, .prequant(bits: 3)])
     func identityHessianIsRoundToNearest(recipe: QuantizationRecipe) throws {
         let w = Self.weights()
         let info = matrix(Self.rows, Self.columns)
@@ -71,6 +71,8 @@ struct GPTQTests {
                                   options: GPTQOptions(actOrder: actOrder))
             }
             #expect(gptq.scales == rtn.scales)
+            #expect(gptq.scaleCodes == rtn.scaleCodes && gptq.rowScales == rtn.rowScales)
+            #expect(gptq.codebook == rtn.codebook && gptq.layout == rtn.layout)
             #expect(gptq.zeros == rtn.zeros)
             #expect(gptq.codes == rtn.codes)
             #expect(gptq.outliers == rtn.outliers)
@@ -83,7 +85,8 @@ struct GPTQTests {
 
     @Test("with correlated inputs the output error ‖(W − Ŵ)X‖² is well below round-to-nearest's",
           arguments: [QuantizationRecipe.rtn(bits: 4, groupSize: 64), .rtn(bits: 3, groupSize: 128),
-                      QuantizationRecipe(bits: 3, groupSize: 96, scaleSearch: .mse, outlierBudget: 0), .uniform(bits: 4)])
+                      QuantizationRecipe(bits: 3, groupSize: 96, scaleSearch: .mse, outlierBudget: 0), .uniform(bits: 4),
+                      .default, .prequant(bits: 3)])
     func correlatedHessianBeatsRoundToNearest(recipe: QuantizationRecipe) throws {
         let w = Self.weights()
         let info = matrix(Self.rows, Self.columns)
