@@ -153,7 +153,7 @@ def test_act_order_groups_are_a_group_index_the_numpy_reader_decodes(minilm, tmp
     text = tmp_path / "calib.txt"
     text.write_text("\n\n".join(f"Passage {i}: the orchard's pears ripened late after a wet and windy August." for i in range(24)))
     common = ["--method", "gptq", "--calibration", text, "--samples", 8, "--seq-len", 32, "--act-order",
-              "--group-size", 64, "--scale-search", "minmax", "--outlier-budget", 0, "--importance", "none",
+              "--codebook", "none", "--group-size", 64, "--scale-search", "minmax", "--outlier-budget", 0, "--importance", "none",
               "--include", "encoder.layer.0.*.weight", "--exclude", "*LayerNorm*"]
     indexed, static = tmp_path / "indexed.qpk", tmp_path / "static.qpk"
     run_qpk("convert", minilm.parent, indexed, *common)
