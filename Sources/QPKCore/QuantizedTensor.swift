@@ -320,6 +320,18 @@ public struct OutlierSet: Sendable, Equatable {
         self.threshold = threshold
     }
 
+    /// Calls `body` with the flat row-major index `r·columns + c` of every parameter covered, in a
+    /// tensor of `rows` × `columns`.
+    public func forEachCoveredElement(rows: Int, columns: Int, _ body: (Int) -> Void) {
+        for index in indices {
+            switch kind {
+            case .elements: body(Int(index))
+            case .rows: for c in 0..<columns { body(Int(index) * columns + c) }
+            case .columns: for r in 0..<rows { body(r * columns + Int(index)) }
+            }
+        }
+    }
+
     /// The number of parameters covered, in a tensor of `rows` × `columns`.
     public func parameterCount(rows: Int, columns: Int) -> Int {
         switch kind {

@@ -94,13 +94,7 @@ enum CodebookQuantizer {
         var excluded: [UInt8] = []
         if let outliers {
             excluded = [UInt8](repeating: 0, count: count)
-            for index in outliers.indices {
-                switch outliers.kind {
-                case .elements: excluded[Int(index)] = 1
-                case .rows: for c in 0..<columns { excluded[Int(index) * columns + c] = 1 }
-                case .columns: for r in 0..<rows { excluded[r * columns + Int(index)] = 1 }
-                }
-            }
+            outliers.forEachCoveredElement(rows: rows, columns: columns) { excluded[$0] = 1 }
         }
         let shrink = decision.scaleSearch == .minmax ? [Float(1)] : shrinkFactors
         let refits = decision.scaleSearch == .minmax ? 0 : 2

@@ -228,13 +228,7 @@ struct Solver {
                 limit: decision.outlierLimit(rows: rows, columns: columns))
         }
         mask = [UInt8](repeating: 0, count: rows * columns)
-        if let outliers {
-            switch outliers.kind {
-            case .elements: for i in outliers.indices { mask[Int(i)] = 1 }
-            case .rows: for r in outliers.indices { for c in 0..<n { mask[Int(r) * n + c] = 1 } }
-            case .columns: for r in 0..<rows { for c in outliers.indices { mask[r * n + Int(c)] = 1 } }
-            }
-        }
+        outliers?.forEachCoveredElement(rows: rows, columns: n) { mask[$0] = 1 }
     }
 
     /// What the sweep needs of an input-side Hessian: the column order and `chol(H⁻¹)` in it.
@@ -389,43 +383,30 @@ struct Solver {
                 for r in 0..<rows {
                     let w = batch[r * width + k]
                     let element = rowSet[r] * n + column
-                    if let codebook {
-                        // The nearest table entry to w/s; the same feedback as below.
-                        let s = codebookScales[rowSet[r] * groupsPerRow + g]
-                        let q = codebook.table.index(of: s == 0 ? 0 : Float(w) / s)
-                        codes[element] = UInt8(q)
-                        var error = 0.0
-                        if mask[element] != 0 {
-                            reconstruction[element] = Float(w)
-                        } else {
-                            let value = codebook.table.levels[q] * s
-                            reconstruction[element] = value
-                            error = (w - Double(value)) / pivot
-                        }
-                        errors[r * width + k] = error
-                        if error != 0, k + 1 < width {
-                            let row = r * width
-                            let u = j * n + start
-                            for m in (k + 1)..<width { batch[row + m] -= error * upper[u + m] }
-                        }
-                        continue
-                    }
-                    let s = Float(scales[rowSet[r] * groupsPerRow + g])
-                    let z = Float(zeros[rowSet[r] * groupsPerRow + g])
-                    let inverse: Float = s == 0 ? 0 : 1 / s
-                    // The same code arithmetic as ``RowJob``: clamp, then round half to even. An
+                    let slot = rowSet[r] * groupsPerRow + g
+                    // The code and its value: the nearest table entry to w/s with a codebook, else
+                    // the same code arithmetic as ``RowJob`` (clamp, then round half to even). An
                     // outlier gets the code of its value too (as ``TensorQuantizer`` gives it; the
                     // reader overwrites it), but keeps its full-precision value and feeds back nothing.
-                    var q = Float(w) * inverse + z
-                    if !(q >= 0) { q = 0 }
-                    if q > top { q = top }
-                    q = (q + 12_582_912) - 12_582_912
-                    codes[element] = UInt8(q)
+                    let code: UInt8, value: Float
+                    if let codebook {
+                        let s = codebookScales[slot]
+                        let q = codebook.table.index(of: s == 0 ? 0 : Float(w) / s)
+                        (code, value) = (UInt8(q), codebook.table.levels[q] * s)
+                    } else {
+                        let s = Float(scales[slot]), z = Float(zeros[slot])
+                        let inverse: Float = s == 0 ? 0 : 1 / s
+                        var q = Float(w) * inverse + z
+                        if !(q >= 0) { q = 0 }
+                        if q > top { q = top }
+                        q = (q + 12_582_912) - 12_582_912
+                        (code, value) = (UInt8(q), (q - z) * s)
+                    }
+                    codes[element] = code
                     var error = 0.0
                     if mask[element] != 0 {
                         reconstruction[element] = Float(w)
                     } else {
-                        let value = (q - z) * s
                         reconstruction[element] = value
                         error = (w - Double(value)) / pivot
                     }

@@ -172,15 +172,7 @@ public enum TensorQuantizer {
             limit: decision.outlierLimit(rows: rows, columns: columns))
         let signs = HadamardTransform.signs(columns: columns, name: info.name)
         var rotated = Array(values.prefix(count))
-        if let outliers {
-            for index in outliers.indices {
-                switch outliers.kind {
-                case .elements: rotated[Int(index)] = 0
-                case .rows: for c in 0..<columns { rotated[Int(index) * columns + c] = 0 }
-                case .columns: for r in 0..<rows { rotated[r * columns + Int(index)] = 0 }
-                }
-            }
-        }
+        outliers?.forEachCoveredElement(rows: rows, columns: columns) { rotated[$0] = 0 }
         rotated.withUnsafeMutableBufferPointer {
             HadamardTransform.forward($0, rows: rows, columns: columns, blockSize: block, signs: signs)
         }
@@ -242,15 +234,7 @@ public enum TensorQuantizer {
             values, rows: rows, columns: columns, layout: layout, kind: decision.outlierKind,
             limit: decision.outlierLimit(rows: rows, columns: columns))
         var excluded = [Bool](repeating: false, count: count)
-        if let outliers {
-            for index in outliers.indices {
-                switch outliers.kind {
-                case .elements: excluded[Int(index)] = true
-                case .rows: for c in 0..<columns { excluded[Int(index) * columns + c] = true }
-                case .columns: for r in 0..<rows { excluded[r * columns + Int(index)] = true }
-                }
-            }
-        }
+        outliers?.forEachCoveredElement(rows: rows, columns: columns) { excluded[$0] = true }
         @inline(__always) func nearest(_ t: Float) -> Int {
             var best = 0, distance = abs(levels[0] - t)
             for k in 1..<levels.count where abs(levels[k] - t) < distance {
