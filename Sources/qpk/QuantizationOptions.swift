@@ -23,6 +23,24 @@ enum CodebookChoice: String, CaseIterable, ExpressibleByArgument {
     }
 }
 
+/// `--scale-bits f16|2…8`: fp16 group scales, or log codes of that many bits.
+enum ScaleBitsChoice: ExpressibleByArgument, Equatable {
+    case float16
+    case bits(Int)
+
+    init?(argument: String) {
+        if argument == "f16" {
+            self = .float16
+        } else if let bits = Int(argument) {
+            self = .bits(bits)
+        } else {
+            return nil
+        }
+    }
+
+    static var allValueStrings: [String] { ["f16"] + ScaleCodes.allowedBits.map(String.init) }
+}
+
 /// `--zero-points f16|packed|none`: how zero-points are stored in QPK.
 enum ZeroPointChoice: String, CaseIterable, ExpressibleByArgument {
     case f16, packed
@@ -95,13 +113,13 @@ struct QuantizationOptions: ParsableArguments {
     @Option(help: "Largest Hadamard block, a power of two (default 256): each tensor uses the largest power of two up to it that divides its column count; tensors with an odd column count are not rotated.")
     var transformBlock: Int?
 
-    @Option(help: "What the codes stand for: lloyd (a table fitted to each tensor, 2/3/4-bit codes, signed scales; the prequant default at 2-4 bits), nf4 (NormalFloat4, 4-bit codes) or none (a uniform grid, QPK v1 unless another v2 option is given). Data-free methods only.")
+    @Option(help: "What the codes stand for: lloyd (a table fitted to each tensor, 2/3/4-bit codes, signed scales; the default at 2-4 bits), nf4 (NormalFloat4, 4-bit codes) or none (a uniform grid, QPK v1 unless another v2 option is given). Not with --transform for gptq/boa.")
     var codebook: CodebookChoice?
 
-    @Option(help: "Store each group scale as a code of this many bits (2-8, sign included) on a logarithmic grid below one fp16 scale per row, instead of an fp16 value (QPK v2; with --codebook and --scheme symmetric).")
-    var scaleBits: Int?
+    @Option(help: "How group scales are stored: 2-8 (a code of that many bits, sign included, on a logarithmic grid below one fp16 scale per row; QPK v2, with a codebook and --scheme symmetric) or f16 (one fp16 value per group). Default: 8 at 4 bits, 6 at 2-3 bits, f16 otherwise.")
+    var scaleBits: ScaleBitsChoice?
 
-    @Option(help: "Octaves the --scale-bits grid spans below the row scale (1-32, default 8).")
+    @Option(help: "Octaves the --scale-bits grid spans below the row scale (1-32; default: the recipe's, 6, else 8).")
     var scaleOctaves: Int?
 
     @Flag(help: "Mixed precision: spend the bit budget of --bits where the measured error is largest.")
@@ -170,11 +188,19 @@ extension QuantizationOptions {
             recipe.codebook = codebook.kind
             if codebook == .none { recipe.scaleCodes = nil }
         }
-        if let scaleOctaves, scaleBits == nil {
-            throw ValidationError("--scale-octaves \(scaleOctaves) needs --scale-bits")
-        }
-        if let scaleBits {
-            recipe.scaleCodes = ScaleCodes(bits: scaleBits, octaves: scaleOctaves ?? 8)
+        switch scaleBits {
+        case .float16?:
+            if let scaleOctaves { throw ValidationError("--scale-octaves \(scaleOctaves) applies to log-coded scales, not --scale-bits f16") }
+            recipe.scaleCodes = nil
+        case let .bits(bits)?:
+            recipe.scaleCodes = ScaleCodes(bits: bits, octaves: scaleOctaves ?? recipe.scaleCodes?.octaves ?? 8)
+        case nil:
+            if let scaleOctaves {
+                guard let codes = recipe.scaleCodes else {
+                    throw ValidationError("--scale-octaves \(scaleOctaves) needs log-coded scales (--scale-bits 2…8)")
+                }
+                recipe.scaleCodes = ScaleCodes(bits: codes.bits, octaves: scaleOctaves)
+            }
         }
         if let transformBlock, transform == nil {
             throw ValidationError("--transform-block \(transformBlock) needs --transform hadamard")

@@ -73,16 +73,22 @@ for _bits in ("4", "3", "2"):
     QPK_RECIPES.append((f"qpk gptq plain {_bits}-bit g64, static groups",
                         ["--method", "gptq", "--bits", _bits, *PLAIN, "--static-groups"]))
 # QPK v2 levers without data (spec/quantization.md §14), each against the default: NF4 instead of
-# the fitted table, fp16 group scales instead of log-coded ones (g64, with room for outliers), the uniform
+# the fitted table, fp16 group scales instead of log-coded ones (g32: over the cap by the table's
+# 256 bits, no outliers; g64: room for outliers), the uniform
 # affine grid with a NormalFloat4 codebook, packed integer zero-points spent on smaller groups.
 QPK_RECIPES += [
     ("qpk default with nf4 instead of the fitted table", ["--codebook", "nf4"]),
-    ("qpk fitted table, fp16 scales g64", ["--codebook", "lloyd", "--scheme", "symmetric", "--zero-points", "none",
-                                           "--group-size", "64"]),
+    ("qpk fitted table, fp16 scales g32", ["--scale-bits", "f16", "--group-size", "32"]),
+    ("qpk fitted table, fp16 scales g64", ["--scale-bits", "f16", "--group-size", "64"]),
     ("qpk uniform 4-bit + nf4 codebook", ["--codebook", "nf4", "--scheme", "affine"]),
     ("qpk uniform 4-bit, packed zero-points g48", ["--zero-points", "packed", "--group-size", "48"]),
 ]
 PLAIN_G128 = ["--codebook", "none", "--group-size", "128", *PLAIN[4:]]
+# The reference GPTQ's integer zero-points (QPK v2 packed zero-points, spec/quantization.md §11).
+for _bits, _group in (("4", "64"), ("4", "128"), ("3", "64"), ("2", "64")):
+    QPK_RECIPES.append((f"qpk gptq plain {_bits}-bit g{_group}, integer zero-points",
+                        ["--method", "gptq", "--bits", _bits, "--codebook", "none", "--group-size", _group,
+                         *PLAIN[4:], "--zero-points", "packed"]))
 for _bits in ("4", "3", "2"):
     for _method in ("gptq", "boa"):
         QPK_RECIPES.append((f"qpk {_method} plain {_bits}-bit g128", ["--method", _method, "--bits", _bits, *PLAIN_G128]))
