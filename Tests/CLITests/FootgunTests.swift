@@ -324,6 +324,14 @@ struct FootgunTests {
             (["inspect", model, "--histogram", "--bins", "0"], "--bins"),
             (["inspect", model, "--bins", "10"], "--histogram"),
             (["convert", model, out, "--allow-lossy-cast"], "--allow-lossy-cast has no effect"),
+            // Recipe flags that cannot work together (spec/quantization.md §14).
+            (["convert", model, dir.path("a.qpk"), "--codebook", "none", "--scale-octaves", "8"], "--scale-octaves"),
+            (["convert", model, dir.path("a.qpk"), "--scale-bits", "f16", "--scale-octaves", "3"], "--scale-octaves"),
+            (["convert", model, dir.path("a.qpk"), "--scale-bits", "9"], "--scale-bits 2…8"),
+            (["convert", model, dir.path("a.qpk"), "--codebook", "lloyd", "--scheme", "affine"], "--scheme symmetric"),
+            (["convert", model, dir.path("a.qpk"), "--codebook", "lloyd", "--bits", "8"], "--bits 4"),
+            (["convert", model, dir.path("mlx"), "--layout", "mlx", "--codebook", "nf4", "--scheme", "symmetric"],
+             "cannot hold a codebook"),
         ]
         for (arguments, mentions) in cases {
             let result = try QpkProcess.run(arguments)
