@@ -39,7 +39,9 @@ enum CodebookQuantizer {
     /// (``Solver``) start from it and fit each group's scale on the weights as their sweep updates
     /// them.
     struct Prepared {
-        let problem: Problem
+        /// The scale search: shrink factors and least-squares refits (``fitScale``).
+        let shrink: [Float]
+        let refits: Int
         let outliers: OutlierSet?
         let weights: FitWeights
         /// The table as stored (`z + t`, ascending) and in stored units (`t`).
@@ -60,26 +62,33 @@ enum CodebookQuantizer {
         _ values: UnsafeBufferPointer<Float>, info: TensorInfo, decision: QuantizationDecision,
         layout: QuantizationLayout, kind: CodebookKind, columnImportance: [Float]?
     ) -> QuantizedTensor {
-        let prepared = prepare(
+        let (prepared, problem) = prepare(
             values, info: info, decision: decision, layout: layout, kind: kind, columnImportance: columnImportance)
-        let problem = prepared.problem
         var scales = prepared.scales
         var codes = prepared.codes
         if case .logCoded = prepared.grid {
             _ = problem.fit(table: prepared.table, weights: prepared.weights, grid: prepared.grid, scales: &scales, codes: &codes)
         }
-        return assemble(
-            info: info, layout: layout, decision: decision, prepared: prepared, scales: scales, codes: codes,
-            reconstructionError: true)
+        var tensor = assemble(info: info, layout: layout, decision: decision, prepared: prepared, scales: scales, codes: codes)
+        let (rows, columns) = layout.matrixShape(of: info)
+        let count = rows * columns
+        let reconstruction = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            try? Dequantizer.dequantizeMatrix(tensor, rows: rows, columns: columns, count: count, into: buffer)
+            initialized = count
+        }
+        tensor.error = reconstruction.withUnsafeBufferPointer {
+            TensorQuantizer.errorStats(original: problem.values, reconstruction: $0)
+        }
+        return tensor
     }
 
     /// Selects the outliers, fits the table (two Lloyd rounds for ``CodebookKind/lloyd``), fits
     /// every group with fp16 scales and, with log-coded scales, takes each row's largest `|s|`
-    /// as its row scale.
+    /// as its row scale. The ``Problem`` refers to `values` and must not outlive it.
     static func prepare(
         _ values: UnsafeBufferPointer<Float>, info: TensorInfo, decision: QuantizationDecision,
         layout: QuantizationLayout, kind: CodebookKind, columnImportance: [Float]?
-    ) -> Prepared {
+    ) -> (Prepared, Problem) {
         let (rows, columns) = layout.matrixShape(of: info)
         let count = rows * columns
         let groupsPerRow = layout.groupsPerRow(columns: columns)
@@ -137,17 +146,18 @@ enum CodebookQuantizer {
             grid = .logCoded(coding, magnitudes: coding.magnitudes, rowScales: rowScale.map { Float($0) })
             rowScales = rowScale
         }
-        return Prepared(
-            problem: problem, outliers: outliers, weights: weights, entries: entries, table: table,
+        let prepared = Prepared(
+            shrink: shrink, refits: refits, outliers: outliers, weights: weights, entries: entries, table: table,
             scales: scales, codes: codes, grid: grid, rowScales: rowScales, zero: zero)
+        return (prepared, problem)
     }
 
     /// The quantized tensor of `codes` (one per element, unpacked) and `scales` (one per group, on
-    /// the prepared grid), with the prepared table, outliers and row scales. With
-    /// `reconstructionError` the error is measured by decoding it; otherwise the caller sets it.
+    /// the prepared grid), with the prepared table, outliers (or `outliers`) and row scales; its
+    /// error is the caller's to set.
     static func assemble(
         info: TensorInfo, layout: QuantizationLayout, decision: QuantizationDecision, prepared: Prepared,
-        scales: [Float], codes: [UInt8], outliers: OutlierSet? = nil, reconstructionError: Bool
+        scales: [Float], codes: [UInt8], outliers: OutlierSet? = nil
     ) -> QuantizedTensor {
         let (rows, columns) = layout.matrixShape(of: info)
         let count = rows * columns
@@ -162,23 +172,13 @@ enum CodebookQuantizer {
         codes.withUnsafeBufferPointer { source in
             packed.withUnsafeMutableBufferPointer { BitPacking.pack(source, bits: layout.bits, into: $0) }
         }
-        var tensor = QuantizedTensor(
+        return QuantizedTensor(
             info: info, layout: layout, codes: packed,
             scales: scaleCodes == nil ? scales.map { Float16($0) } : [],
             zeros: [Float16](repeating: Float16(prepared.zero), count: rows * groupsPerRow),
             outliers: outliers ?? prepared.outliers,
             method: decision.methodTag, decision: decision, codebook: prepared.entries,
             scaleCodes: scaleCodes, rowScales: prepared.rowScales)
-        if reconstructionError {
-            let reconstruction = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-                try? Dequantizer.dequantizeMatrix(tensor, rows: rows, columns: columns, count: count, into: buffer)
-                initialized = count
-            }
-            tensor.error = reconstruction.withUnsafeBufferPointer {
-                TensorQuantizer.errorStats(original: prepared.problem.values, reconstruction: $0)
-            }
-        }
-        return tensor
     }
 
     /// The scale of one group (loaded in `scratch`) against `table`: the candidates

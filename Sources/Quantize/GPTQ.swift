@@ -200,7 +200,7 @@ struct Solver {
         if let kind = decision.codebook, layout.scheme == .symmetric {
             codebook = original.withUnsafeBufferPointer {
                 CodebookQuantizer.prepare(
-                    $0, info: info, decision: decision, layout: layout, kind: kind, columnImportance: columnImportance)
+                    $0, info: info, decision: decision, layout: layout, kind: kind, columnImportance: columnImportance).0
             }
             codebookScales = [Float](repeating: 0, count: rows * layout.groupsPerRow(columns: columns))
         }
@@ -319,7 +319,7 @@ struct Solver {
             }
             let slot = r * groupsPerRow + g
             codebookScales[slot] = CodebookQuantizer.fitScale(
-                scratch, table: codebook.table, shrink: codebook.problem.shrink, refits: codebook.problem.refits,
+                scratch, table: codebook.table, shrink: codebook.shrink, refits: codebook.refits,
                 snap: { codebook.grid.snap($0, row: r) })
             zeros[slot] = Float16(codebook.zero)
         }
@@ -482,7 +482,7 @@ struct Solver {
         if let codebook {
             var tensor = CodebookQuantizer.assemble(
                 info: info, layout: recorded, decision: decision, prepared: codebook, scales: codebookScales,
-                codes: codes, outliers: kept, reconstructionError: false)
+                codes: codes, outliers: kept)
             tensor.error = error
             tensor.groupIndex = groupsFollowOrder ? groupOf.map { UInt32($0) } : nil
             return tensor
