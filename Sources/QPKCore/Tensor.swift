@@ -10,8 +10,10 @@ public struct TensorInfo: Sendable, Hashable, Codable {
         self.shape = shape
     }
 
-    /// The number of elements (1 for a scalar, 0 for an empty tensor).
-    public var elementCount: Int { shape.reduce(1, *) }
+    /// The number of elements (1 for a scalar, 0 for an empty tensor). A zero dimension makes it 0
+    /// whatever the others are (readers check that the product of the others fits: with no zero,
+    /// every partial product is at most the whole, so none overflows).
+    public var elementCount: Int { shape.contains(0) ? 0 : shape.reduce(1, *) }
 
     /// The size of the tensor's data in its own dtype.
     public var byteCount: Int { dtype.byteCount(elementCount: elementCount) ?? 0 }
@@ -20,7 +22,15 @@ public struct TensorInfo: Sendable, Hashable, Codable {
     /// A scalar or vector is one row.
     public var matrixShape: (rows: Int, columns: Int) {
         guard let last = shape.last else { return (1, 1) }
-        return (shape.dropLast().reduce(1, *), last)
+        var rows = 1
+        for dimension in shape.dropLast() {
+            let (product, overflow) = rows.multipliedReportingOverflow(by: dimension)
+            // Only an empty tensor (last dimension 0) can get here, as readers reject shapes whose
+            // element count overflows: it has no rows to visit.
+            if overflow { return (0, last) }
+            rows = product
+        }
+        return (rows, last)
     }
 }
 

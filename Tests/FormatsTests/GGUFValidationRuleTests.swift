@@ -59,6 +59,15 @@ struct GGUFValidationRuleTests {
         #expect(bytes.count == 0)
     }
 
+    @Test("a zero dimension makes an empty tensor whatever the others: no overflow in its counts")
+    func zeroDimensionBeforeHugeOnes() {
+        // Like Fuzz/Regressions/gguf/zero-dimension-before-huge-ones.gguf (shape [6.98e17, 2^20, 117440512, 0]).
+        let info = TensorInfo(name: "t", dtype: .f32, shape: [1 << 32, 1 << 32, 0])
+        #expect(info.elementCount == 0 && info.byteCount == 0)
+        #expect(info.matrixShape == (0, 0))
+        #expect(TensorInfo(name: "t", dtype: .f32, shape: [3, 0]).matrixShape == (3, 0))
+    }
+
     @Test("the fuzzer's regression inputs are reported, never crash")
     func fuzzRegressions() throws {
         let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
