@@ -39,6 +39,20 @@ def tolerance(x_rotated, block):
     return (np.log2(block) + 2) * 2.0 ** -23 * np.repeat(norms, block, axis=1)
 
 
+def converted_v2(q, flags, tmp_path):
+    """Converts the demo model to `q` with `flags`: a version-2 file that qpk and the numpy reader
+    both validate. Returns the path, the header, qpk's own decoding and the affine tensors."""
+    run_qpk("convert", FRACAST, q, *flags)
+    version, h = header(q)
+    assert version == 2 and h["version"] == 2
+    assert run_qpk("validate", q).returncode == 0
+    assert qpk.validate(q) == []
+    ours = qpk_decoded(q, tmp_path)
+    affine = [t for t in h["tensors"] if t["encoding"] == "affine"]
+    assert affine
+    return q, h, ours, affine
+
+
 @pytest.mark.parametrize("flags, zero_points, transform", [
     (("--zero-points", "packed", "--group-size", "32"), "packed", False),
     (("--scheme", "symmetric", "--zero-points", "none", "--group-size", "32"), "none", False),
@@ -50,15 +64,7 @@ def tolerance(x_rotated, block):
     (("--codebook", "nf4", "--scheme", "symmetric", "--zero-points", "none", "--transform", "hadamard"), "none", True),
 ])
 def test_qpk_v2_files_read_by_numpy_as_qpk_decodes_them(flags, zero_points, transform, tmp_path):
-    q = tmp_path / "m.qpk"
-    run_qpk("convert", FRACAST, q, *flags)
-    version, h = header(q)
-    assert version == 2 and h["version"] == 2
-    assert run_qpk("validate", q).returncode == 0
-    assert qpk.validate(q) == []
-    ours = qpk_decoded(q, tmp_path)
-    affine = [t for t in h["tensors"] if t["encoding"] == "affine"]
-    assert affine
+    q, h, ours, affine = converted_v2(tmp_path / "m.qpk", flags, tmp_path)
     rotated = 0
     with qpk.safe_open(q) as f:
         assert f.version == 2
@@ -423,14 +429,7 @@ def test_scale_bits_files_read_by_numpy_as_qpk_decodes_them(bits, octaves, codeb
     q = tmp_path / "coded.qpk"
     flags = ["--codebook", codebook[0], "--bits", codebook[1], "--scheme", "symmetric", "--group-size", "24",
              "--scale-bits", str(bits)] + ([] if octaves is None else ["--scale-octaves", str(octaves)])
-    run_qpk("convert", FRACAST, q, *flags)
-    version, h = header(q)
-    assert version == 2 and h["version"] == 2
-    assert run_qpk("validate", q).returncode == 0
-    assert qpk.validate(q) == []
-    ours = qpk_decoded(q, tmp_path)
-    affine = [t for t in h["tensors"] if t["encoding"] == "affine"]
-    assert affine
+    q, h, ours, affine = converted_v2(q, flags, tmp_path)
     with qpk.safe_open(q) as f:
         for t in affine:
             codes = t["quantization"]["scale_codes"]
