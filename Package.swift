@@ -1,6 +1,14 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+/// `-target-cpu haswell` (AVX2, FMA, F16C; this LLVM has no `x86-64-v3`) for the AVX2 build of the
+/// group kernels, on x86-64 hosts only; elsewhere that module is a second baseline build, never run.
+#if arch(x86_64)
+let avx2Settings: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+#else
+let avx2Settings: [SwiftSetting] = []
+#endif
+
 let package = Package(
     name: "qpk",
     products: [
@@ -31,7 +39,11 @@ let package = Package(
         .target(
             name: "Formats",
             dependencies: ["QPKCore", "CHDF5", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "Quantize", dependencies: ["QPKCore", "CBLAS"]),
+        // The per-group SIMD kernels, built twice from one source file (GroupKernelsAVX2 holds a
+        // symbolic link to it): for the baseline CPU and for AVX2; Quantize picks one at run time.
+        .target(name: "GroupKernels"),
+        .target(name: "GroupKernelsAVX2", swiftSettings: avx2Settings),
+        .target(name: "Quantize", dependencies: ["QPKCore", "CBLAS", "GroupKernels", "GroupKernelsAVX2"]),
         .target(
             name: "Convert", dependencies: ["QPKCore", "Formats", "Quantize", "Model"],
             // qpk's built-in calibration text (fixtures/gen_calibration.py), compiled into the binary.
@@ -46,7 +58,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "FormatsTests", dependencies: ["QPKCore", "Formats"]),
-        .testTarget(name: "QuantizeTests", dependencies: ["QPKCore", "Quantize", "Formats"]),
+        .testTarget(
+            name: "QuantizeTests", dependencies: ["QPKCore", "Quantize", "Formats", "GroupKernels", "GroupKernelsAVX2"]),
         .testTarget(name: "ConvertTests", dependencies: ["QPKCore", "Convert", "Quantize", "Formats", "Model"]),
         .testTarget(
             name: "InspectTests", dependencies: ["QPKCore", "Inspect", "Quantize", "Formats"],

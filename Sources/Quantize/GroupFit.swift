@@ -67,7 +67,7 @@ public enum GroupFit {
     /// A constant group `c` is reconstructed as fp16(c).
     public static func affine(lo: Float, hi: Float, bits: Int) -> GroupParameters {
         let (scale, zero) = affineWidened(lo: lo, hi: hi, bits: bits)
-        return GroupParameters(scale: Float16(scale), zero: Float16(zero))
+        return GroupParameters(scale: narrow(scale), zero: narrow(zero))
     }
 
     /// ``affine(lo:hi:bits:)`` with its fp16 scale and zero-point widened to Float (exactly), for
@@ -91,11 +91,19 @@ public enum GroupFit {
     /// sign) maps to code 0, i.e. `s = m / −2^(b−1)` with the fixed zero `z = 2^(b−1)`. The scale
     /// may be negative; this uses the extra negative code that a signed range has.
     public static func symmetric(signedAbsMax m: Float, bits: Int) -> GroupParameters {
+        // fp16 values built from Floats in integer arithmetic (``narrow(_:)``): without F16C a
+        // Float16 conversion or comparison is a library call, and this runs once per group.
         let half = Float(1 << (bits - 1))
-        guard m != 0, m.isFinite else { return GroupParameters(scale: 0, zero: Float16(half)) }
-        var scale = Self.half(m / -half)
-        if scale == 0 { scale = m > 0 ? -.leastNonzeroMagnitude : .leastNonzeroMagnitude }
-        return GroupParameters(scale: scale, zero: Float16(half))
+        let zero = narrow(half)
+        guard m != 0, m.isFinite else { return GroupParameters(scale: Float16(bitPattern: 0), zero: zero) }
+        let quotient = m / -half
+        // fp16 rounds |quotient| ≤ 2^−25 (half its least subnormal, a tie to the even 0) to zero;
+        // the scale is then ∓ that least subnormal instead. (Tested on the Float, before the
+        // conversion: a test of the fp16 result compiles to a library call.)
+        guard abs(quotient) > 0x1p-25 else {
+            return GroupParameters(scale: Float16(bitPattern: m > 0 ? 0x8001 : 0x0001), zero: zero)
+        }
+        return GroupParameters(scale: Self.half(quotient), zero: zero)
     }
 
     /// Σ (x̂ − x)² of `values` under `parameters`: the exact error the stored group will have.
@@ -157,55 +165,12 @@ public enum GroupFit {
         return sum
     }
 
-    /// The signed value of largest magnitude and the min/max of `values` (non-finite values ignored).
-    ///
-    /// Eight lanes at a time. The minimum of non-zero values does not depend on the order they are
-    /// seen in, but the sign of a zero extreme does (`min(+0, −0)` keeps the first), so when an
-    /// extreme is zero the values are scanned again in order, as the scalar definition says.
+    /// The signed value of largest magnitude and the min/max of `values` (non-finite values
+    /// ignored; ``GroupKernels/GroupKernel/extremes(_:count:)``).
+    @inline(__always)
     static func extremes(_ values: UnsafeBufferPointer<Float>) -> (lo: Float, hi: Float, signedAbsMax: Float) {
-        var lo = Float.infinity, hi = -Float.infinity
-        let n = values.count
-        if n >= 8, let base = values.baseAddress {
-            let raw = UnsafeRawPointer(base)
-            var vlo = SIMD8<Float>(repeating: .infinity), vhi = SIMD8<Float>(repeating: -.infinity)
-            let greatest = SIMD8<Float>(repeating: .greatestFiniteMagnitude)
-            var finite = SIMDMask<SIMD8<Int32>>(repeating: true)
-            var i = 0
-            while i + 8 <= n {
-                let x = raw.loadUnaligned(fromByteOffset: i &* 4, as: SIMD8<Float>.self)
-                finite .&= x.replacing(with: -x, where: x .< 0) .<= greatest
-                vlo.replace(with: x, where: x .< vlo)
-                vhi.replace(with: x, where: x .> vhi)
-                i += 8
-            }
-            // NaN and ±∞ are rare: when a lane saw one, the scalar scan below decides.
-            if !all(finite) { lo = 0; hi = 0 } else {
-                let lows = vlo.lowHalf.replacing(with: vlo.highHalf, where: vlo.highHalf .< vlo.lowHalf)
-                let highs = vhi.lowHalf.replacing(with: vhi.highHalf, where: vhi.highHalf .> vhi.lowHalf)
-                lo = Swift.min(Swift.min(lows[0], lows[1]), Swift.min(lows[2], lows[3]))
-                hi = Swift.max(Swift.max(highs[0], highs[1]), Swift.max(highs[2], highs[3]))
-            }
-            while i < n {
-                let x = base[i]
-                if x.isFinite {
-                    lo = min(lo, x)
-                    hi = max(hi, x)
-                }
-                i += 1
-            }
-            if lo != 0 && hi != 0 {
-                if lo > hi { return (0, 0, 0) }
-                return (lo, hi, -lo > hi ? lo : hi)
-            }
-            lo = .infinity
-            hi = -.infinity
-        }
-        for x in values where x.isFinite {
-            lo = min(lo, x)
-            hi = max(hi, x)
-        }
-        if lo > hi { return (0, 0, 0) }
-        return (lo, hi, -lo > hi ? lo : hi)
+        guard let base = values.baseAddress else { return (0, 0, 0) }
+        return GroupKernelDispatch.extremes(base, count: values.count)
     }
 
     /// Fits `values` with the given scheme and search.

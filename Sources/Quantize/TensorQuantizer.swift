@@ -400,49 +400,26 @@ struct RowJob: @unchecked Sendable {
         let weightScratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(groupSize, 1))
         defer { weightScratch.deallocate() }
         var signalSum = 0.0, noiseSum = 0.0, worst = 0.0
-        let plain = PlainGroupEncoding(values: values, codes: codes, top: top)
-        let lanes = PlainGroupEncoding.lanes
-        let errors = UnsafeMutablePointer<Float>.allocate(capacity: lanes * max(groupSize, 1))
-        defer { errors.deallocate() }
         for r in rows {
             let rowIsOutlier = !outlierRows.isEmpty && outlierRows[r]
             if !hasMask && !weighted && !rowIsOutlier {
-                // Every value of the row is encoded: SIMD, eight groups' sums side by side.
-                var g = 0
-                while g < groupsPerRow {
-                    let tile = min(lanes, groupsPerRow - g)
-                    var starts = SIMD8<Int>(), counts = SIMD8<Int>()
-                    for t in 0..<tile {
-                        let start = r * columns + (g + t) * groupSize
-                        let end = r * columns + min((g + t + 1) * groupSize, columns)
-                        let fitted = GroupFit.fit(
-                            UnsafeBufferPointer(rebasing: values[start..<end]), bits: bits, scheme: layout.scheme, search: search,
-                            zeroPoints: zeroPoints)
-                        let zero = zeroPoints == .float16
-                            ? fitted.zero : Float16(zeroPoints.constrain(Float(fitted.zero), bits: bits))
-                        scales[r * groupsPerRow + g + t] = fitted.scale
-                        zeros[r * groupsPerRow + g + t] = zero
-                        let groupWorst = plain.encode(
-                            start, end, scale: GroupFit.widen(fitted.scale), zero: GroupFit.widen(zero),
-                            errors: errors + t * groupSize)
-                        worst = max(worst, Double(groupWorst))
-                        starts[t] = start
-                        counts[t] = end - start
-                    }
-                    if tile == lanes && counts == SIMD8(repeating: groupSize) {
-                        let (signal, noise) = plain.laneSums(starts, groupSize, errors: errors)
-                        for t in 0..<lanes {
-                            signalSum += signal[t]
-                            noiseSum += noise[t]
-                        }
-                    } else {
-                        for t in 0..<tile {
-                            let (signal, noise) = plain.sums(starts[t], counts[t], errors: errors + t * groupSize)
-                            signalSum += signal
-                            noiseSum += noise
-                        }
-                    }
-                    g += tile
+                // Every value of the row is encoded: fit, then encode and measure in one SIMD pass.
+                for g in 0..<groupsPerRow {
+                    let start = r * columns + g * groupSize
+                    let end = r * columns + min((g + 1) * groupSize, columns)
+                    let fitted = GroupFit.fit(
+                        UnsafeBufferPointer(rebasing: values[start..<end]), bits: bits, scheme: layout.scheme,
+                        search: search, zeroPoints: zeroPoints)
+                    let zero = zeroPoints == .float16
+                        ? fitted.zero : GroupFit.narrow(zeroPoints.constrain(GroupFit.widen(fitted.zero), bits: bits))
+                    scales[r * groupsPerRow + g] = fitted.scale
+                    zeros[r * groupsPerRow + g] = zero
+                    let measure = GroupKernelDispatch.encode(
+                        values.baseAddress! + start, count: end - start, codes: codes.baseAddress! + start,
+                        scale: GroupFit.widen(fitted.scale), zero: GroupFit.widen(zero), top: top)
+                    signalSum += measure.signal
+                    noiseSum += measure.noise
+                    worst = max(worst, Double(measure.worst))
                 }
                 continue
             }

@@ -1,0 +1,1 @@
+../GroupKernels/GroupKernel.swift
