@@ -39,16 +39,17 @@ let package = Package(
         .target(
             name: "Formats",
             dependencies: ["QPKCore", "CHDF5", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
-        // The per-group SIMD kernels, built twice from one source file (GroupKernelsAVX2 holds a
-        // symbolic link to it): for the baseline CPU and for AVX2; Quantize picks one at run time.
-        .target(name: "GroupKernels"),
-        .target(name: "GroupKernelsAVX2", swiftSettings: avx2Settings),
-        .target(name: "Quantize", dependencies: ["QPKCore", "CBLAS", "GroupKernels", "GroupKernelsAVX2"]),
+        // The hot SIMD loops, built twice from the same source files (KernelsAVX2 holds symbolic
+        // links to Kernels' files): for the baseline CPU and for AVX2; Quantize's KernelDispatch
+        // picks one at run time.
+        .target(name: "Kernels"),
+        .target(name: "KernelsAVX2", swiftSettings: avx2Settings),
+        .target(name: "Quantize", dependencies: ["QPKCore", "CBLAS", "Kernels", "KernelsAVX2"]),
         .target(
             name: "Convert", dependencies: ["QPKCore", "Formats", "Quantize", "Model"],
             // qpk's built-in calibration text (fixtures/gen_calibration.py), compiled into the binary.
             resources: [.embedInCode("Resources/calibration.txt")]),
-        .target(name: "Inspect", dependencies: ["QPKCore", "Formats", "Quantize"]),
+        .target(name: "Inspect", dependencies: ["QPKCore", "Formats", "Quantize", "Kernels"]),
         // What needs a model, not just tensors: config.json, tokenizers, forward passes, calibration.
         .target(name: "Model", dependencies: ["QPKCore", "Formats", "Quantize", "CBLAS"]),
         .executableTarget(
@@ -59,7 +60,7 @@ let package = Package(
             ]),
         .testTarget(name: "FormatsTests", dependencies: ["QPKCore", "Formats"]),
         .testTarget(
-            name: "QuantizeTests", dependencies: ["QPKCore", "Quantize", "Formats", "GroupKernels", "GroupKernelsAVX2"]),
+            name: "QuantizeTests", dependencies: ["QPKCore", "Quantize", "Formats", "Kernels", "KernelsAVX2"]),
         .testTarget(name: "ConvertTests", dependencies: ["QPKCore", "Convert", "Quantize", "Formats", "Model"]),
         .testTarget(
             name: "InspectTests", dependencies: ["QPKCore", "Inspect", "Quantize", "Formats"],

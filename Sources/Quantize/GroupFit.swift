@@ -166,11 +166,11 @@ public enum GroupFit {
     }
 
     /// The signed value of largest magnitude and the min/max of `values` (non-finite values
-    /// ignored; ``GroupKernels/GroupKernel/extremes(_:count:)``).
+    /// ignored; ``Kernels/GroupKernel/extremes(_:count:)``).
     @inline(__always)
     static func extremes(_ values: UnsafeBufferPointer<Float>) -> (lo: Float, hi: Float, signedAbsMax: Float) {
         guard let base = values.baseAddress else { return (0, 0, 0) }
-        return GroupKernelDispatch.extremes(base, count: values.count)
+        return KernelDispatch.extremes(base, count: values.count)
     }
 
     /// Fits `values` with the given scheme and search.

@@ -101,7 +101,11 @@ public enum TensorQuantizer {
             }
         }
 
-        var codes = [UInt8](repeating: 0, count: count)
+        // Rows whose packed codes fill whole bytes are packed as soon as they are encoded, from a
+        // row of scratch; otherwise every code is kept, then the tensor is packed at the end.
+        var packed = [UInt8](repeating: 0, count: layout.packedByteCount(elementCount: count))
+        let packsRows = (columns * layout.bits) % 8 == 0
+        var codes = [UInt8](repeating: 0, count: packsRows ? 0 : count)
         var scales = [Float16](repeating: 0, count: rows * groupsPerRow)
         var zeros = [Float16](repeating: 0, count: rows * groupsPerRow)
         let chunkCount = 64
@@ -110,26 +114,28 @@ public enum TensorQuantizer {
         var maxError = [Double](repeating: 0, count: chunkCount)
 
         codes.withUnsafeMutableBufferPointer { codeBuffer in
-            scales.withUnsafeMutableBufferPointer { scaleBuffer in
-                zeros.withUnsafeMutableBufferPointer { zeroBuffer in
-                    mask.withUnsafeBufferPointer { maskBuffer in
-                        signal.withUnsafeMutableBufferPointer { signalBuffer in
-                            noise.withUnsafeMutableBufferPointer { noiseBuffer in
-                                maxError.withUnsafeMutableBufferPointer { maxBuffer in
-                                    let job = RowJob(
-                                        values: values, mask: maskBuffer, outlierRows: outlierRows,
-                                        columnWeights: weights, columns: columns,
-                                        layout: layout, search: decision.scaleSearch, zeroPoints: decision.zeroPoints,
-                                        codes: codeBuffer,
-                                        scales: scaleBuffer, zeros: zeroBuffer, signal: signalBuffer,
-                                        noise: noiseBuffer, maxError: maxBuffer)
-                                    let per = (rows + chunkCount - 1) / max(chunkCount, 1)
-                                    let cost = decision.scaleSearch == .minmax ? columns * 2 : columns * 40
-                                    Parallel.forEachChunk(rows: chunkCount, work: per * cost) { chunks in
-                                        for chunk in chunks {
-                                            let lo = chunk * per
-                                            let hi = min(rows, lo + per)
-                                            if lo < hi { job.run(rows: lo..<hi, slot: chunk) }
+            packed.withUnsafeMutableBufferPointer { packedBuffer in
+                scales.withUnsafeMutableBufferPointer { scaleBuffer in
+                    zeros.withUnsafeMutableBufferPointer { zeroBuffer in
+                        mask.withUnsafeBufferPointer { maskBuffer in
+                            signal.withUnsafeMutableBufferPointer { signalBuffer in
+                                noise.withUnsafeMutableBufferPointer { noiseBuffer in
+                                    maxError.withUnsafeMutableBufferPointer { maxBuffer in
+                                        let job = RowJob(
+                                            values: values, mask: maskBuffer, outlierRows: outlierRows,
+                                            columnWeights: weights, columns: columns,
+                                            layout: layout, search: decision.scaleSearch, zeroPoints: decision.zeroPoints,
+                                            codes: codeBuffer, packed: packsRows ? packedBuffer : nil,
+                                            scales: scaleBuffer, zeros: zeroBuffer, signal: signalBuffer,
+                                            noise: noiseBuffer, maxError: maxBuffer)
+                                        let per = (rows + chunkCount - 1) / max(chunkCount, 1)
+                                        let cost = decision.scaleSearch == .minmax ? columns * 2 : columns * 40
+                                        Parallel.forEachChunk(rows: chunkCount, work: per * cost) { chunks in
+                                            for chunk in chunks {
+                                                let lo = chunk * per
+                                                let hi = min(rows, lo + per)
+                                                if lo < hi { job.run(rows: lo..<hi, slot: chunk) }
+                                            }
                                         }
                                     }
                                 }
@@ -139,10 +145,10 @@ public enum TensorQuantizer {
                 }
             }
         }
-
-        var packed = [UInt8](repeating: 0, count: layout.packedByteCount(elementCount: count))
-        codes.withUnsafeBufferPointer { source in
-            packed.withUnsafeMutableBufferPointer { BitPacking.pack(source, bits: layout.bits, into: $0) }
+        if !packsRows {
+            codes.withUnsafeBufferPointer { source in
+                packed.withUnsafeMutableBufferPointer { BitPacking.pack(source, bits: layout.bits, into: $0) }
+            }
         }
         let error = errorStats(signal: signal.reduce(0, +), noise: noise.reduce(0, +), maxAbsError: maxError.max() ?? 0)
         return QuantizedTensor(
@@ -381,7 +387,10 @@ struct RowJob: @unchecked Sendable {
     let layout: QuantizationLayout
     let search: ScaleSearch
     let zeroPoints: ZeroPointDomain
+    /// Every code of the tensor, one per byte, when ``packed`` is nil; unused otherwise.
     let codes: UnsafeMutableBufferPointer<UInt8>
+    /// The packed codes of the tensor, written row by row, when rows fill whole bytes.
+    let packed: UnsafeMutableBufferPointer<UInt8>?
     let scales: UnsafeMutableBufferPointer<Float16>
     let zeros: UnsafeMutableBufferPointer<Float16>
     let signal: UnsafeMutableBufferPointer<Double>
@@ -400,7 +409,19 @@ struct RowJob: @unchecked Sendable {
         let weightScratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(groupSize, 1))
         defer { weightScratch.deallocate() }
         var signalSum = 0.0, noiseSum = 0.0, worst = 0.0
+        let rowScratch = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: packed == nil ? 0 : columns)
+        defer { rowScratch.deallocate() }
+        let rowBytes = columns * bits / 8
         for r in rows {
+            defer {
+                if let packed {
+                    BitPacking.pack(
+                        UnsafeBufferPointer(rowScratch), bits: bits,
+                        into: UnsafeMutableBufferPointer(rebasing: packed[(r * rowBytes)..<((r + 1) * rowBytes)]))
+                }
+            }
+            // The row's codes: the scratch row, packed when the row is done, or the row's slice.
+            let rowCodes = packed == nil ? codes.baseAddress! + r * columns : rowScratch.baseAddress!
             let rowIsOutlier = !outlierRows.isEmpty && outlierRows[r]
             if !hasMask && !weighted && !rowIsOutlier {
                 // Every value of the row is encoded: fit, then encode and measure in one SIMD pass.
@@ -414,8 +435,8 @@ struct RowJob: @unchecked Sendable {
                         ? fitted.zero : GroupFit.narrow(zeroPoints.constrain(GroupFit.widen(fitted.zero), bits: bits))
                     scales[r * groupsPerRow + g] = fitted.scale
                     zeros[r * groupsPerRow + g] = zero
-                    let measure = GroupKernelDispatch.encode(
-                        values.baseAddress! + start, count: end - start, codes: codes.baseAddress! + start,
+                    let measure = KernelDispatch.encode(
+                        values.baseAddress! + start, count: end - start, codes: rowCodes + (start - r * columns),
                         scale: GroupFit.widen(fitted.scale), zero: GroupFit.widen(zero), top: top)
                     signalSum += measure.signal
                     noiseSum += measure.noise
@@ -465,7 +486,7 @@ struct RowJob: @unchecked Sendable {
                     if !(q >= 0) { q = 0 }  // also maps NaN to 0
                     if q > top { q = top }
                     q = (q + 12_582_912) - 12_582_912
-                    codes[i] = UInt8(q)
+                    rowCodes[i - rowStart] = UInt8(q)
                     let exact = rowIsOutlier || (hasMask && mask[i] != 0)
                     let e = exact ? 0 : (q - z) * s - x
                     groupSignal += Double(x) * Double(x)

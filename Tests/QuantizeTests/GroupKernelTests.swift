@@ -1,10 +1,10 @@
 import Testing
 
-import GroupKernels
-import GroupKernelsAVX2
+import Kernels
+import KernelsAVX2
 @testable import Quantize
 
-/// The group kernels (Sources/GroupKernels) against their scalar definitions, and the AVX2 build
+/// The group kernels (Sources/Kernels) against their scalar definitions, and the AVX2 build
 /// against the baseline one, bit for bit.
 @Suite("Group kernels: extremes and encoding")
 struct GroupKernelTests {
@@ -45,7 +45,7 @@ struct GroupKernelTests {
     func extremesMatchScalar() {
         for values in Self.groups() {
             let expected = Self.scalarExtremes(values)
-            let got = values.withUnsafeBufferPointer { GroupKernels.GroupKernel.extremes($0.baseAddress!, count: $0.count) }
+            let got = values.withUnsafeBufferPointer { Kernels.GroupKernel.extremes($0.baseAddress!, count: $0.count) }
             #expect(got.lo.bitPattern == expected.lo.bitPattern, "\(values.prefix(4))")
             #expect(got.hi.bitPattern == expected.hi.bitPattern)
             #expect(got.signedAbsMax.bitPattern == expected.signedAbsMax.bitPattern)
@@ -61,7 +61,7 @@ struct GroupKernelTests {
             var codes = [UInt8](repeating: 0xAA, count: values.count)
             let measure = values.withUnsafeBufferPointer { v in
                 codes.withUnsafeMutableBufferPointer {
-                    GroupKernels.GroupKernel.encode(v.baseAddress!, count: v.count, codes: $0.baseAddress!,
+                    Kernels.GroupKernel.encode(v.baseAddress!, count: v.count, codes: $0.baseAddress!,
                                                     scale: scale, zero: zero, top: 15)
                 }
             }
@@ -87,22 +87,22 @@ struct GroupKernelTests {
         }
     }
 
-    @Test("the AVX2 build gives the baseline build's bits", .enabled(if: GroupKernelDispatch.avx2Available))
+    @Test("the AVX2 build gives the baseline build's bits", .enabled(if: KernelDispatch.avx2Available))
     func avx2MatchesBaseline() {
         for values in Self.groups() {
             values.withUnsafeBufferPointer { v in
                 let base = v.baseAddress!
-                let a = GroupKernels.GroupKernel.extremes(base, count: v.count)
-                let b = GroupKernelsAVX2.GroupKernel.extremes(base, count: v.count)
+                let a = Kernels.GroupKernel.extremes(base, count: v.count)
+                let b = KernelsAVX2.GroupKernel.extremes(base, count: v.count)
                 #expect([a.lo, a.hi, a.signedAbsMax].map(\.bitPattern) == [b.lo, b.hi, b.signedAbsMax].map(\.bitPattern))
                 let scale: Float = a.hi > a.lo ? (a.hi - a.lo) / 15 : 1
                 let zero: Float = (-a.lo / scale).rounded()
                 var codesA = [UInt8](repeating: 0, count: v.count), codesB = codesA
                 let ma = codesA.withUnsafeMutableBufferPointer {
-                    GroupKernels.GroupKernel.encode(base, count: v.count, codes: $0.baseAddress!, scale: scale, zero: zero, top: 15)
+                    Kernels.GroupKernel.encode(base, count: v.count, codes: $0.baseAddress!, scale: scale, zero: zero, top: 15)
                 }
                 let mb = codesB.withUnsafeMutableBufferPointer {
-                    GroupKernelsAVX2.GroupKernel.encode(base, count: v.count, codes: $0.baseAddress!, scale: scale, zero: zero, top: 15)
+                    KernelsAVX2.GroupKernel.encode(base, count: v.count, codes: $0.baseAddress!, scale: scale, zero: zero, top: 15)
                 }
                 #expect(codesA == codesB)
                 #expect(ma.signal.bitPattern == mb.signal.bitPattern)

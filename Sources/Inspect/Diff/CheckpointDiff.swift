@@ -255,9 +255,7 @@ public struct CheckpointDiff: Sendable, Codable, Equatable {
         let partials = try Parallel.mapChunks(count: valuesA.count) { range in
             valuesA.withChunk(range) { a in
                 valuesB.withChunk(range) { b in
-                    var acc = PairAccumulator()
-                    acc.add(a, b, offset: range.lowerBound, tolerance: tolerance)
-                    return acc
+                    PairAccumulator.sums(a, b, offset: range.lowerBound, tolerance: tolerance)
                 }
             }
         }

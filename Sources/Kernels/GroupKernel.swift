@@ -1,7 +1,7 @@
-// This file is compiled twice: as the module GroupKernels for the baseline x86-64 (or any other)
-// target, and, through the symbolic link Sources/GroupKernelsAVX2/GroupKernel.swift, as
-// GroupKernelsAVX2 for CPUs with AVX2 (`-target-cpu haswell`, Package.swift). Quantize's
-// `GroupKernelDispatch` picks one when the process starts. Both builds run the same Float
+// This file is compiled twice: as the module Kernels for the baseline x86-64 (or any other)
+// target, and, through the symbolic link Sources/KernelsAVX2/GroupKernel.swift, as
+// KernelsAVX2 for CPUs with AVX2 (`-target-cpu haswell`, Package.swift). Quantize's
+// `KernelDispatch` picks one when the process starts. Both builds run the same Float
 // operations in the same order (Swift never fuses a multiply and an add), so they give the same
 // bits; only the vector width differs.
 

@@ -1,1 +1,0 @@
-../GroupKernels/GroupKernel.swift
