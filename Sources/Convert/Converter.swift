@@ -125,8 +125,11 @@ public struct Converter: Sendable {
             // Per-column error weights (spec/quantization.md §10); nil = unweighted.
             let importance = ImportanceWeights.columnWeights(
                 for: source, decision: decision, reader: reader, matrix: importanceMatrix)
-            // F32 sources are quantized straight from the mapped file (no copy of the tensor).
-            let (quantized, energy) = try Dequantizer.withFloats(reader.storage(of: source), info: source) { floats in
+            // F32 sources are quantized straight from the mapped file (no copy of the tensor),
+            // its pages mapped in one call first.
+            let storage = try reader.storage(of: source)
+            if case let .dense(bytes) = storage { bytes.populateResidentPages() }
+            let (quantized, energy) = try Dequantizer.withFloats(storage, info: source) { floats in
                 (TensorQuantizer.quantize(floats, info: source, decision: decision, columnImportance: importance),
                  ErrorEnergy.signal(floats))
             }

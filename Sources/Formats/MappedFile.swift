@@ -53,6 +53,24 @@ public final class MappedFile: ResidentPageReleasing, @unchecked Sendable {
     /// Drops the pages wholly inside `range` from this process (`madvise(MADV_DONTNEED)`): the
     /// mapping is read-only and private, so nothing is lost; the page cache keeps the data and a
     /// later read faults it back in. Pages shared with neighbouring bytes are kept.
+    /// Maps the pages covering `range` in one call (`madvise(MADV_POPULATE_READ)`, Linux ≥ 5.14),
+    /// reading them from the file if they are not in the page cache; elsewhere, or on an older
+    /// kernel, the pages fault in as they are read.
+    public func populateResidentPages(_ range: UnsafeRawBufferPointer) {
+        #if os(Linux)
+        guard let base = bytes.baseAddress, let start = range.baseAddress, range.count > 0 else { return }
+        let page = Self.pageSize
+        let mapped = Int(bitPattern: base)..<(Int(bitPattern: base) + bytes.count)
+        let lower = max(Int(bitPattern: start) / page * page, mapped.lowerBound)
+        let upper = min((Int(bitPattern: start) + range.count + page - 1) / page * page, mapped.upperBound)
+        guard upper > lower, mapped.contains(lower) else { return }
+        _ = madvise(UnsafeMutableRawPointer(bitPattern: lower), upper - lower, Self.populateRead)
+        #endif
+    }
+
+    /// `MADV_POPULATE_READ` (linux/mman.h), which Glibc's headers here may not name.
+    static let populateRead: Int32 = 22
+
     public func releaseResidentPages(_ range: UnsafeRawBufferPointer) {
         guard let base = bytes.baseAddress, let start = range.baseAddress, range.count > 0 else { return }
         let page = Self.pageSize

@@ -66,6 +66,12 @@ public struct TensorBytes: @unchecked Sendable {
         (owner as? ResidentPageReleasing)?.releaseResidentPages(bytes)
     }
 
+    /// Tells the owner that these bytes are about to be read whole: a memory-mapped file maps
+    /// their pages in one call instead of one page fault per few pages. Owned buffers ignore it.
+    public func populateResidentPages() {
+        (owner as? ResidentPageReleasing)?.populateResidentPages(bytes)
+    }
+
     /// Runs `body` with the bytes while keeping their owner alive.
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try withExtendedLifetime(owner) { try body(bytes) }
@@ -76,6 +82,9 @@ public struct TensorBytes: @unchecked Sendable {
 public protocol ResidentPageReleasing: AnyObject {
     /// Drops the resident pages that lie wholly inside `range` (a part of this object's memory).
     func releaseResidentPages(_ range: UnsafeRawBufferPointer)
+    /// Makes the pages covering `range` resident and mapped (a part of this object's memory);
+    /// a hint: it may do nothing.
+    func populateResidentPages(_ range: UnsafeRawBufferPointer)
 }
 
 /// An owned, 64-byte aligned, heap buffer of bytes.
