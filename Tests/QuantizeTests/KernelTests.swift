@@ -4,10 +4,10 @@ import Kernels
 import KernelsAVX2
 @testable import Quantize
 
-/// The group kernels (Sources/Kernels) against their scalar definitions, and the AVX2 build
+/// The SIMD kernels (Sources/Kernels) against their scalar definitions, and the AVX2 build
 /// against the baseline one, bit for bit.
-@Suite("Group kernels: extremes and encoding")
-struct GroupKernelTests {
+@Suite("SIMD kernels: group extremes and encoding, diff pair sums")
+struct KernelTests {
     /// Groups with every awkward value the kernels special-case: NaN, ±∞, ±0 extremes, values whose
     /// squares overflow binary32, lengths that are not multiples of eight.
     static func groups() -> [[Float]] {
@@ -108,6 +108,76 @@ struct GroupKernelTests {
                 #expect(ma.signal.bitPattern == mb.signal.bitPattern)
                 #expect(ma.noise.bitPattern == mb.noise.bitPattern)
                 #expect(ma.worst.bitPattern == mb.worst.bitPattern)
+            }
+        }
+    }
+
+    /// Pairs with the values `diff` special-cases: NaN on one or both sides, infinities of either
+    /// sign, equal and unequal pairs, a length that is not a multiple of four.
+    static func pairs() -> ([Float], [Float]) {
+        var generator = SeededGenerator(seed: 11)
+        let count = 1_003
+        let a = (0..<count).map { _ in generator.gaussian() }
+        var b = a.map { Bool.random(using: &generator) ? $0 : $0 + generator.gaussian() * 1e-3 }
+        var c = a
+        for i in stride(from: 5, to: count, by: 97) { c[i] = .nan }
+        for i in stride(from: 7, to: count, by: 131) { b[i] = .nan }
+        for i in stride(from: 11, to: count, by: 89) { c[i] = .infinity; b[i] = i % 2 == 0 ? .infinity : -.infinity }
+        return (c, b)
+    }
+
+    @Test("pair sums follow isclose and take the first worst pair, as a one-by-one scan does")
+    func pairSumsMatchScalar() {
+        let (a, b) = Self.pairs()
+        let sums = a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                Kernels.PairKernel.sums(pa.baseAddress!, pb.baseAddress!, count: a.count, offset: 100,
+                                        absolute: 1e-8, relative: 1e-5, equalNaN: false)
+            }
+        }
+        var finite = 0, outside = 0, nonFinite = 0, sumD2 = 0.0, maxAbs = 0.0
+        var worst: (index: Int, score: Double)?
+        for i in a.indices {
+            let x = a[i], y = b[i]
+            if x.isFinite && y.isFinite {
+                finite += 1
+                let d = Double(x) - Double(y)
+                sumD2 += d * d
+                if abs(d) > 1e-8 + 1e-5 * abs(Double(y)) { outside += 1 }
+                maxAbs = max(maxAbs, abs(d))
+                if abs(d) > 0, abs(d) > (worst?.score ?? 0) { worst = (100 + i, abs(d)) }
+            } else if !(x == y) {
+                outside += 1
+                nonFinite += 1
+                if worst?.score != .infinity { worst = (100 + i, .infinity) }
+            }
+        }
+        #expect(sums.finitePairs == finite)
+        #expect(sums.outOfTolerance == outside)
+        #expect(sums.nonFiniteMismatches == nonFinite)
+        #expect(sums.maxAbs == maxAbs)
+        #expect(abs(sums.sumD2 - sumD2) <= 1e-12 * sumD2)
+        #expect(sums.worst?.index == worst?.index)
+        #expect(!sums.allEqual)
+    }
+
+    @Test("the AVX2 build's pair sums are the baseline build's, bit for bit", .enabled(if: KernelDispatch.avx2Available))
+    func pairSumsAVX2MatchBaseline() {
+        let (a, b) = Self.pairs()
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                for equalNaN in [false, true] {
+                    let x = Kernels.PairKernel.sums(pa.baseAddress!, pb.baseAddress!, count: a.count, offset: 0,
+                                                    absolute: 1e-8, relative: 1e-5, equalNaN: equalNaN)
+                    let y = KernelsAVX2.PairKernel.sums(pa.baseAddress!, pb.baseAddress!, count: a.count, offset: 0,
+                                                        absolute: 1e-8, relative: 1e-5, equalNaN: equalNaN)
+                    #expect([x.sumA2, x.sumB2, x.sumAB, x.sumD2, x.sumAbs, x.maxAbs].map(\.bitPattern)
+                            == [y.sumA2, y.sumB2, y.sumAB, y.sumD2, y.sumAbs, y.maxAbs].map(\.bitPattern))
+                    #expect([x.finitePairs, x.outOfTolerance, x.nonFiniteMismatches]
+                            == [y.finitePairs, y.outOfTolerance, y.nonFiniteMismatches])
+                    #expect(x.allEqual == y.allEqual)
+                    #expect(x.worst?.index == y.worst?.index && x.worst?.score == y.worst?.score)
+                }
             }
         }
     }
