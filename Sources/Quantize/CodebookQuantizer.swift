@@ -1,3 +1,4 @@
+import Kernels
 import QPKCore
 
 /// Codebook quantization with one signed scale per group (spec/quantization.md §14):
@@ -369,29 +370,23 @@ enum CodebookQuantizer {
         func value(_ i: Int) -> Float { values[i >> 3][i & 7] }
         func weight(_ i: Int) -> Float { weights[i >> 3][i & 7] }
 
-        /// `Σ w·(s·t[q(x/s)] − x)²`.
+        /// `Σ w·(s·t[q(x/s)] − x)²` (``Kernels/CodebookKernel/weightedError``).
         func error(scale: Float, table: CodebookTable) -> Float {
-            var sum = SIMD8<Float>()
-            let s = SIMD8<Float>(repeating: scale)
-            for v in 0..<values.count {
-                let x = values[v]
-                let e = table.reconstruct(x / s) * s - x
-                sum += weights[v] * e * e
+            values.withUnsafeBufferPointer { v in
+                weights.withUnsafeBufferPointer { w in
+                    KernelDispatch.codebookError(v, w, scale: scale, table: table)
+                }
             }
-            return sum.sum()
         }
 
-        /// `(Σ w·t[q]·x, Σ w·t[q]²)` with the codes of `scale`: the least-squares scale is their ratio.
+        /// `(Σ w·t[q]·x, Σ w·t[q]²)` with the codes of `scale`: the least-squares scale is their
+        /// ratio (``Kernels/CodebookKernel/projection``).
         func projection(scale: Float, table: CodebookTable) -> (Float, Float) {
-            var cx = SIMD8<Float>(), cc = SIMD8<Float>()
-            let s = SIMD8<Float>(repeating: scale)
-            for v in 0..<values.count {
-                let x = values[v]
-                let t = table.reconstruct(x / s)
-                cx += weights[v] * t * x
-                cc += weights[v] * t * t
+            values.withUnsafeBufferPointer { v in
+                weights.withUnsafeBufferPointer { w in
+                    KernelDispatch.codebookProjection(v, w, scale: scale, table: table)
+                }
             }
-            return (cx.sum(), cc.sum())
         }
     }
 }
@@ -419,18 +414,13 @@ struct CodebookTable: Sendable {
         return k
     }
 
-    /// `levels[index(of: t)]` for eight values at once, by summing the steps whose threshold each
-    /// value passes. Branch- and mask-free: `t > m` is the sign bit of `m − t`, spread by an
-    /// arithmetic shift into a lane mask that selects the step (Swift's `SIMDMask` comparisons
-    /// compile lane by lane here, ten times slower).
+    /// `levels[index(of: t)]` for eight values at once (``Kernels/CodebookKernel/reconstruct``).
     @inline(__always)
     func reconstruct(_ t: SIMD8<Float>) -> SIMD8<Float> {
-        var y = SIMD8<Float>(repeating: levels[0])
-        for k in 0..<midpoints.count {
-            let passed = unsafeBitCast(SIMD8<Float>(repeating: midpoints[k]) - t, to: SIMD8<Int32>.self) &>> 31
-            let step = unsafeBitCast(SIMD8<Float>(repeating: steps[k]), to: SIMD8<Int32>.self) & passed
-            y += unsafeBitCast(step, to: SIMD8<Float>.self)
+        midpoints.withUnsafeBufferPointer { m in
+            steps.withUnsafeBufferPointer { d in
+                CodebookKernel.reconstruct(t, first: levels[0], midpoints: m.baseAddress!, steps: d.baseAddress!, thresholds: m.count)
+            }
         }
-        return y
     }
 }

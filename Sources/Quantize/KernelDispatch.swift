@@ -81,4 +81,40 @@ public enum KernelDispatch {
         result.worst = s.worst
         return result
     }
+
+    /// ``Kernels/CodebookKernel/weightedError`` of the active build, over a group's vectors.
+    static func codebookError(
+        _ values: UnsafeBufferPointer<SIMD8<Float>>, _ weights: UnsafeBufferPointer<SIMD8<Float>>, scale: Float,
+        table: CodebookTable
+    ) -> Float {
+        table.midpoints.withUnsafeBufferPointer { m in
+            table.steps.withUnsafeBufferPointer { d in
+                active == .avx2
+                    ? KernelsAVX2.CodebookKernel.weightedError(
+                        values: values.baseAddress!, weights: weights.baseAddress!, vectors: values.count, scale: scale,
+                        first: table.levels[0], midpoints: m.baseAddress!, steps: d.baseAddress!, thresholds: m.count)
+                    : Kernels.CodebookKernel.weightedError(
+                        values: values.baseAddress!, weights: weights.baseAddress!, vectors: values.count, scale: scale,
+                        first: table.levels[0], midpoints: m.baseAddress!, steps: d.baseAddress!, thresholds: m.count)
+            }
+        }
+    }
+
+    /// ``Kernels/CodebookKernel/projection`` of the active build, over a group's vectors.
+    static func codebookProjection(
+        _ values: UnsafeBufferPointer<SIMD8<Float>>, _ weights: UnsafeBufferPointer<SIMD8<Float>>, scale: Float,
+        table: CodebookTable
+    ) -> (Float, Float) {
+        table.midpoints.withUnsafeBufferPointer { m in
+            table.steps.withUnsafeBufferPointer { d in
+                active == .avx2
+                    ? KernelsAVX2.CodebookKernel.projection(
+                        values: values.baseAddress!, weights: weights.baseAddress!, vectors: values.count, scale: scale,
+                        first: table.levels[0], midpoints: m.baseAddress!, steps: d.baseAddress!, thresholds: m.count)
+                    : Kernels.CodebookKernel.projection(
+                        values: values.baseAddress!, weights: weights.baseAddress!, vectors: values.count, scale: scale,
+                        first: table.levels[0], midpoints: m.baseAddress!, steps: d.baseAddress!, thresholds: m.count)
+            }
+        }
+    }
 }
