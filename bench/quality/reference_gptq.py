@@ -337,6 +337,50 @@ def sample_label(offset: int, seed: int | None) -> str:
     return f"seed {seed}" if seed is not None else ("qpk's sample (offset 0)" if offset == 0 else f"offset {offset}")
 
 
+def markdown(payload: dict) -> str:
+    """The comparison table of a results file: reference and qpk on qpk's sample, and the spread of
+    each over every sample measured."""
+    runs = payload["runs"]
+    lines = ["| setting | reference, qpk's sample | qpk, qpk's sample | qpk − reference | "
+             "reference over samples (min–max, mean) | qpk over samples (min–max, mean) | "
+             "qpk − reference, same sample | issue |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    base = "qpk's sample (offset 0)"
+    for bits, group in SETTINGS:
+        def pick(who, sample=None):
+            return [r for r in runs if r["who"] == who and r["bits"] == bits and r["group_size"] == group
+                    and not r["variant"] and (sample is None or r["sample"] == sample)]
+        ref, qpk = pick("reference", base), pick("qpk", base)
+        cells = [f"{bits}-bit g{group}"]
+        cells.append(f"{ref[0]['mean_cosine']:.4f}" if ref else "—")
+        cells.append(f"{qpk[0]['mean_cosine']:.4f}" if qpk else "—")
+        cells.append(f"{qpk[0]['mean_cosine'] - ref[0]['mean_cosine']:+.4f}" if ref and qpk else "—")
+        for who in ("reference", "qpk"):
+            values = [r["mean_cosine"] for r in pick(who)]
+            cells.append(f"{min(values):.4f}–{max(values):.4f}, {np.mean(values):.4f} ({len(values)} samples)"
+                         if values else "—")
+        ref_by = {r["sample"]: r["mean_cosine"] for r in pick("reference")}
+        diffs = [r["mean_cosine"] - ref_by[r["sample"]] for r in pick("qpk") if r["sample"] in ref_by]
+        cells.append(f"{min(diffs):+.4f} to {max(diffs):+.4f} ({len(diffs)} samples)" if diffs else "—")
+        cells.append(f"{ISSUE_POINTS[(bits, group)]}")
+        lines.append("| " + " | ".join(cells) + " |")
+    variants = sorted({(r["sample"], r["variant"]) for r in runs if r["variant"]})
+    if variants:
+        lines += ["", "| sample | setting | reference | " + " | ".join(sorted({v for _, v in variants})) + " | qpk |",
+                  "|---|---|---:|" + "---:|" * len({v for _, v in variants}) + "---:|"]
+        for sample in sorted({s for s, _ in variants}):
+            for bits, group in SETTINGS:
+                def cos(who, variant):
+                    hit = [r["mean_cosine"] for r in runs if r["who"] == who and r["sample"] == sample
+                           and r["bits"] == bits and r["group_size"] == group and r["variant"] == variant]
+                    return f"{hit[0]:.4f}" if hit else "—"
+                row = [sample, f"{bits}-bit g{group}", cos("reference", "")]
+                row += [cos("reference", v) for v in sorted({v for _, v in variants})] + [cos("qpk", "")]
+                if any(c != "—" for c in row[3:-1]):
+                    lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bits", type=int, default=4)
@@ -358,11 +402,17 @@ def main() -> int:
     ap.add_argument("--table", action="store_true", help="the four settings on every --offsets sample; writes JSON")
     ap.add_argument("--offsets", default="0", help="--table: comma-separated sample offsets")
     ap.add_argument("--seeds", default="", help="--table: comma-separated seeds (random samples)")
-    ap.add_argument("--variants", default="", help="--table: extra reference variants on offset 0 "
+    ap.add_argument("--variants", default="", help="--table: extra reference variants on every sample "
                     "(comma list of fp16,nowiden,blockstart,qpkgrid,groups)")
+    ap.add_argument("--settings", default="4:64,4:128,3:64,2:64", help="--table: bits:group pairs")
+    ap.add_argument("--variants-only", action="store_true", help="--table: skip the plain reference runs")
     ap.add_argument("--qpk", type=Path, default=None, help="also run qpk at the same settings on each sample")
     ap.add_argument("--json", type=Path, default=RESULTS_JSON)
+    ap.add_argument("--markdown", action="store_true", help="print the comparison table of --json and stop")
     args = ap.parse_args()
+    if args.markdown:
+        print(markdown(json.loads(args.json.read_text())))
+        return 0
 
     model_dir = fetch_minilm()
     from safetensors.numpy import load_file
@@ -437,8 +487,9 @@ def main() -> int:
         label = sample_label(offset, seed)
         texts, seqs = sample(offset, seed)
         base = {"sample": label, "passages": len(seqs), "tokens": sum(map(len, seqs))}
-        for bits, group in SETTINGS:
-            for variant in [""] + (variants if (offset, seed) == (0, None) else []):
+        for bits, group in [tuple(map(int, x.split(":"))) for x in args.settings.split(",")]:
+            plain = [] if args.variants_only else [""]
+            for variant in plain + variants:
                 row = reference_row(seqs, bits, group, set(variant.split("+")) if variant else set())
                 record({"who": "reference", **base, "bits": bits, "group_size": group, "variant": variant,
                         **{k: row[k] for k in ("mean_cosine", "min_cosine", "sqnr_db", "spearman", "seconds")}})
