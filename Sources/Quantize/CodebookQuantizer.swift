@@ -417,10 +417,19 @@ struct CodebookTable: Sendable {
     /// `levels[index(of: t)]` for eight values at once (``Kernels/CodebookKernel/reconstruct``).
     @inline(__always)
     func reconstruct(_ t: SIMD8<Float>) -> SIMD8<Float> {
+        withKernelArguments { first, midpoints, steps, thresholds in
+            CodebookKernel.reconstruct(t, first: first, midpoints: midpoints, steps: steps, thresholds: thresholds)
+        }
+    }
+
+    /// The table as the kernels take it: its first level, the thresholds and steps between
+    /// neighbouring levels, and their count.
+    @inline(__always)
+    func withKernelArguments<R>(
+        _ body: (Float, UnsafePointer<Float>, UnsafePointer<Float>, Int) -> R
+    ) -> R {
         midpoints.withUnsafeBufferPointer { m in
-            steps.withUnsafeBufferPointer { d in
-                CodebookKernel.reconstruct(t, first: levels[0], midpoints: m.baseAddress!, steps: d.baseAddress!, thresholds: m.count)
-            }
+            steps.withUnsafeBufferPointer { d in body(levels[0], m.baseAddress!, d.baseAddress!, m.count) }
         }
     }
 }

@@ -87,16 +87,15 @@ public enum KernelDispatch {
         _ values: UnsafeBufferPointer<SIMD8<Float>>, _ weights: UnsafeBufferPointer<SIMD8<Float>>, scale: Float,
         table: CodebookTable
     ) -> Float {
-        table.midpoints.withUnsafeBufferPointer { m in
-            table.steps.withUnsafeBufferPointer { d in
-                active == .avx2
-                    ? KernelsAVX2.CodebookKernel.weightedError(
-                        values: values.baseAddress!, weights: weights.baseAddress!, vectors: values.count, scale: scale,
-                        first: table.levels[0], midpoints: m.baseAddress!, steps: d.baseAddress!, thresholds: m.count)
-                    : Kernels.CodebookKernel.weightedError(
-                        values: values.baseAddress!, weights: weights.baseAddress!, vectors: values.count, scale: scale,
-                        first: table.levels[0], midpoints: m.baseAddress!, steps: d.baseAddress!, thresholds: m.count)
-            }
+        table.withKernelArguments { first, midpoints, steps, thresholds in
+            let (v, w, n) = (values.baseAddress!, weights.baseAddress!, values.count)
+            return active == .avx2
+                ? KernelsAVX2.CodebookKernel.weightedError(
+                    values: v, weights: w, vectors: n, scale: scale, first: first, midpoints: midpoints, steps: steps,
+                    thresholds: thresholds)
+                : Kernels.CodebookKernel.weightedError(
+                    values: v, weights: w, vectors: n, scale: scale, first: first, midpoints: midpoints, steps: steps,
+                    thresholds: thresholds)
         }
     }
 
@@ -105,16 +104,15 @@ public enum KernelDispatch {
         _ values: UnsafeBufferPointer<SIMD8<Float>>, _ weights: UnsafeBufferPointer<SIMD8<Float>>, scale: Float,
         table: CodebookTable
     ) -> (Float, Float) {
-        table.midpoints.withUnsafeBufferPointer { m in
-            table.steps.withUnsafeBufferPointer { d in
-                active == .avx2
-                    ? KernelsAVX2.CodebookKernel.projection(
-                        values: values.baseAddress!, weights: weights.baseAddress!, vectors: values.count, scale: scale,
-                        first: table.levels[0], midpoints: m.baseAddress!, steps: d.baseAddress!, thresholds: m.count)
-                    : Kernels.CodebookKernel.projection(
-                        values: values.baseAddress!, weights: weights.baseAddress!, vectors: values.count, scale: scale,
-                        first: table.levels[0], midpoints: m.baseAddress!, steps: d.baseAddress!, thresholds: m.count)
-            }
+        table.withKernelArguments { first, midpoints, steps, thresholds in
+            let (v, w, n) = (values.baseAddress!, weights.baseAddress!, values.count)
+            return active == .avx2
+                ? KernelsAVX2.CodebookKernel.projection(
+                    values: v, weights: w, vectors: n, scale: scale, first: first, midpoints: midpoints, steps: steps,
+                    thresholds: thresholds)
+                : Kernels.CodebookKernel.projection(
+                    values: v, weights: w, vectors: n, scale: scale, first: first, midpoints: midpoints, steps: steps,
+                    thresholds: thresholds)
         }
     }
 }
